@@ -1,0 +1,37 @@
+/* The nptrack command-line program: one entry per subcommand, and helpers they share. */
+#ifndef NPT_CLI_H
+#define NPT_CLI_H
+
+#include <stdio.h>
+
+/* A subcommand: argv[0] is the subcommand's name; returns the exit status (0 ok, 1 runtime
+ * failure, 2 usage or configuration error). */
+typedef int (*npt_cmd_fn)(int argc, char **argv);
+
+int npt_cmd_synth(int argc, char **argv);
+int npt_cmd_eval(int argc, char **argv);
+int npt_cmd_config(int argc, char **argv);
+int npt_cmd_info(int argc, char **argv);
+
+/* Options every configurable command takes: -c FILE and repeated -s section.key=value. */
+typedef struct npt_cli_cfgopts {
+  const char *path;
+  const char **overrides;
+  int n_overrides;
+} npt_cli_cfgopts;
+
+/* Records one -s argument (the pointer is kept, not copied).  Returns 0 or NPT_ENOMEM. */
+int npt_cli_add_override(npt_cli_cfgopts *o, const char *arg);
+void npt_cli_cfgopts_free(npt_cli_cfgopts *o);
+
+/* Prints "nptrack CMD: error: <last recorded message>" on stderr and returns the exit status
+ * for `code`. */
+int npt_cli_fail(const char *cmd, int code);
+
+/* Prints "nptrack CMD: error: <text>" and "Try 'nptrack CMD --help'." and returns 2. */
+int npt_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the build's version and features (nptrack --version). */
+void npt_cli_print_version(FILE *f);
+
+#endif

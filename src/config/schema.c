@@ -1,0 +1,6 @@
+/* The schema: every module's table of settings, in the order they appear in config/default.cfg. */
+#include "config/config.h"
+
+extern const npt_setting_def npt_synth_settings[];
+
+const npt_setting_def *const npt_config_schema[] = {npt_synth_settings, NULL};

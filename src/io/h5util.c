@@ -1,0 +1,99 @@
+#include "io/h5util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+void npt_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
+  (void)n;
+  char *buf = data;
+  /* The walk goes from the innermost frame outwards; keep the first (most specific) text. */
+  if (buf[0] == '\0' && e->desc)
+    snprintf(buf, 256, "%s", e->desc);
+  return 0;
+}
+
+const char *npt_h5_last_error(char *buf, size_t n) {
+  char tmp[256] = "";
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, tmp);
+  snprintf(buf, n, "%s", tmp);
+  return buf;
+}
+
+int npt_h5_fail(const char *file, const char *what) {
+  char why[256];
+  npt_h5_last_error(why, sizeof why);
+  if (why[0])
+    return npt_error_set(NPT_EHDF5, "%s: %s (HDF5: %s)", file, what, why);
+  return npt_error_set(NPT_EHDF5, "%s: %s", file, what);
+}
+
+int npt_h5_read_str_attr(hid_t obj, const char *name, char **out) {
+  *out = NULL;
+  htri_t exists = H5Aexists(obj, name);
+  if (exists <= 0)
+    return exists == 0 ? 1 : npt_error_set(NPT_EHDF5, "cannot query attribute %s", name);
+  int rc = 0;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t t = a < 0 ? -1 : H5Aget_type(a);
+  if (a < 0 || t < 0 || H5Tget_class(t) != H5T_STRING) {
+    rc = npt_error_set(NPT_EFORMAT, "attribute %s is not a string", name);
+  } else if (H5Tis_variable_str(t) > 0) {
+    /* Same character set as the file's type: HDF5 will not convert ASCII <-> UTF-8. */
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(t));
+    char *vl = NULL;
+    if (H5Aread(a, mt, &vl) < 0 || !vl) {
+      rc = npt_error_set(NPT_EHDF5, "cannot read attribute %s", name);
+    } else {
+      *out = strdup(vl);
+      H5free_memory(vl);
+      if (!*out)
+        rc = npt_error_set(NPT_ENOMEM, "out of memory");
+    }
+    H5Tclose(mt);
+  } else {
+    size_t size = H5Tget_size(t);
+    char *buf = calloc(size + 1, 1);
+    if (!buf)
+      rc = npt_error_set(NPT_ENOMEM, "out of memory");
+    else if (H5Aread(a, t, buf) < 0) {
+      free(buf);
+      rc = npt_error_set(NPT_EHDF5, "cannot read attribute %s", name);
+    } else
+      *out = buf;
+  }
+  if (t >= 0)
+    H5Tclose(t);
+  if (a >= 0)
+    H5Aclose(a);
+  return rc;
+}
+
+int npt_h5_write_str_attr(hid_t obj, const char *name, const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (a >= 0 && H5Awrite(a, t, &value) >= 0) ? 0 : -1;
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(s);
+  H5Tclose(t);
+  return rc;
+}
+
+int npt_h5_write_f64_attr(hid_t obj, const char *name, double value) {
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &value) >= 0) ? 0 : -1;
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(s);
+  return rc;
+}

@@ -1,0 +1,29 @@
+/* Small HDF5 helpers shared by the readers and writers: silencing HDF5's own error printing,
+ * and turning its error stack into one line. */
+#ifndef NPT_H5UTIL_H
+#define NPT_H5UTIL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+/* Switches off HDF5's automatic error printing (once per process; cheap to call again). */
+void npt_h5_quiet(void);
+
+/* The innermost message of HDF5's current error stack, e.g. "file signature not found", or "".
+ * Writes into buf (n bytes) and returns buf. */
+const char *npt_h5_last_error(char *buf, size_t n);
+
+/* Records NPT_EHDF5 with "file: what: HDF5's reason" and returns it. */
+int npt_h5_fail(const char *file, const char *what);
+
+/* Reads a string attribute (fixed or variable length) of an object; *out malloc'd.  Returns 0,
+ * 1 when the attribute does not exist (*out NULL), or a negative error. */
+int npt_h5_read_str_attr(hid_t obj, const char *name, char **out);
+
+/* Writes a variable-length UTF-8 string attribute. Returns 0 or -1 (HDF5 failed). */
+int npt_h5_write_str_attr(hid_t obj, const char *name, const char *value);
+
+/* Writes a scalar float64 attribute. Returns 0 or -1. */
+int npt_h5_write_f64_attr(hid_t obj, const char *name, double value);
+
+#endif
