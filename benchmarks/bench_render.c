@@ -1,6 +1,9 @@
 /* Speed of the synthetic-frame renderer (src/synth/render.c) on one core: median milliseconds per
- * 512x512 frame for an empty field, a sparse scene (30 particles 40-120 px across) and a dense
- * monolayer (2000 particles 5-8 px across), at two doses.
+ * 512x512 8-bit frame for a blank frame, an empty field, a sparse scene (30 particles 40-120 px
+ * across) and a dense monolayer (2000 particles 5-8 px across), at doses 50 and 500, with every
+ * effect on: support texture (grain 2 px), Fresnel fringe (width 1 px), blur (sigma 1 px),
+ * illumination gradient; an eighth of the particles are oxide shells, an eighth core-shell with
+ * a shifted core, a third show lattice fringes.  The drift changes every frame.
  *
  *   bench_render [frames [scene]]   (default 200 frames per row of the table, every scene;
  *                                   scene: blank, empty, sparse or dense, for profiling) */

@@ -89,10 +89,9 @@ int main(int argc, char **argv) {
     qsort(render, (size_t)repeats, sizeof(double), cmp_double);
     qsort(write, (size_t)repeats, sizeof(double), cmp_double);
     int m = repeats / 2;
-    printf("%-10s %10.1f %9.0f %12.3f %12.3f %12.3f %12.1f %9lld\n", presets[p],
-           frames / total[m], (double)st.boxes / (double)frames, 1e3 * scene[m] / frames,
-           1e3 * render[m] / frames, 1e3 * write[m] / frames, frames / render[m],
-           (long long)st.events);
+    printf("%-10s %10.1f %9.0f %12.3f %12.3f %12.3f %12.1f %9lld\n", presets[p], frames / total[m],
+           (double)st.boxes / (double)frames, 1e3 * scene[m] / frames, 1e3 * render[m] / frames,
+           1e3 * write[m] / frames, frames / render[m], (long long)st.events);
     const char *names[] = {"video.h5", "gt.txt", "events.csv", "config.cfg"};
     for (int k = 0; k < 4; k++) {
       char f[4300];

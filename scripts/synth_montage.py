@@ -5,9 +5,11 @@ Boxes: green for metal (class 1), orange for oxide (class 2); children of a merg
 starts in a shown frame are drawn thicker, in magenta.  Usage:
 
     python3 scripts/synth_montage.py DIR -o montage.png [--frames 1,50,100,200] [--cols 2]
-        [--crop X,Y,W,H] [--scale 1.0] [--no-boxes]
+        [--crop X,Y,W,H] [--zoom X,Y,W,H] [--size 512] [--title TEXT] [--no-boxes]
 
---crop shows the same region of every frame (e.g. a dense monolayer), scaled to the panel size.
+--crop shows the same region of every frame (e.g. a dense monolayer), scaled to the panel size;
+--zoom adds one more panel: that region of the last frame shown, without boxes (to see the
+texture, fringes and shells; or the whole frame, when --crop zooms in).  The PNG has a 256-colour palette, to stay small.
 Needs numpy, h5py and pillow.
 """
 import argparse
@@ -88,6 +90,7 @@ def main(argv):
     ap.add_argument("--frames", help="1-based frame numbers, comma-separated")
     ap.add_argument("--cols", type=int, default=2)
     ap.add_argument("--crop", help="X,Y,W,H region in pixels")
+    ap.add_argument("--zoom", help="X,Y,W,H region of the last frame, as an extra panel")
     ap.add_argument("--size", type=int, default=512, help="panel size in pixels")
     ap.add_argument("--title", default="")
     ap.add_argument("--no-boxes", action="store_true")
@@ -109,6 +112,11 @@ def main(argv):
     panels = [panel(fr, gt.get(n, []), ev.get(n, []), crop, a.size,
                     f"frame {n}: {len(gt.get(n, []))} boxes", not a.no_boxes)
               for n, fr in shown]
+    if a.zoom:
+        n, fr = shown[-1]
+        z = tuple(int(x) for x in a.zoom.split(","))
+        panels.append(panel(fr, [], [], z, a.size,
+                            f"frame {n}, x {z[0]}-{z[0] + z[2]}, y {z[1]}-{z[1] + z[3]}", False))
     cols = min(a.cols, len(panels))
     rows = (len(panels) + cols - 1) // cols
     pw = max(p.width for p in panels)
@@ -120,7 +128,7 @@ def main(argv):
         ImageDraw.Draw(out).text((4, 3), f"{a.title}  ({px:.3g} nm/px)", fill=(255, 255, 255))
     for k, p in enumerate(panels):
         out.paste(p, ((k % cols) * (pw + 4), top + (k // cols) * (ph + 4)))
-    out.save(a.out)
+    out.convert("P", palette=Image.ADAPTIVE, colors=256).save(a.out, optimize=True)
     return 0
 
 

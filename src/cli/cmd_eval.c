@@ -12,25 +12,27 @@
 static const char *const CMD = "eval";
 
 static void print_help(FILE *f) {
-  fprintf(f,
-          "Usage: nptrack eval --gt GT.txt --pred PRED.txt [--events-gt E.csv --events-pred E2.csv]\n"
-          "                    [--json]\n\n"
-          "Scores predicted tracks against ground truth with HOTA (DetA, AssA, LocA), CLEAR-MOT\n"
-          "(MOTA, MOTP, IDSW, Frag, FP, FN) and IDF1, computed as TrackEval 1.3.0 does, with IoU\n"
-          "similarity.  The class column is ignored for tracking; the class accuracy of matched\n"
-          "boxes is reported separately.\n\n"
-          "Options:\n"
-          "  --gt FILE           ground truth, MOT text: frame,id,x,y,w,h,conf,class,visibility\n"
-          "  --pred FILE         predicted tracks, MOT text with 6 to 10 columns (class defaults to 1)\n"
-          "  --events-gt FILE    true merge/split events, CSV: frame,type,parents,children\n"
-          "  --events-pred FILE  predicted events (needs --events-gt)\n"
-          "  --json              print one JSON object instead of a table\n"
-          "  -h, --help          show this help\n\n"
-          "Example:\n"
-          "  nptrack eval --gt run1/gt.txt --pred run1/tracks.txt \\\n"
-          "               --events-gt run1/events.csv --events-pred run1/tracks_events.csv --json\n\n"
-          "Definitions, file formats and TrackEval's conventions: docs/eval.md.\n"
-          "Exit status: 0 success, 1 unreadable or malformed input, 2 usage error.\n");
+  fprintf(
+      f,
+      "Usage: nptrack eval --gt GT.txt --pred PRED.txt [--events-gt E.csv --events-pred E2.csv]\n"
+      "                    [--json]\n\n"
+      "Scores predicted tracks against ground truth with HOTA (DetA, AssA, LocA), CLEAR-MOT\n"
+      "(MOTA, MOTP, IDSW, Frag, FP, FN) and IDF1, computed as TrackEval 1.3.0 does, with IoU\n"
+      "similarity.  The class column is ignored for tracking; the class accuracy of matched\n"
+      "boxes is reported separately.\n\n"
+      "Options:\n"
+      "  --gt FILE           ground truth, MOT text: frame,id,x,y,w,h,conf,class,visibility\n"
+      "  --pred FILE         predicted tracks, MOT text with 6 to 10 columns (class defaults to "
+      "1)\n"
+      "  --events-gt FILE    true merge/split events, CSV: frame,type,parents,children\n"
+      "  --events-pred FILE  predicted events (needs --events-gt)\n"
+      "  --json              print one JSON object instead of a table\n"
+      "  -h, --help          show this help\n\n"
+      "Example:\n"
+      "  nptrack eval --gt run1/gt.txt --pred run1/tracks.txt \\\n"
+      "               --events-gt run1/events.csv --events-pred run1/tracks_events.csv --json\n\n"
+      "Definitions, file formats and TrackEval's conventions: docs/eval.md.\n"
+      "Exit status: 0 success, 1 unreadable or malformed input, 2 usage error.\n");
 }
 
 /* Debugging aid for the tests (not in --help): reads "NR NC" and NR*NC costs, prints the
@@ -144,8 +146,8 @@ int npt_cmd_eval(int argc, char **argv) {
   int rc;
   if ((rc = npt_mot_read(gt_path, &gt)) < 0 || (rc = npt_mot_read(pred_path, &pred)) < 0)
     goto done;
-  if (egt_path &&
-      ((rc = npt_events_read(egt_path, &egt)) < 0 || (rc = npt_events_read(epred_path, &epred)) < 0))
+  if (egt_path && ((rc = npt_events_read(egt_path, &egt)) < 0 ||
+                   (rc = npt_events_read(epred_path, &epred)) < 0))
     goto done;
   if ((rc = npt_eval_run(gt, pred, &res, &pairs, &n_pairs)) < 0)
     goto done;

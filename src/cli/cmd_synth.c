@@ -32,12 +32,10 @@ static void usage(FILE *f) {
 }
 
 int npt_cmd_synth(int argc, char **argv) {
-  static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                           {"set", required_argument, NULL, 's'},
-                                           {"output", required_argument, NULL, 'o'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+      {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   npt_cli_cfgopts co = {0};
   const char *outdir = NULL;
   int quiet = 0, opt, rc = 0;
@@ -91,8 +89,8 @@ int npt_cmd_synth(int argc, char **argv) {
   if (rc < 0)
     return npt_cli_fail("synth", rc);
   if (!quiet)
-    printf("nptrack synth: wrote %s: %lld frames, %lld boxes, %lld events, %.1f frames/s\n",
-           outdir, (long long)st.frames, (long long)st.boxes, (long long)st.events,
+    printf("nptrack synth: wrote %s: %lld frames, %lld boxes, %lld events, %.1f frames/s\n", outdir,
+           (long long)st.frames, (long long)st.boxes, (long long)st.events,
            st.seconds_total > 0 ? (double)st.frames / st.seconds_total : 0.0);
   return NPT_EXIT_OK;
 }

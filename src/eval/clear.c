@@ -16,9 +16,9 @@
 
 struct npt__clear {
   size_t n_gt_ids;
-  int64_t *last_id;      /* per gt id: tracker id last matched at any time, -1 for none */
-  int64_t *step_id;      /* per gt id: tracker id matched at the previous step, -1 for none */
-  uint32_t *step_set;    /* gt ids whose step_id is set, so clearing costs O(matches) */
+  int64_t *last_id;   /* per gt id: tracker id last matched at any time, -1 for none */
+  int64_t *step_id;   /* per gt id: tracker id matched at the previous step, -1 for none */
+  uint32_t *step_set; /* gt ids whose step_id is set, so clearing costs O(matches) */
   size_t n_step_set;
   int64_t *gt_count, *matched_count, *frag_count;
   int64_t tp, fn, fp, idsw, class_matches;

@@ -48,8 +48,8 @@ static int empty_pairs(npt_id_pair **pairs, size_t *n_pairs) {
   return 0;
 }
 
-int npt_eval_run(const npt_mot *gt, const npt_mot *pr, npt_eval_result *res,
-                 npt_id_pair **pairs, size_t *n_pairs) {
+int npt_eval_run(const npt_mot *gt, const npt_mot *pr, npt_eval_result *res, npt_id_pair **pairs,
+                 size_t *n_pairs) {
   memset(res, 0, sizeof *res);
   if (pairs) {
     *pairs = NULL;

@@ -70,9 +70,9 @@ typedef struct npt_eval_result {
   int64_t idsw, frag, fp, fn, tp, mt, pt, ml;
   double idf1, idp, idr;
   int64_t idtp, idfp, idfn;
-  double class_accuracy;  /* class_matches / max(1, tp) */
-  int64_t class_matches;  /* CLEAR-matched pairs whose class agrees */
-  int64_t n_frames;       /* timesteps 1..max frame of either file */
+  double class_accuracy; /* class_matches / max(1, tp) */
+  int64_t class_matches; /* CLEAR-matched pairs whose class agrees */
+  int64_t n_frames;      /* timesteps 1..max frame of either file */
   int64_t n_gt_dets, n_pred_dets;
   int64_t n_gt_ids, n_pred_ids;
 } npt_eval_result;
@@ -87,8 +87,8 @@ typedef struct npt_id_pair {
 /* Scores `pred` against `gt`.  When `pairs` is not NULL, *pairs receives the id
  * correspondences sorted by gt_id (free() it) and *n_pairs their number.  Returns 0, NPT_ENOMEM
  * or NPT_EINTERNAL. */
-int npt_eval_run(const npt_mot *gt, const npt_mot *pred, npt_eval_result *res,
-                 npt_id_pair **pairs, size_t *n_pairs);
+int npt_eval_run(const npt_mot *gt, const npt_mot *pred, npt_eval_result *res, npt_id_pair **pairs,
+                 size_t *n_pairs);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Merge and split events */

@@ -28,7 +28,7 @@ static int cmp_pair_gt(const void *a, const void *b) {
 /* The predicted id corresponding to gt id `id`, or 0 with *found = 0. */
 static int64_t map_id(const npt_id_pair *pairs, size_t n, int64_t id, int *found) {
   npt_id_pair key = {id, 0};
-  const npt_id_pair *hit = bsearch(&key, pairs, n, sizeof *pairs, cmp_pair_gt);
+  const npt_id_pair *hit = n ? bsearch(&key, pairs, n, sizeof *pairs, cmp_pair_gt) : NULL;
   *found = hit != NULL;
   return hit ? hit->pred_id : 0;
 }
@@ -53,8 +53,8 @@ static int is_candidate(const npt_events *gt, size_t i, const npt_events *pr, si
   const npt__event *e = &gt->ev[i], *f = &pr->ev[j];
   if (e->type != f->type)
     return 0;
-  return share_one(gt->ids + e->parents, e->n_parents, pr->ids + f->parents, f->n_parents,
-                   pairs, n_pairs) &&
+  return share_one(gt->ids + e->parents, e->n_parents, pr->ids + f->parents, f->n_parents, pairs,
+                   n_pairs) &&
          share_one(gt->ids + e->children, e->n_children, pr->ids + f->children, f->n_children,
                    pairs, n_pairs);
 }
@@ -223,7 +223,8 @@ int npt_events_score(const npt_events *gt, const npt_events *pr, const npt_id_pa
   }
   for (size_t k = 0; k < ne; k++)
     edges[k].root = find_root(parent, edges[k].g);
-  qsort(edges, ne, sizeof *edges, cmp_edge);
+  if (ne > 0)
+    qsort(edges, ne, sizeof *edges, cmp_edge);
   for (size_t k = 0; k < ne;) {
     size_t end = k;
     while (end < ne && edges[end].root == edges[k].root)

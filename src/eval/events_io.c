@@ -25,7 +25,9 @@ void npt_events_free(npt_events *ev) {
   free(ev);
 }
 
-size_t npt_events_count(const npt_events *ev) { return ev->n; }
+size_t npt_events_count(const npt_events *ev) {
+  return ev->n;
+}
 
 static int push_ids(npt_events *ev, const int64_t *ids, size_t n) {
   if (ev->n_ids + n > ev->ids_cap) {
@@ -102,8 +104,8 @@ static int parse_ids(const char *path, size_t line, const char *what, char *s, i
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (end == s || errno || (*end && !isspace((unsigned char)*end)))
-      return npt_error_set(NPT_EFORMAT, "%s:%zu: %s: '%s' is not a list of integer ids", path,
-                           line, what, field);
+      return npt_error_set(NPT_EFORMAT, "%s:%zu: %s: '%s' is not a list of integer ids", path, line,
+                           what, field);
     if (*n == *cap) {
       size_t c = *cap ? 2 * *cap : 8;
       int64_t *grown = realloc(*ids, c * sizeof *grown);
@@ -132,8 +134,8 @@ static int parse_row(const char *path, size_t line, char *s, npt_events *ev, int
   errno = 0;
   long long frame = strtoll(f[0], &end, 10);
   if (end == f[0] || *end || errno || frame < 1)
-    return npt_error_set(NPT_EFORMAT, "%s:%zu: frame: '%s' is not a frame number (1, 2, ...)",
-                         path, line, f[0]);
+    return npt_error_set(NPT_EFORMAT, "%s:%zu: frame: '%s' is not a frame number (1, 2, ...)", path,
+                         line, f[0]);
   npt_event_type type;
   if (!strcmp(f[1], "merge"))
     type = NPT_EVENT_MERGE;

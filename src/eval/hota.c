@@ -182,8 +182,8 @@ int npt__hota_pass2(npt__hota *h, const npt_mot *gt, const npt_mot *pr, const np
     for (size_t j = 0; j < np; j++) {
       double v = sim[i * np + j], align = 0.0;
       if (v != 0.0) {
-        size_t p = npt__pairmap_find(&h->pairs, (uint32_t)gt->id[s->g0 + i],
-                                     (uint32_t)pr->id[s->p0 + j]);
+        size_t p =
+            npt__pairmap_find(&h->pairs, (uint32_t)gt->id[s->g0 + i], (uint32_t)pr->id[s->p0 + j]);
         if (p != SIZE_MAX)
           align = h->align[p];
       }
@@ -220,7 +220,9 @@ static double mean_over_alpha(const double *v) {
   return npt__np_sum(v, NPT__N_ALPHA) / (double)NPT__N_ALPHA;
 }
 
-static double max1(double x) { return x > 1.0 ? x : 1.0; }
+static double max1(double x) {
+  return x > 1.0 ? x : 1.0;
+}
 
 void npt__hota_finish(npt__hota *h, npt_eval_result *res) {
   double hota[NPT__N_ALPHA], deta[NPT__N_ALPHA], assa[NPT__N_ALPHA], loca[NPT__N_ALPHA];

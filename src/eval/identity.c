@@ -15,13 +15,13 @@
 #include "eval/eval_internal.h"
 
 #define IDENTITY_THRESHOLD 0.5
-#define NO_MATCH_COST 1e10
+#define NO_MATCH_COST      1e10
 
 struct npt__identity {
   size_t n_gt, n_tr;
   double *gt_count, *tr_count;
   npt__pairmap pairs;
-  double *co;  /* per pair: frames with IoU >= threshold */
+  double *co; /* per pair: frames with IoU >= threshold */
   size_t co_cap;
 };
 
@@ -51,8 +51,8 @@ void npt__identity_free(npt__identity *d) {
   free(d);
 }
 
-int npt__identity_step(npt__identity *d, const npt_mot *gt, const npt_mot *pr,
-                       const npt__step *s, const double *sim) {
+int npt__identity_step(npt__identity *d, const npt_mot *gt, const npt_mot *pr, const npt__step *s,
+                       const double *sim) {
   size_t np = s->p1 - s->p0;
   for (size_t i = s->g0; i < s->g1; i++)
     d->gt_count[gt->id[i]] += 1;
@@ -64,8 +64,8 @@ int npt__identity_step(npt__identity *d, const npt_mot *gt, const npt_mot *pr,
         continue;
       size_t p;
       int added;
-      NPT_TRY(npt__pairmap_get(&d->pairs, (uint32_t)gt->id[s->g0 + i],
-                               (uint32_t)pr->id[s->p0 + j], &p, &added));
+      NPT_TRY(npt__pairmap_get(&d->pairs, (uint32_t)gt->id[s->g0 + i], (uint32_t)pr->id[s->p0 + j],
+                               &p, &added));
       if (added && p >= d->co_cap) {
         size_t cap = d->co_cap ? 2 * d->co_cap : 1024;
         double *co = realloc(d->co, cap * sizeof *co);
@@ -80,37 +80,39 @@ int npt__identity_step(npt__identity *d, const npt_mot *gt, const npt_mot *pr,
   return 0;
 }
 
-/* The cost matrix, row by row; co-occurrences of gt id g are co_t/co_n[row_start[g]..). */
+/* The cost matrix, row by row; co-occurrences of gt id g are co_t/co_n[row_start[g]..).
+ * Dummy rows differ from one another in a single cell, so they are served from one template
+ * row patched in place rather than refilled (a search visits many of them). */
 typedef struct cost_rows {
   const npt__identity *d;
   size_t *row_start;
   uint32_t *co_t;
   double *co_n;
+  double *dummy;      /* template of the dummy rows: NO_MATCH_COST, then zeros */
+  size_t dummy_patch; /* the column currently patched in `dummy` */
 } cost_rows;
 
 static const double *cost_row(void *ctx, size_t i, double *buf) {
-  const cost_rows *c = ctx;
+  cost_rows *c = ctx;
   const npt__identity *d = c->d;
   size_t nt = d->n_tr, ng = d->n_gt;
-  if (i < ng) {
-    double gc = d->gt_count[i];
-    for (size_t t = 0; t < nt; t++)
-      buf[t] = gc + d->tr_count[t];
-    for (size_t k = c->row_start[i]; k < c->row_start[i + 1]; k++) {
-      size_t t = c->co_t[k];
-      buf[t] = (gc - c->co_n[k]) + (d->tr_count[t] - c->co_n[k]);
-    }
-    for (size_t k = 0; k < ng; k++)
-      buf[nt + k] = NO_MATCH_COST;
-    buf[nt + i] = gc;
-  } else {
+  if (i >= ng) {
     size_t own = i - ng;
-    for (size_t t = 0; t < nt; t++)
-      buf[t] = NO_MATCH_COST;
-    buf[own] = d->tr_count[own];
-    for (size_t k = 0; k < ng; k++)
-      buf[nt + k] = 0;
+    c->dummy[c->dummy_patch] = NO_MATCH_COST;
+    c->dummy[own] = d->tr_count[own];
+    c->dummy_patch = own;
+    return c->dummy;
   }
+  double gc = d->gt_count[i];
+  for (size_t t = 0; t < nt; t++)
+    buf[t] = gc + d->tr_count[t];
+  for (size_t k = c->row_start[i]; k < c->row_start[i + 1]; k++) {
+    size_t t = c->co_t[k];
+    buf[t] = (gc - c->co_n[k]) + (d->tr_count[t] - c->co_n[k]);
+  }
+  for (size_t k = 0; k < ng; k++)
+    buf[nt + k] = NO_MATCH_COST;
+  buf[nt + i] = gc;
   return buf;
 }
 
@@ -135,14 +137,20 @@ static void fill_scores(npt_eval_result *res, int64_t idtp, int64_t idfp, int64_
 int npt__identity_finish(npt__identity *d, const npt_mot *gt, const npt_mot *pr,
                          npt_eval_result *res, npt_id_pair **pairs, size_t *n_pairs) {
   size_t ng = d->n_gt, nt = d->n_tr, n = ng + nt, np_ = d->pairs.count;
-  cost_rows c = {d, calloc(ng + 1, sizeof(size_t)), malloc((np_ ? np_ : 1) * sizeof(uint32_t)),
-                 malloc((np_ ? np_ : 1) * sizeof(double))};
+  cost_rows c = {d,
+                 calloc(ng + 1, sizeof(size_t)),
+                 malloc((np_ ? np_ : 1) * sizeof(uint32_t)),
+                 malloc((np_ ? np_ : 1) * sizeof(double)),
+                 malloc((n ? n : 1) * sizeof(double)),
+                 0};
   int64_t *col4row = malloc((n ? n : 1) * sizeof *col4row);
   int rc = 0;
-  if (!c.row_start || !c.co_t || !c.co_n || !col4row) {
+  if (!c.row_start || !c.co_t || !c.co_n || !c.dummy || !col4row) {
     rc = npt_error_set(NPT_ENOMEM, "Identity: out of memory for %zu ids", n);
     goto done;
   }
+  for (size_t j = 0; j < n; j++)
+    c.dummy[j] = j < nt ? NO_MATCH_COST : 0.0;
   for (size_t p = 0; p < np_; p++)
     c.row_start[d->pairs.g[p] + 1]++;
   for (size_t g = 0; g < ng; g++)
@@ -204,6 +212,7 @@ done:
   free(c.row_start);
   free(c.co_t);
   free(c.co_n);
+  free(c.dummy);
   free(col4row);
   return rc;
 }

@@ -74,31 +74,36 @@ static int64_t shortest_path(lsa_work *w, size_t nr, size_t nc, npt__lsa_row_fn 
     w->dist[j] = INFINITY;
 
   size_t i = start;
+  double *dist = w->dist, *v = w->v;
+  int64_t *path = w->path;
+  const int64_t *row4col = w->row4col;
+  size_t *remaining = w->remaining;
   for (;;) {
     w->row_seen[i] = 1;
     const double *c = row(ctx, i, w->buf);
+    const double ui = w->u[i];
     double lowest = INFINITY;
     size_t best = SIZE_MAX;
     for (size_t k = 0; k < n_left; k++) {
-      size_t j = w->remaining[k];
-      double r = min_val + c[j] - w->u[i] - w->v[j];
-      if (r < w->dist[j]) {
-        w->path[j] = (int64_t)i;
-        w->dist[j] = r;
+      size_t j = remaining[k];
+      double r = min_val + c[j] - ui - v[j];
+      if (r < dist[j]) {
+        path[j] = (int64_t)i;
+        dist[j] = r;
       }
       /* Among equal distances a free column wins: it ends the path at once, which matters for
        * integer costs with many ties. */
-      if (w->dist[j] < lowest || (w->dist[j] == lowest && w->row4col[j] == -1)) {
-        lowest = w->dist[j];
+      if (dist[j] < lowest || (dist[j] == lowest && row4col[j] == -1)) {
+        lowest = dist[j];
         best = k;
       }
     }
     min_val = lowest;
     if (min_val == INFINITY || best == SIZE_MAX)
       return -1;
-    size_t j = w->remaining[best];
+    size_t j = remaining[best];
     w->col_seen[j] = 1;
-    w->remaining[best] = w->remaining[--n_left];
+    remaining[best] = remaining[--n_left];
     if (w->row4col[j] == -1) {
       *min_out = min_val;
       return (int64_t)j;

@@ -31,9 +31,15 @@ void npt_mot_free(npt_mot *m) {
   free(m);
 }
 
-size_t npt_mot_n_rows(const npt_mot *m) { return m->n; }
-int64_t npt_mot_n_frames(const npt_mot *m) { return m->max_frame; }
-size_t npt_mot_n_ids(const npt_mot *m) { return m->n_ids; }
+size_t npt_mot_n_rows(const npt_mot *m) {
+  return m->n;
+}
+int64_t npt_mot_n_frames(const npt_mot *m) {
+  return m->max_frame;
+}
+size_t npt_mot_n_ids(const npt_mot *m) {
+  return m->n_ids;
+}
 
 /* Rows as read, before sorting. */
 typedef struct row_buf {
@@ -110,8 +116,8 @@ static int parse_line(const char *name, size_t line, char *text, npt_mot_row *r)
     NPT_TRY(parse_number(name, line, k, fields[k], integral, &v[k]));
   }
   if (v[0] < 1)
-    return npt_error_set(NPT_EFORMAT, "%s:%zu: frame %.0f: frames are numbered from 1", name,
-                         line, v[0]);
+    return npt_error_set(NPT_EFORMAT, "%s:%zu: frame %.0f: frames are numbered from 1", name, line,
+                         v[0]);
   r->frame = (int64_t)v[0];
   r->id = (int64_t)v[1];
   for (int k = 0; k < 4; k++)
@@ -230,9 +236,9 @@ static int build(const char *name, const npt_mot_row *rows, const size_t *lines,
       int32_t id = m->id[k];
       size_t line = lines ? lines[order[k]] : order[k] + 1;
       if (last_step[id] == (int32_t)s) {
-        rc = npt_error_set(NPT_EFORMAT, "%s:%zu: id %lld appears twice in frame %lld (also line %zu)",
-                           name, line, (long long)m->raw_id[k], (long long)m->step_frame[s],
-                           last_line[id]);
+        rc = npt_error_set(
+            NPT_EFORMAT, "%s:%zu: id %lld appears twice in frame %lld (also line %zu)", name, line,
+            (long long)m->raw_id[k], (long long)m->step_frame[s], last_line[id]);
         goto done;
       }
       last_step[id] = (int32_t)s;

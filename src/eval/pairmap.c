@@ -7,7 +7,9 @@
 #include "common/error.h"
 #include "eval/eval_internal.h"
 
-static uint64_t pair_key(uint32_t g, uint32_t t) { return ((uint64_t)g << 32) | t; }
+static uint64_t pair_key(uint32_t g, uint32_t t) {
+  return ((uint64_t)g << 32) | t;
+}
 
 static size_t hash(uint64_t k) {
   k ^= k >> 33;
@@ -18,7 +20,9 @@ static size_t hash(uint64_t k) {
   return (size_t)k;
 }
 
-void npt__pairmap_init(npt__pairmap *m) { memset(m, 0, sizeof *m); }
+void npt__pairmap_init(npt__pairmap *m) {
+  memset(m, 0, sizeof *m);
+}
 
 void npt__pairmap_free(npt__pairmap *m) {
   free(m->slots);

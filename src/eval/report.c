@@ -1,5 +1,6 @@
 /* Writing evaluation results: one JSON object (for scripts; %.17g keeps doubles exact) or a
  * short table (for people). */
+#include <stdint.h>
 #include <stdio.h>
 
 #include "eval/eval.h"
@@ -13,36 +14,54 @@ static void json_prf(FILE *f, const char *name, const npt_event_prf *s, int last
 }
 
 void npt_eval_write_json(FILE *f, const npt_eval_result *r, const npt_event_scores *events) {
+  /* In the order of the list; integers without a decimal point. */
   const struct {
     const char *key;
-    double value;
-  } reals[] = {
-      {"HOTA", r->hota},   {"DetA", r->deta},   {"AssA", r->assa},   {"LocA", r->loca},
-      {"DetRe", r->detre}, {"DetPr", r->detpr}, {"AssRe", r->assre}, {"AssPr", r->asspr},
-      {"MOTA", r->mota},   {"MOTP", r->motp},   {"IDF1", r->idf1},   {"IDP", r->idp},
-      {"IDR", r->idr},     {"class_accuracy", r->class_accuracy},
+    double real;
+    int64_t count;
+    int is_count;
+  } fields[] = {
+      {"HOTA", r->hota, 0, 0},
+      {"DetA", r->deta, 0, 0},
+      {"AssA", r->assa, 0, 0},
+      {"LocA", r->loca, 0, 0},
+      {"DetRe", r->detre, 0, 0},
+      {"DetPr", r->detpr, 0, 0},
+      {"AssRe", r->assre, 0, 0},
+      {"AssPr", r->asspr, 0, 0},
+      {"MOTA", r->mota, 0, 0},
+      {"MOTP", r->motp, 0, 0},
+      {"IDSW", 0, r->idsw, 1},
+      {"Frag", 0, r->frag, 1},
+      {"FP", 0, r->fp, 1},
+      {"FN", 0, r->fn, 1},
+      {"TP", 0, r->tp, 1},
+      {"MT", 0, r->mt, 1},
+      {"PT", 0, r->pt, 1},
+      {"ML", 0, r->ml, 1},
+      {"IDF1", r->idf1, 0, 0},
+      {"IDP", r->idp, 0, 0},
+      {"IDR", r->idr, 0, 0},
+      {"IDTP", 0, r->idtp, 1},
+      {"IDFP", 0, r->idfp, 1},
+      {"IDFN", 0, r->idfn, 1},
+      {"class_accuracy", r->class_accuracy, 0, 0},
+      {"class_matches", 0, r->class_matches, 1},
+      {"frames", 0, r->n_frames, 1},
+      {"gt_dets", 0, r->n_gt_dets, 1},
+      {"pred_dets", 0, r->n_pred_dets, 1},
+      {"gt_ids", 0, r->n_gt_ids, 1},
+      {"pred_ids", 0, r->n_pred_ids, 1},
   };
-  const struct {
-    const char *key;
-    long long value;
-  } ints[] = {
-      {"IDSW", r->idsw},       {"Frag", r->frag},
-      {"FP", r->fp},           {"FN", r->fn},
-      {"TP", r->tp},           {"MT", r->mt},
-      {"PT", r->pt},           {"ML", r->ml},
-      {"IDTP", r->idtp},       {"IDFP", r->idfp},
-      {"IDFN", r->idfn},       {"class_matches", r->class_matches},
-      {"frames", r->n_frames}, {"gt_dets", r->n_gt_dets},
-      {"pred_dets", r->n_pred_dets}, {"gt_ids", r->n_gt_ids},
-      {"pred_ids", r->n_pred_ids},
-  };
+  size_t n = sizeof fields / sizeof fields[0];
   fprintf(f, "{\n");
-  for (size_t k = 0; k < sizeof reals / sizeof reals[0]; k++)
-    fprintf(f, "  \"%s\": %.17g,\n", reals[k].key, reals[k].value);
-  size_t n_ints = sizeof ints / sizeof ints[0];
-  for (size_t k = 0; k < n_ints; k++)
-    fprintf(f, "  \"%s\": %lld%s\n", ints[k].key, ints[k].value,
-            (k + 1 < n_ints || events) ? "," : "");
+  for (size_t k = 0; k < n; k++) {
+    const char *sep = (k + 1 < n || events) ? "," : "";
+    if (fields[k].is_count)
+      fprintf(f, "  \"%s\": %lld%s\n", fields[k].key, (long long)fields[k].count, sep);
+    else
+      fprintf(f, "  \"%s\": %.17g%s\n", fields[k].key, fields[k].real, sep);
+  }
   if (events) {
     fprintf(f, "  \"events\": {\n    \"frame_tolerance\": %d,\n", NPT_EVENT_FRAME_TOLERANCE);
     json_prf(f, "merge", &events->merge, 0);
@@ -54,18 +73,19 @@ void npt_eval_write_json(FILE *f, const npt_eval_result *r, const npt_event_scor
 }
 
 void npt_eval_write_table(FILE *f, const npt_eval_result *r, const npt_event_scores *events) {
-  fprintf(f, "%lld frames; ground truth %lld boxes / %lld ids; prediction %lld boxes / %lld ids\n\n",
+  fprintf(f,
+          "%lld frames; ground truth %lld boxes / %lld ids; prediction %lld boxes / %lld ids\n\n",
           (long long)r->n_frames, (long long)r->n_gt_dets, (long long)r->n_gt_ids,
           (long long)r->n_pred_dets, (long long)r->n_pred_ids);
   fprintf(f, "HOTA  %7.3f   DetA  %7.3f   AssA  %7.3f   LocA  %7.3f\n", 100 * r->hota,
           100 * r->deta, 100 * r->assa, 100 * r->loca);
   fprintf(f, "                DetRe %7.3f   DetPr %7.3f   AssRe %7.3f   AssPr %7.3f\n",
           100 * r->detre, 100 * r->detpr, 100 * r->assre, 100 * r->asspr);
-  fprintf(f, "MOTA  %7.3f   MOTP  %7.3f   IDSW %lld  Frag %lld  TP %lld  FP %lld  FN %lld  "
-             "MT %lld  PT %lld  ML %lld\n",
+  fprintf(f,
+          "MOTA  %7.3f   MOTP  %7.3f   IDSW %lld  Frag %lld  TP %lld  FP %lld  FN %lld  "
+          "MT %lld  PT %lld  ML %lld\n",
           100 * r->mota, 100 * r->motp, (long long)r->idsw, (long long)r->frag, (long long)r->tp,
-          (long long)r->fp, (long long)r->fn, (long long)r->mt, (long long)r->pt,
-          (long long)r->ml);
+          (long long)r->fp, (long long)r->fn, (long long)r->mt, (long long)r->pt, (long long)r->ml);
   fprintf(f, "IDF1  %7.3f   IDP   %7.3f   IDR   %7.3f   IDTP %lld  IDFP %lld  IDFN %lld\n",
           100 * r->idf1, 100 * r->idp, 100 * r->idr, (long long)r->idtp, (long long)r->idfp,
           (long long)r->idfn);

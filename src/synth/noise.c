@@ -6,13 +6,16 @@
  *    means on a grid of 1/64; the mean is first rounded to a neighbouring grid point at random
  *    (up with probability equal to the fraction), so the count has exactly the mean lambda and a
  *    variance larger than lambda by at most 1/(4 * 64^2) = 6e-5.  Counts >= 64 are dropped (their
- *    probability is < 1e-17 at lambda = 16).  One 64-bit draw per pixel.
+ *    probability is < 1e-17 at lambda = 16).  32 random bits per pixel: 6 pick the table slot,
+ *    16 choose between its two outcomes (probabilities resolved to 2^-16 / 64) and 10 round the
+ *    mean (its expectation resolved to 2^-10 / 64 = 1.5e-5).
  *  - lambda >= 16: the Cornish-Fisher expansion of the Poisson quantile to first order in
  *    skewness, k = lambda + sqrt(lambda) z + (z^2 - 1) / 6, rounded to the nearest integer: mean
  *    lambda, variance lambda + 1/18 + 1/12 (the second and third terms: the skew correction and
  *    the rounding), skewness 1/sqrt(lambda) like the Poisson.  z comes from a table of the
  *    inverse normal CDF at 4096 equally probable cell midpoints, rescaled to unit variance, five
- *    deviates per 64-bit draw; its tails stop at 3.4 sigma (probability beyond: 7e-4). */
+ *    deviates per 64-bit draw; its tails stop at 3.7 sigma (probability beyond, both sides:
+ *    2.4e-4). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -70,8 +73,8 @@ static void fill_normal_table(float *t) {
 }
 
 /* Vose's alias method for one Poisson mean: slot k keeps outcome k with probability
- * prob[k] / 2^32, else gives other[k]. */
-static void fill_alias(double lambda, uint32_t *prob, uint8_t *other) {
+ * prob[k] / 2^16 (1 when prob[k] is 0xffff and other[k] is k), else gives other[k]. */
+static void fill_alias(double lambda, uint16_t *prob, uint8_t *other) {
   double q[ALIAS_K], sum = 0.0;
   double p = exp(-lambda);
   for (int k = 0; k < ALIAS_K; k++) {
@@ -89,7 +92,7 @@ static void fill_alias(double lambda, uint32_t *prob, uint8_t *other) {
   }
   while (ns > 0 && nl > 0) {
     int s = small[--ns], l = large[--nl];
-    prob[s] = (uint32_t)(q[s] * 4294967296.0);
+    prob[s] = (uint16_t)fmin(q[s] * 65536.0 + 0.5, 65535.0);
     other[s] = (uint8_t)l;
     q[l] -= 1.0 - q[s];
     if (q[l] < 1.0)
@@ -100,19 +103,19 @@ static void fill_alias(double lambda, uint32_t *prob, uint8_t *other) {
   /* What is left has probability 1 (up to rounding): keep it whichever way the draw goes. */
   while (nl > 0) {
     int l = large[--nl];
-    prob[l] = UINT32_MAX;
+    prob[l] = UINT16_MAX;
     other[l] = (uint8_t)l;
   }
   while (ns > 0) {
     int s = small[--ns];
-    prob[s] = UINT32_MAX;
+    prob[s] = UINT16_MAX;
     other[s] = (uint8_t)s;
   }
 }
 
 int npt__synth_noise_init(npt__synth_noise *nz) {
   nz->normal = malloc(sizeof(float) * NORMAL_SIZE);
-  nz->alias_prob = malloc(sizeof(uint32_t) * ALIAS_MEANS * ALIAS_K);
+  nz->alias_prob = malloc(sizeof(uint16_t) * ALIAS_MEANS * ALIAS_K);
   nz->alias_other = malloc((size_t)ALIAS_MEANS * ALIAS_K);
   if (!nz->normal || !nz->alias_prob || !nz->alias_other) {
     npt__synth_noise_free(nz);
@@ -154,21 +157,24 @@ void npt__synth_noise_normal_row(const npt__synth_noise *nz, npt_rng *rng, float
   }
 }
 
-/* One Poisson deviate of mean lam in [0, 16) from the alias tables.  Bits 0-5 of the draw pick
- * the slot, bits 6-37 decide between its two outcomes, bits 40-63 round the mean to the grid. */
-static float poisson_small(const npt__synth_noise *nz, uint64_t r, float lam) {
-  float frac = (float)(r >> 40) * 0x1.0p-24f;
+/* One Poisson deviate of mean lam in [0, 16] from the alias tables and 32 random bits r: bits
+ * 0-5 pick the slot, bits 6-21 decide between its two outcomes, bits 22-31 round the mean to the
+ * grid. */
+static float poisson_small(const npt__synth_noise *nz, uint32_t r, float lam) {
+  float frac = (float)(r >> 22) * 0x1.0p-10f;
   int m = (int)(lam * ALIAS_GRID + frac);
   m = m < ALIAS_MEANS - 1 ? m : ALIAS_MEANS - 1;
-  size_t slot = (size_t)m * ALIAS_K + (r & (ALIAS_K - 1));
-  uint32_t t = (uint32_t)(r >> 6);
-  return (float)(t < nz->alias_prob[slot] ? (int)(r & (ALIAS_K - 1)) : nz->alias_other[slot]);
+  int k = (int)(r & (ALIAS_K - 1));
+  size_t slot = (size_t)m * ALIAS_K + (size_t)k;
+  uint32_t t = (r >> 6) & 0xffff;
+  return (float)(t < nz->alias_prob[slot] || nz->alias_prob[slot] == UINT16_MAX
+                     ? k
+                     : nz->alias_other[slot]);
 }
 
 /* counts[j] = the Cornish-Fisher approximation for mean lam[j], given z[j] (counts and z may be
  * the same array); returns how many lam[j] < NPT__POISSON_EXACT_BELOW. */
-NPT__SIMD_CLONES static __attribute__((noinline)) int poisson_large(const float *restrict lam,
-                                                                    float *counts, int n8) {
+NPT__KERNEL static int poisson_large(const float *restrict lam, float *counts, int n8) {
   n8 = npt__row_round(n8);
   int small = 0;
   for (int j = 0; j < n8; j++) {
@@ -188,8 +194,17 @@ void npt__synth_noise_poisson_row(const npt__synth_noise *nz, npt_rng *rng,
   npt__synth_noise_normal_row(nz, rng, counts, n);
   if (poisson_large(lam, counts, npt__row_round(n)) == 0)
     return;
-  /* ... then the pixels of small mean are drawn again exactly. */
+  /* ... then the pixels of small mean are drawn again exactly, two per 64-bit draw. */
+  uint64_t bits = 0;
+  int have = 0;
   for (int j = 0; j < n; j++)
-    if (lam[j] < (float)NPT__POISSON_EXACT_BELOW)
-      counts[j] = poisson_small(nz, npt_rng_u64(rng), npt__max_pos(lam[j], 0.0f));
+    if (lam[j] < (float)NPT__POISSON_EXACT_BELOW) {
+      if (have == 0) {
+        bits = npt_rng_u64(rng);
+        have = 2;
+      }
+      counts[j] = poisson_small(nz, (uint32_t)bits, npt__max_pos(lam[j], 0.0f));
+      bits >>= 32;
+      have--;
+    }
 }

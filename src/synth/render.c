@@ -13,8 +13,9 @@
  * A blank frame (beam blanked) is dark current plus Gaussian read noise, drawn per video: mean
  * 0.5-2.5 % of full scale, standard deviation 0.2-0.6 % of full scale.
  *
- * Memory per renderer: one float frame, 2 x 3 sigma + 1 blurred rows, the support tile (texture.c)
- * and 330 kB of noise tables. */
+ * Memory per renderer: one float frame, 2 x 3 sigma + 1 blurred rows, the support tile (texture.c,
+ * one float per pixel of the frame rounded up to powers of two), 330 kB of noise tables and
+ * about 60 kB of particle scratch. */
 #include "synth/render.h"
 
 #include <math.h>
@@ -173,7 +174,7 @@ void npt_synth_renderer_free(npt_synth_renderer *r) {
  * Over n8 (a multiple of NPT__ROW_ALIGN) elements.  They are functions of their own, not inlined,
  * with restrict parameters: that is where GCC reliably uses restrict to rule out aliasing, which
  * it must to vectorise at -O2 (a copy inlined into a caller loses it). */
-#define ROW_KERNEL NPT__SIMD_CLONES static __attribute__((noinline)) void
+#define ROW_KERNEL NPT__KERNEL static void
 
 ROW_KERNEL row_ramp(float *restrict y, float base, float slope, int n8) {
   n8 = npt__row_round(n8); /* a no-op that tells the vectoriser */

@@ -1,5 +1,5 @@
-/* Parts of the synthetic-frame renderer shared between render.c, texture.c and noise.c; not a
- * public interface (see render.h for that).
+/* Parts of the synthetic-frame renderer shared by render.c, render_particles.c, texture.c and
+ * noise.c; not a public interface (see render.h for that).
  *
  * Row buffers: every float row the renderer works on has room for its length rounded up to a
  * multiple of NPT__ROW_ALIGN plus NPT__ROW_ALIGN more, so inner loops can run a trip count that is
@@ -20,15 +20,18 @@
 
 enum { NPT__ROW_ALIGN = 8 };
 
-/* The hottest loops are also compiled for AVX2 + FMA and chosen at load time (GCC and Clang
- * function multi-versioning, x86-64 with glibc's ifunc); elsewhere they stay portable. */
+/* NPT__KERNEL marks a function holding a hot loop.  It is never inlined: GCC honours restrict
+ * reliably only on the parameters of the function that runs the loop (a copy inlined into a
+ * caller loses that, and with it the vectorisation).  On x86-64 Linux the function is also
+ * compiled for AVX2 + FMA (x86-64-v3) and chosen at load time (GCC's and Clang's function
+ * multi-versioning, through glibc's ifunc); elsewhere it stays portable. */
 #if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
-#define NPT__SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define NPT__KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
 #endif
-#ifndef NPT__SIMD_CLONES
-#define NPT__SIMD_CLONES
+#ifndef NPT__KERNEL
+#define NPT__KERNEL __attribute__((noinline))
 #endif
 
 /* n rounded up to a multiple of NPT__ROW_ALIGN. */
@@ -149,7 +152,7 @@ enum { NPT__NORMAL_BITS = 12, NPT__POISSON_EXACT_BELOW = 16 };
 
 typedef struct npt__synth_noise {
   float *normal;        /* 2^NPT__NORMAL_BITS inverse-normal-CDF values, unit variance */
-  uint32_t *alias_prob; /* Poisson alias tables, one per mean on a grid of 1/64 in [0, 16] */
+  uint16_t *alias_prob; /* Poisson alias tables, one per mean on a grid of 1/64 in [0, 16] */
   uint8_t *alias_other;
 } npt__synth_noise;
 
@@ -172,18 +175,23 @@ typedef struct npt__synth_span {
   int row, col, n; /* a row span of a packed run: frame row, first column, length */
 } npt__synth_span;
 
+typedef struct npt__synth_run {
+  float *x, *y, *t;       /* pixels' offsets from the particle's centre, their transmission */
+  npt__synth_span *spans; /* where the pixels are in the frame */
+  int used, nspans;
+} npt__synth_run;
+
 typedef struct npt__synth_shader {
-  float mu_metal, mu_oxide; /* 1 / attenuation length, 1/px */
-  float fringe_amp;         /* Fresnel fringe: signed amplitude (> 0: bright first fringe) */
-  float fringe_inv_w;       /* 1 / fringe width, 1/px (1 when there is no fringe) */
-  float margin;             /* how far beyond the outline a particle changes pixels, px */
-  int cap, used, nspans;    /* packed run: capacity and use, px; row spans in it */
-  float *x, *y, *t;         /* packed run: pixel offsets from the particle's centre, result */
-  float *geo[8];            /* packed run: outline geometry of the body and of a shifted core */
-  npt__synth_span *spans;
-  float *xl, *xr;         /* row spans of one particle, one per frame row */
-  int bands, *band_start; /* particles sorted by band of rows: band starts, */
-  int *order, order_cap;  /* and the order */
+  float mu_metal, mu_oxide;    /* 1 / attenuation length, 1/px */
+  float fringe_amp;            /* Fresnel fringe: signed amplitude (> 0: bright first fringe) */
+  float fringe_inv_w;          /* 1 / fringe width, 1/px (1 when there is no fringe) */
+  float margin;                /* how far beyond the outline a particle changes pixels, px */
+  int cap;                     /* pixels per packed run */
+  npt__synth_run body, fringe; /* packed runs of pixels that may be covered, and the others */
+  float *geo[8];               /* outline geometry of a run: of the body and of a shifted core */
+  float *xl, *xr, *bl, *br;    /* row spans of one particle: all it reaches, its body part */
+  int bands, *band_start;      /* particles sorted by band of rows: band starts, */
+  int *order, order_cap;       /* and the order */
 } npt__synth_shader;
 
 /* Settings from the optics (already checked) and scratch for frames of its width.  Returns 0 or

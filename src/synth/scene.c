@@ -1,6 +1,6 @@
 /* The synthetic scene's life cycle: parameters, particles, populating the specimen tile by tile
  * around the drifting field of view, and what each frame shows (boxes, events, public ids).
- * The physics of a time step is in scene_dynamics.c. */
+ * The physics of a time step is in scene_dynamics.c, scene_sinter.c and scene_redox.c. */
 #include "synth/scene.h"
 
 #include <math.h>
@@ -13,19 +13,6 @@
 /* Independent random streams, so that e.g. the drift does not change when sintering is turned
  * on. */
 enum { STREAM_DRIFT = 101, STREAM_MOTION, STREAM_EVENT, STREAM_POP };
-
-#define GROW(ptr, cap, need)                                                                       \
-  do {                                                                                             \
-    if ((need) > (cap)) {                                                                          \
-      int npt__nc = (cap) ? 2 * (cap) : 64;                                                        \
-      while (npt__nc < (need))                                                                     \
-        npt__nc *= 2;                                                                              \
-      void *npt__p = realloc((ptr), sizeof *(ptr) * (size_t)npt__nc);                              \
-      NPT_ALLOC_CHECK(npt__p);                                                                     \
-      (ptr) = npt__p;                                                                              \
-      (cap) = npt__nc;                                                                             \
-    }                                                                                              \
-  } while (0)
 
 static int check_params(const npt_scene_params *p) {
 #define REQUIRE(cond, what)                                                                        \
@@ -60,11 +47,10 @@ static int check_params(const npt_scene_params *p) {
  * Particles */
 
 int npt__particle_new(npt_scene *s, npt__particle **out) {
-  GROW(s->part, s->cap, s->n + 1);
-  GROW(s->stamp, s->cap_stamp, s->n + 1);
-  s->stamp[s->n] = 0;
+  NPT__GROW(s->part, s->cap, s->n + 1);
   npt__particle *q = &s->part[s->n++];
   memset(q, 0, sizeof *q);
+  s->version++;
   q->iid = s->next_iid++;
   q->seen_frame = -1;
   *out = q;
@@ -72,6 +58,7 @@ int npt__particle_new(npt_scene *s, npt__particle **out) {
 }
 
 void npt__particle_remove(npt_scene *s, int i) {
+  s->version++;
   if (s->part[i].group)
     npt__group_dissolve(s, s->part[i].group - 1);
   int last = s->n - 1;
@@ -116,7 +103,7 @@ void npt__random_outline(npt_scene *s, npt_rng *r, npt__particle *q) {
 
 static double draw_diameter(npt_scene *s, npt_rng *r) {
   const npt_scene_params *p = &s->p;
-  double lo = p->diameter_px * exp(-2.5 * p->size_spread), hi = s->max_diameter;
+  double lo = p->diameter_px * exp(-2.5 * p->size_spread), hi = s->max_draw;
   double lim = 1.5 * p->vanish_px;
   if (lo < lim)
     lo = lim;
@@ -210,7 +197,7 @@ int npt__populate(npt_scene *s) {
           known = s->tiles[k].tx == tx && s->tiles[k].ty == ty;
         if (known)
           continue;
-        GROW(s->tiles, s->cap_tiles, s->n_tiles + 1);
+        NPT__GROW(s->tiles, s->cap_tiles, s->n_tiles + 1);
         s->tiles[s->n_tiles++] = (npt__tile){tx, ty};
         NPT_TRY(fill_tile(s, tx, ty, fill));
       }
@@ -263,12 +250,12 @@ int npt_scene_init(npt_scene **out, const npt_scene_params *p, uint64_t seed) {
 
   /* Size distribution and the site lattice it needs for the coverage. */
   double side = p->width < p->height ? p->width : p->height;
-  s->max_diameter = fmin(p->diameter_px * exp(2.5 * p->size_spread), side / 3.0);
-  s->max_diameter = fmax(s->max_diameter, fmin(p->diameter_px, side / 3.0));
+  s->max_draw = fmin(p->diameter_px * exp(2.5 * p->size_spread), side / 3.0);
+  s->max_draw = fmax(s->max_draw, fmin(p->diameter_px, side / 3.0));
   double mean_d2 = p->diameter_px * p->diameter_px * exp(2.0 * p->size_spread * p->size_spread);
   s->density0 = p->coverage / (0.25 * M_PI * mean_d2);
   s->site_fill0 = 0.3 + 0.7 * fmin(1.0, p->coverage / 0.35);
-  double extent = s->max_diameter * sqrt(p->aspect_max) * (1.0 + 2.0 * p->irregularity);
+  double extent = s->max_draw * sqrt(p->aspect_max) * (1.0 + 2.0 * p->irregularity);
   s->tile = 32.0;
   if (s->density0 > 0.0) {
     double site_density = s->density0 / s->site_fill0;
@@ -283,11 +270,14 @@ int npt_scene_init(npt_scene **out, const npt_scene_params *p, uint64_t seed) {
     s->tile = fmax(s->tile, fmax(2.0 * extent, 2.0 * s->site_spacing));
   }
   s->max_diameter = extent;
-  s->cell = fmax(4.0, 1.3 * p->diameter_px * sqrt(p->aspect_max) + 2.0 * s->gap);
+  /* Grid cells fit two of the largest initial particles and the pair reach. */
+  s->r_small = 0.5 * s->max_diameter + 0.5 * s->gap;
+  s->cell = 2.0 * s->r_small + s->gap + 1.0;
 
+  s->pairs_version = -1;
   int rc = npt__populate(s);
   if (rc == 0)
-    npt__relax_overlaps(s, 40);
+    rc = npt__relax_overlaps(s, 40);
   if (rc < 0) {
     npt_scene_free(s);
     return rc;
@@ -304,12 +294,15 @@ void npt_scene_free(npt_scene *s) {
   free(s->tiles);
   free(s->cell_start);
   free(s->cell_items);
-  free(s->stamp);
+  free(s->cell_of);
+  free(s->big);
   free(s->pairs);
   free(s->pending);
   free(s->obs);
   free(s->obs_part);
   free(s->fresh);
+  free(s->order);
+  free(s->obs_tmp);
   free(s->events);
   free(s);
 }
@@ -330,7 +323,7 @@ void npt_scene_drift(const npt_scene *s, double *dx, double *dy) {
 
 int npt__event_push(npt_scene *s, npt_event_type type, const int *parents, int n_parents,
                     const int *children, int n_children) {
-  GROW(s->pending, s->cap_pending, s->n_pending + 1);
+  NPT__GROW(s->pending, s->cap_pending, s->n_pending + 1);
   npt__pending *e = &s->pending[s->n_pending++];
   memset(e, 0, sizeof *e);
   e->ev.type = type;
@@ -393,17 +386,13 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int cmp_obs(const void *a, const void *b) {
-  return cmp_i64(&((const npt_scene_obs *)a)->id, &((const npt_scene_obs *)b)->id);
-}
-
 /* Reports the pending events an observer can see -- a parent was in view in the previous frame,
  * or a child is in view in this one -- giving public ids to their particles.  A child that no
  * longer exists (it merged again before this frame) keeps its id in `gone`, so that a later
  * event in the same batch names it consistently. */
 static int report_events(npt_scene *s, int64_t prev, int64_t frame, int blank, int *n_events) {
   int n = 0;
-  GROW(s->events, s->cap_events, s->n_pending);
+  NPT__GROW(s->events, s->cap_events, s->n_pending);
   int64_t gone_iid[64], gone_pub[64];
   int n_gone = 0;
   for (int k = 0; k < s->n_pending; k++) {
@@ -451,6 +440,26 @@ static int report_events(npt_scene *s, int64_t prev, int64_t frame, int blank, i
   return 0;
 }
 
+/* Sorts by key.  The particle array is nearly in id order (only removals, which move the last
+ * particle into the gap, disturb it), so insertion sort usually wins; it hands over to qsort
+ * when the input turns out to be far from sorted. */
+static void sort_keys(struct npt__key *k, int n) {
+  long moves = 0;
+  for (int i = 1; i < n; i++) {
+    struct npt__key t = k[i];
+    int j = i;
+    for (; j > 0 && k[j - 1].iid > t.iid; j--) {
+      k[j] = k[j - 1];
+      if (++moves > 8L * n) {
+        k[j - 1] = t; /* keep the array a permutation, then sort it all */
+        qsort(k, (size_t)n, sizeof *k, cmp_i64);
+        return;
+      }
+    }
+    k[j] = t;
+  }
+}
+
 static void fill_obs(const npt_scene *s, const npt__particle *q, npt_scene_obs *o) {
   o->id = q->pub;
   o->cls = q->ox > 0.5 ? 2 : 1;
@@ -458,9 +467,12 @@ static void fill_obs(const npt_scene *s, const npt__particle *q, npt_scene_obs *
   npt__body(s, q, &r->outer);
   r->void_frac = q->void_frac;
   r->core_frac = q->core_frac;
-  double a = q->angle + q->core_dir;
-  r->core_dx = q->core_off * cos(a);
-  r->core_dy = q->core_off * sin(a);
+  r->core_dx = r->core_dy = 0.0;
+  if (q->core_off > 0.0) {
+    double a = q->angle + q->core_dir;
+    r->core_dx = q->core_off * cos(a);
+    r->core_dy = q->core_off * sin(a);
+  }
   r->lattice_period_px =
       q->zone ? (o->cls == 1 ? s->p.lattice_metal_px : s->p.lattice_oxide_px) : 0.0;
   r->lattice_angle = q->angle + q->lat_off;
@@ -481,8 +493,8 @@ int npt_scene_observe(npt_scene *s, int64_t frame, int blank, const npt_scene_ob
   *n_obs = 0;
   if (blank)
     return 0;
-  GROW(s->obs, s->cap_obs, s->n);
-  GROW(s->obs_part, s->cap_obs_part, s->n);
+  NPT__GROW(s->obs, s->cap_obs, s->n);
+  NPT__GROW(s->obs_part, s->cap_obs_part, s->n);
   *obs = s->obs;
   int n = 0, n_new = 0;
   for (int i = 0; i < s->n; i++) {
@@ -497,7 +509,7 @@ int npt_scene_observe(npt_scene *s, int64_t frame, int blank, const npt_scene_ob
     s->obs_part[n] = i;
     if (!q->pub) {
       /* Seen for the first time: remember (internal id, particle) to number them below. */
-      GROW(s->fresh, s->cap_fresh, n_new + 1);
+      NPT__GROW(s->fresh, s->cap_fresh, n_new + 1);
       s->fresh[n_new].iid = q->iid;
       s->fresh[n_new++].index = i;
     }
@@ -510,7 +522,19 @@ int npt_scene_observe(npt_scene *s, int64_t frame, int blank, const npt_scene_ob
   for (int k = 0; k < n; k++)
     if (!s->obs[k].id)
       s->obs[k].id = s->part[s->obs_part[k]].pub;
-  qsort(s->obs, (size_t)n, sizeof s->obs[0], cmp_obs);
+  /* By id: sort (id, position) pairs, then gather (cheaper than moving whole records). */
+  NPT__GROW(s->order, s->cap_order, n);
+  NPT__GROW(s->obs_tmp, s->cap_obs_tmp, n);
+  for (int k = 0; k < n; k++)
+    s->order[k].iid = s->obs[k].id, s->order[k].index = k;
+  sort_keys(s->order, n);
+  for (int k = 0; k < n; k++)
+    s->obs_tmp[k] = s->obs[s->order[k].index];
+  npt_scene_obs *t = s->obs;
+  int tc = s->cap_obs;
+  s->obs = s->obs_tmp, s->cap_obs = s->cap_obs_tmp;
+  s->obs_tmp = t, s->cap_obs_tmp = tc;
+  *obs = s->obs;
   *n_obs = n;
   return 0;
 }

@@ -40,10 +40,10 @@ typedef struct npt_scene_params {
   double rotation_rad_s; /* std of per-particle rotation rates */
 
   /* Motion. */
-  double drift_px_s;       /* mean specimen drift speed */
-  double drift_wander_s;   /* correlation time of its direction and speed */
-  double diffusion_px2_s;  /* Brownian diffusion at ref_diameter_px, scales 1/d */
-  double ref_diameter_px;  /* reference diameter of diffusion and redox rates */
+  double drift_px_s;      /* mean specimen drift speed */
+  double drift_wander_s;  /* correlation time of its direction and speed */
+  double diffusion_px2_s; /* Brownian diffusion at ref_diameter_px, scales 1/d */
+  double ref_diameter_px; /* reference diameter of diffusion and redox rates */
 
   /* Ostwald ripening and vanishing. */
   double ripening_px2_s; /* K of dr/dt = K (1/r* - 1/r) */
@@ -74,11 +74,11 @@ typedef struct npt_scene_params {
 
 /* One particle as a frame shows it. */
 typedef struct npt_scene_obs {
-  int64_t id;                   /* public id */
-  int cls;                      /* 1 metal, 2 oxide (more than half the metal consumed) */
-  double x0, y0, x1, y1;        /* tight box of the outline, not clipped (npt_synth_body_bbox) */
-  double visibility;            /* fraction of the box area inside the frame, > 0 */
-  npt_synth_particle particle;  /* what the renderer draws */
+  int64_t id;                  /* public id */
+  int cls;                     /* 1 metal, 2 oxide (more than half the metal consumed) */
+  double x0, y0, x1, y1;       /* tight box of the outline, not clipped (npt_synth_body_bbox) */
+  double visibility;           /* fraction of the box area inside the frame, > 0 */
+  npt_synth_particle particle; /* what the renderer draws */
 } npt_scene_obs;
 
 enum { NPT_SCENE_MAX_PARENTS = 3, NPT_SCENE_MAX_CHILDREN = 12 };
@@ -112,8 +112,8 @@ int npt_scene_step(npt_scene *s);
  * call whose children exist from this frame on.  `blank`: the frame is blank (beam blanked), so
  * it shows no particle and gives none an id; events are still reported.  The arrays belong to
  * the scene and stay valid until the next call. */
-int npt_scene_observe(npt_scene *s, int64_t frame, int blank, const npt_scene_obs **obs,
-                      int *n_obs, const npt_scene_event **events, int *n_events);
+int npt_scene_observe(npt_scene *s, int64_t frame, int blank, const npt_scene_obs **obs, int *n_obs,
+                      const npt_scene_event **events, int *n_events);
 
 /* Specimen drift so far: the support (and every particle with it) has moved by (dx, dy) px in
  * the image since time 0. */
@@ -121,10 +121,10 @@ void npt_scene_drift(const npt_scene *s, double *dx, double *dy);
 
 /* For tests and benchmarks: every simulated particle, in view or not. */
 typedef struct npt_scene_probe {
-  int64_t internal_id; /* unique per particle over the scene's life */
-  int group;           /* > 0: member of a sintering group (may overlap its partners) */
-  double volume;       /* metal-equivalent volume, px^3 */
-  npt_synth_body outer; /* outline, image coordinates */
+  int64_t internal_id;   /* unique per particle over the scene's life */
+  int group;             /* > 0: member of a sintering group (may overlap its partners) */
+  double volume;         /* metal-equivalent volume, px^3 */
+  npt_synth_body outer;  /* outline, image coordinates */
   double x0, y0, x1, y1; /* the box the scene reports for it */
 } npt_scene_probe;
 

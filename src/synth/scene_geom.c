@@ -144,10 +144,15 @@ static void pseudo_dir(double p, double *c, double *s) {
 enum { OUTLINE_SAMPLES = 128 };
 
 void npt__display_set(npt__display *d, const npt__unit_shape *u) {
+  /* The support table is in the body's frame: a rotation alone leaves it as it is. */
+  int same_body = d->shape.aspect == u->aspect && d->shape.h3 == u->h3 && d->shape.p3 == u->p3 &&
+                  d->shape.h4 == u->h4 && d->shape.p4 == u->p4;
   d->shape = *u;
   d->ca = cos(u->angle);
   d->sa = sin(u->angle);
   npt__unit_bbox(u, &d->ux0, &d->uy0, &d->ux1, &d->uy1);
+  if (same_body)
+    return;
 
   /* Outline samples in the body frame (unrotated). */
   npt__unit_shape body = *u;
@@ -157,8 +162,9 @@ void npt__display_set(npt__display *d, const npt__unit_shape *u) {
   double pu[OUTLINE_SAMPLES], pv[OUTLINE_SAMPLES];
   d->umax = 0.0;
   d->umin = HUGE_VAL;
+  const double dphi = 2.0 * M_PI / OUTLINE_SAMPLES, cd = cos(dphi), sd = sin(dphi);
+  double c = 1.0, s = 0.0;
   for (int i = 0; i < OUTLINE_SAMPLES; i++) {
-    double phi = 2.0 * M_PI * i / OUTLINE_SAMPLES, c = cos(phi), s = sin(phi);
     double r = outline_radius(&o, c, s);
     pu[i] = r * c;
     pv[i] = r * s;
@@ -166,17 +172,19 @@ void npt__display_set(npt__display *d, const npt__unit_shape *u) {
       d->umax = r;
     if (r < d->umin)
       d->umin = r;
+    double cn = c * cd - s * sd; /* rotate to the next sample */
+    s = s * cd + c * sd, c = cn;
   }
   /* Support at the table's directions and half-way between them; the error of interpolating
    * the table half-way bounds the error anywhere, and the table is padded by twice it plus the
    * sampling error of the outline (sagitta of a sample step). */
   double exact[2 * NPT__SUP];
   for (int k = 0; k < 2 * NPT__SUP; k++) {
-    double c, s;
-    pseudo_dir(4.0 * k / (2 * NPT__SUP), &c, &s);
+    double dc, ds;
+    pseudo_dir(4.0 * k / (2 * NPT__SUP), &dc, &ds);
     double m = -HUGE_VAL;
     for (int i = 0; i < OUTLINE_SAMPLES; i++) {
-      double h = pu[i] * c + pv[i] * s;
+      double h = pu[i] * dc + pv[i] * ds;
       if (h > m)
         m = h;
     }

@@ -123,8 +123,10 @@ static int create_video(npt_synth_writer *w) {
       ok = H5Pset_shuffle(dcpl) >= 0;
     ok = ok && H5Pset_deflate(dcpl, (unsigned)v->gzip_level) >= 0;
   }
-  /* No fill value: every chunk is written once, whole. */
+  /* No fill value: every chunk is written once, whole.  No timestamps: the same seed gives the
+   * same file, byte for byte. */
   ok = ok && H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0;
+  ok = ok && H5Pset_obj_track_times(dcpl, 0) >= 0;
   hid_t type = v->optics.bit_depth == 8 ? H5T_STD_U8LE : H5T_STD_U16LE;
   if (ok)
     w->dset = H5Dcreate2(w->file, "/frames", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -174,16 +176,23 @@ int npt_synth_writer_open(npt_synth_writer **out, const char *dir, const npt_syn
 int npt_synth_writer_frame(npt_synth_writer *w, int64_t frame, const void *pixels) {
   const npt_synth_optics *o = &w->v->optics;
   hsize_t start[3] = {(hsize_t)frame, 0, 0}, count[3] = {1, (hsize_t)o->height, (hsize_t)o->width};
-  hid_t fspace = H5Dget_space(w->dset);
-  hid_t mspace = H5Screate_simple(3, count, NULL);
-  hid_t type = o->bit_depth == 8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_UINT16;
-  int ok = fspace >= 0 && mspace >= 0 &&
-           H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
-           H5Dwrite(w->dset, type, mspace, fspace, H5P_DEFAULT, pixels) >= 0;
-  if (fspace >= 0)
-    H5Sclose(fspace);
-  if (mspace >= 0)
-    H5Sclose(mspace);
+  int ok;
+  if (w->v->gzip_level == 0) {
+    /* A frame is one whole chunk: hand it to the file as it is (no conversion, no cache). */
+    size_t bytes = (size_t)o->height * (size_t)o->width * (o->bit_depth == 8 ? 1 : 2);
+    ok = H5Dwrite_chunk(w->dset, H5P_DEFAULT, 0, start, bytes, pixels) >= 0;
+  } else {
+    hid_t fspace = H5Dget_space(w->dset);
+    hid_t mspace = H5Screate_simple(3, count, NULL);
+    hid_t type = o->bit_depth == 8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_UINT16;
+    ok = fspace >= 0 && mspace >= 0 &&
+         H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+         H5Dwrite(w->dset, type, mspace, fspace, H5P_DEFAULT, pixels) >= 0;
+    if (fspace >= 0)
+      H5Sclose(fspace);
+    if (mspace >= 0)
+      H5Sclose(mspace);
+  }
   if (!ok) {
     char what[64];
     snprintf(what, sizeof what, "cannot write frame %lld", (long long)frame + 1);

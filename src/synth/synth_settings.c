@@ -126,9 +126,9 @@ const npt_setting_def npt_synth_settings[] = {
     {"synth.invert_prob", NPT_SET_FLOAT, 0, 1, "0", "", NONE,
      "Probability that a video has inverted contrast (particles bright, as in some detector or "
      "export settings)."},
-    {"synth.metal_mfp_nm", NPT_SET_FRANGE, 0.1, 1e4, "[6, 16]", "nm", LOG,
+    {"synth.metal_mfp_nm", NPT_SET_FRANGE, 0.1, 1e4, "[3.0, 8.0]", "nm", LOG,
      "Attenuation length of metal in bright field: a thickness t transmits exp(-t / mfp)."},
-    {"synth.oxide_mfp_nm", NPT_SET_FRANGE, 0.1, 1e4, "[14, 35]", "nm", LOG,
+    {"synth.oxide_mfp_nm", NPT_SET_FRANGE, 0.1, 1e4, "[8.0, 20.0]", "nm", LOG,
      "Attenuation length of the oxide (longer than the metal's: oxide shells look lighter)."},
     {"synth.support_contrast", NPT_SET_FRANGE, 0, 0.5, "[0.04, 0.12]", "", NONE,
      "Relative standard deviation of the amorphous support texture."},

@@ -217,9 +217,9 @@ void npt__synth_texture_free(npt__synth_texture *tex) {
 
 /* Bilinear interpolation of n8 values starting at column c of rows a and b (which may be read up
  * to c + n8 + 1 < stride). */
-NPT__SIMD_CLONES static __attribute__((noinline)) void
-lerp_span(float *restrict out, const float *restrict a, const float *restrict b, int n8, float w00,
-          float w01, float w10, float w11) {
+NPT__KERNEL static void lerp_span(float *restrict out, const float *restrict a,
+                                  const float *restrict b, int n8, float w00, float w01, float w10,
+                                  float w11) {
   n8 = npt__row_round(n8); /* a no-op that tells the vectoriser */
   for (int j = 0; j < n8; j++)
     out[j] = w00 * a[j] + w01 * a[j + 1] + w10 * b[j] + w11 * b[j + 1];

@@ -34,7 +34,8 @@ static void test_iou_edge_cases(void **state) {
   assert_true(iou(0, 0, -3, 10, 0, 0, 10, 10) == 0.0);
   assert_true(iou(5, 5, 1e-9, 1e-9, 5, 5, 1e-9, 1e-9) == 0.0);
   /* Areas come from the corners, (x + w) - x, as in TrackEval: this pair's IoU is 0.5 in
-   * exact arithmetic and 0.49999999999999983 in TrackEval's (w * h would give 0.5000000000000001). */
+   * exact arithmetic and 0.49999999999999983 in TrackEval's (w * h would give 0.5000000000000001).
+   */
   assert_true(iou(87.8, 0.4, 39.0, 12.6, 87.8, 0.4, 78.0, 12.6) == 0.49999999999999983);
 }
 
@@ -143,10 +144,8 @@ static void test_events_read(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_iou_edge_cases),
-      cmocka_unit_test(test_mot_read_fixture),
-      cmocka_unit_test(test_mot_errors),
-      cmocka_unit_test(test_mot_empty_file_is_valid),
+      cmocka_unit_test(test_iou_edge_cases), cmocka_unit_test(test_mot_read_fixture),
+      cmocka_unit_test(test_mot_errors),     cmocka_unit_test(test_mot_empty_file_is_valid),
       cmocka_unit_test(test_events_read),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

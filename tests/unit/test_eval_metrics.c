@@ -49,15 +49,13 @@ static void test_perfect_tracking(void **state) {
 static void test_id_switch(void **state) {
   (void)state;
   /* One particle for 4 frames; the tracker calls it 1, then 2. */
-  const npt_mot_row gt[] = {R(1, 5, 0, 0, 1), R(2, 5, 0, 0, 1), R(3, 5, 0, 0, 1),
-                            R(4, 5, 0, 0, 1)};
-  const npt_mot_row pr[] = {R(1, 1, 0, 0, 1), R(2, 1, 0, 0, 1), R(3, 2, 0, 0, 1),
-                            R(4, 2, 0, 0, 1)};
+  const npt_mot_row gt[] = {R(1, 5, 0, 0, 1), R(2, 5, 0, 0, 1), R(3, 5, 0, 0, 1), R(4, 5, 0, 0, 1)};
+  const npt_mot_row pr[] = {R(1, 1, 0, 0, 1), R(2, 1, 0, 0, 1), R(3, 2, 0, 0, 1), R(4, 2, 0, 0, 1)};
   npt_eval_result r = run(gt, 4, pr, 4, NULL, NULL);
   assert_int_equal(r.idsw, 1);
-  assert_true(r.mota == 0.75);  /* (4 - 0 - 1) / 4 */
-  assert_int_equal(r.frag, 0);  /* tracked in every frame */
-  assert_int_equal(r.idtp, 2);  /* gt 5 takes one of the two ids for 2 frames */
+  assert_true(r.mota == 0.75); /* (4 - 0 - 1) / 4 */
+  assert_int_equal(r.frag, 0); /* tracked in every frame */
+  assert_int_equal(r.idtp, 2); /* gt 5 takes one of the two ids for 2 frames */
   assert_int_equal(r.idfn, 2);
   assert_int_equal(r.idfp, 2);
   assert_true(r.idf1 == 0.5);
@@ -70,10 +68,8 @@ static void test_id_switch(void **state) {
 static void test_class_is_ignored_for_tracking(void **state) {
   (void)state;
   /* The particle turns from metal (1) to oxide (2) in frame 3; the tracker says 1 throughout. */
-  const npt_mot_row gt[] = {R(1, 5, 0, 0, 1), R(2, 5, 0, 0, 1), R(3, 5, 0, 0, 2),
-                            R(4, 5, 0, 0, 2)};
-  const npt_mot_row pr[] = {R(1, 1, 0, 0, 1), R(2, 1, 0, 0, 1), R(3, 1, 0, 0, 1),
-                            R(4, 1, 0, 0, 1)};
+  const npt_mot_row gt[] = {R(1, 5, 0, 0, 1), R(2, 5, 0, 0, 1), R(3, 5, 0, 0, 2), R(4, 5, 0, 0, 2)};
+  const npt_mot_row pr[] = {R(1, 1, 0, 0, 1), R(2, 1, 0, 0, 1), R(3, 1, 0, 0, 1), R(4, 1, 0, 0, 1)};
   npt_eval_result r = run(gt, 4, pr, 4, NULL, NULL);
   assert_true(r.hota == 1.0 && r.mota == 1.0 && r.idf1 == 1.0);
   assert_int_equal(r.idsw, 0);
