@@ -12,12 +12,10 @@
 /* Bit-exact agreement with numpy needs every product rounded before it is added: a fused
  * multiply-add (allowed by GCC's default -ffp-contract=fast in GNU C mode, and by clang's
  * default within expressions, once -march enables FMA) changes IoUs in the last bit, which
- * flips comparisons at the thresholds.  The files that compute include this header before
- * any function. */
+ * flips comparisons at the thresholds.  CMakeLists.txt compiles src/eval/ with
+ * -ffp-contract=off; clang also gets the standard pragma (GCC ignores it, with a warning). */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
 #endif
 
 /* np.finfo('float').eps, which TrackEval adds to or subtracts from its thresholds. */
