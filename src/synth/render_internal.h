@@ -168,51 +168,27 @@ void npt__synth_noise_normal_row(const npt__synth_noise *nz, npt_rng *rng, float
 void npt__synth_noise_poisson_row(const npt__synth_noise *nz, npt_rng *rng, const float *lam,
                                   float *counts, int n);
 
-/* ---- Particles (render_particles.c: footprints; render_shade.c: pixel loops) ------------------ */
-
-enum { NPT__SHADE_SOLID, NPT__SHADE_LAYERED, NPT__SHADE_SHIFTED };
-
-/* One particle prepared for the pixel loops.  The outline's formulas are evaluated in the image
- * frame, from the pixel's offset (dx, dy) from the centre: the ellipse's rotation is folded into
- * two quadratic forms and the harmonics' phases. */
-typedef struct npt__synth_prep {
-  float cx, cy;             /* centre */
-  float qa, qb, qc;         /* u^2/a^2 + v^2/b^2 = qa dx^2 + qb dx dy + qc dy^2 (u, v: body frame) */
-  float pa, pb, pc;         /* u v (1/a^2 - 1/b^2), likewise */
-  float h3c, h3s, h4c, h4s; /* h_k cos, sin of (p_k - k angle) */
-  float two_c;              /* thickness at the centre: 2 x mean radius */
-  float vf, ivf, cf, icf;   /* void and core scales (0: none) and their inverses (0 for none) */
-  float kdx, kdy;           /* core offset from the centre */
-  float mu_core, mu_shell;  /* 1/mfp of the core and of the rest (solid bodies: the body) */
-  float lkx, lky, lph, lamp; /* lattice: wave vector in cycles/px, phase in cycles, amplitude */
-  int kind, lattice;
-  /* Footprint: chords of the ellipse that holds the outline (rotated, semi-axes m a, m b with
-   * m = 1 + |h3| + |h4|), x = (-(bq dy) -+ sqrt((bq dy)^2 - aq (gq dy^2 - 1))) / aq; ey: its half
-   * height; dy_right: the row offset of its rightmost point.  reach: how far beyond that ellipse
-   * a pixel may change, body: how far it may be covered (render_particles.c derives both). */
-  float aq, iaq, bq, gq, ey, dy_right, reach, body;
-} npt__synth_prep;
-
-/* A run of slots, each 8 consecutive pixels of a frame row, packed for the pixel loops. */
-enum { NPT__SLOT = 8 };
-typedef struct npt__synth_run {
-  float *x, *y, *t; /* per pixel: offset from the centre (x = NPT__FAR: not to change), transmission */
-  float **px;       /* per slot: its first pixel in the frame */
-  int used;         /* slots */
-} npt__synth_run;
-
-/* x offset of a slot's pixels that must stay unchanged: far enough outside any footprint that
- * every formula gives a transmission of exactly 1. */
-#define NPT__FAR 1e4f
+/* ---- Particles (render_particles.c) --------------------------------------------------------- */
 
 /* Where the renderer's particle shading keeps its settings and scratch. */
+typedef struct npt__synth_span {
+  int row, col, n; /* a row span of a packed run: frame row, first column, length */
+} npt__synth_span;
+
+typedef struct npt__synth_run {
+  float *x, *y, *t;       /* pixels' offsets from the particle's centre, their transmission */
+  npt__synth_span *spans; /* where the pixels are in the frame */
+  int used, nspans;
+} npt__synth_run;
+
 typedef struct npt__synth_shader {
   float mu_metal, mu_oxide;    /* 1 / attenuation length, 1/px */
   float fringe_amp;            /* Fresnel fringe: signed amplitude (> 0: bright first fringe) */
   float fringe_inv_w;          /* 1 / fringe width, 1/px (1 when there is no fringe) */
-  float fringe_reach;          /* 3 x fringe width, px (0 when there is no fringe) */
-  int cap;                     /* slots per run */
-  npt__synth_run body, fringe; /* slots that may hold covered pixels, and the others */
+  float margin;                /* how far beyond the outline a particle changes pixels, px */
+  int cap;                     /* pixels per packed run */
+  npt__synth_run body, fringe; /* packed runs of pixels that may be covered, and the others */
+  float *geo[8];               /* outline geometry of a run: of the body and of a shifted core */
   float *xl, *xr, *bl, *br;    /* row spans of one particle: all it reaches, its body part */
   int bands, *band_start;      /* particles sorted by band of rows: band starts, */
   int *order, order_cap;       /* and the order */
@@ -226,28 +202,9 @@ void npt__synth_shader_free(npt__synth_shader *sh);
 /* Checks the particles' fields: 0, or NPT_EINVAL with a message naming the particle and field. */
 int npt__synth_particles_check(const npt_synth_particle *particles, int n, int64_t frame);
 
-/* Prepares particle q (checked) for the pixel loops. */
-void npt__synth_prepare(const npt__synth_shader *sh, const npt_synth_particle *q,
-                        npt__synth_prep *p);
-
 /* Multiplies the frame `img` (height rows of `stride` floats, stride >= npt__row_round(width) +
  * NPT__ROW_ALIGN) by the transmission of each (checked) particle.  Returns 0 or NPT_ENOMEM. */
 int npt__synth_particles_shade(npt__synth_shader *sh, const npt_synth_particle *particles, int n,
                                float *img, int width, int height, int stride);
-
-/* Shades the slots of a run of particle p (render_shade.c) -- `body`: with the full model, else
- * as uncovered pixels, which only the Fresnel fringe changes -- multiplies them into the frame
- * and empties the run. */
-void npt__synth_run_flush(const npt__synth_shader *sh, const npt__synth_prep *p,
-                          npt__synth_run *run, int body);
-
-/* The particle layer the plain way (render_reference.c): per pixel, n x n samples of shape.h's
- * npt_synth_body_rho, exact thickness and transmission per sample, the fringe from the sample's
- * distance to the outline (found along the outline itself).  Slow; for tests and benchmarks.
- * Multiplies `img` (height rows of `stride` floats) like npt__synth_particles_shade.  Returns 0
- * or NPT_ENOMEM. */
-int npt__synth_render_particles_reference(const npt_synth_optics *optics,
-                                          const npt_synth_particle *particles, int n, float *img,
-                                          int width, int height, int stride, int samples);
 
 #endif

@@ -4,20 +4,7 @@
 #   usage: cli_basic.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR
 set -uo pipefail
 bin=$1 src=$2 tmp=$3
-rm -rf "$tmp" && mkdir -p "$tmp"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE PATTERN CMD...: exit status CODE, exactly one line on stderr matching PATTERN
-# (PATTERN empty: stderr may be anything).
-expect() {
-  local code=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  [ "$rc" = "$code" ] || { fail "$* exited $rc, expected $code; stderr: $(cat "$tmp/err")"; return; }
-  if [ -n "$pat" ]; then
-    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$*: expected one error line, got: $(cat "$tmp/err")"
-    grep -qE -- "$pat" "$tmp/err" || fail "$*: stderr '$(cat "$tmp/err")' does not match '$pat'"
-  fi
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 # --help lists every command; each command's --help has usage and an example.
 expect 0 "" "$bin" --help
@@ -78,5 +65,4 @@ else
   fail "nptrack synth could not make a small video"
 fi
 
-[ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "cli_basic: all checks passed"
+finish cli_basic

@@ -5,20 +5,7 @@
 #   usage: eval_errors.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR
 set -uo pipefail
 bin=$1 src=$2 tmp=$3
-rm -rf "$tmp" && mkdir -p "$tmp"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE PATTERN CMD...: exit status CODE, and (PATTERN non-empty) exactly one line on
-# stderr, matching PATTERN.
-expect() {
-  local code=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  [ "$rc" = "$code" ] || { fail "$* exited $rc, expected $code; stderr: $(cat "$tmp/err")"; return; }
-  if [ -n "$pat" ]; then
-    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$*: expected one error line, got: $(cat "$tmp/err")"
-    grep -qE -- "$pat" "$tmp/err" || fail "$*: stderr '$(cat "$tmp/err")' does not match '$pat'"
-  fi
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 gt=$tmp/gt.txt pred=$tmp/pred.txt
 printf '1,1,10,10,20,20,1,1,1\n1,2,50,10,20,20,1,2,1\n2,1,11,10,20,20,1,1,1\n2,2,51,10,20,20,1,1,1\n' >"$gt"
@@ -84,5 +71,4 @@ grep -qE "^HOTA +100\.000" "$tmp/out" || fail "table lacks the HOTA line: $(cat 
 grep -qE "^MOTA" "$tmp/out" || fail "table lacks the MOTA line"
 grep -qE "^IDF1" "$tmp/out" || fail "table lacks the IDF1 line"
 
-[ "$fails" = 0 ] && echo "eval_errors: all checks passed"
-exit $((fails > 0))
+finish eval_errors

@@ -6,20 +6,7 @@
 #   usage: synth_basic.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR
 set -uo pipefail
 bin=$1 src=$2 tmp=$3
-rm -rf "$tmp" && mkdir -p "$tmp"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE PATTERN CMD...: exit status CODE and, when PATTERN is given, exactly one line on
-# stderr matching it.
-expect() {
-  local code=$1 pat=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  [ "$rc" = "$code" ] || { fail "$* exited $rc, expected $code; stderr: $(cat "$tmp/err")"; return; }
-  if [ -n "$pat" ]; then
-    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$*: expected one error line, got: $(cat "$tmp/err")"
-    grep -qE -- "$pat" "$tmp/err" || fail "$*: stderr '$(cat "$tmp/err")' does not match '$pat'"
-  fi
-}
+. "$(dirname "$0")/lib/expect.bash"
 small=(-s synth.frames=12 -s synth.width=96 -s synth.height=80 -s synth.coverage=0.25
        -s synth.sinter_rate_hz=0.05)
 
@@ -85,5 +72,4 @@ expect 1 "video.h5: cannot rename into place" "$bin" synth "${small[@]}" -o "$tm
 [ -z "$(find "$tmp/d" -name '*.part')" ] || fail "temporaries left after a failure: $(ls -a "$tmp/d")"
 [ -d "$tmp/d/video.h5" ] || fail "the failed run replaced video.h5"
 
-[ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "synth_basic: all checks passed"
+finish synth_basic
