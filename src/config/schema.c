@@ -2,5 +2,6 @@
 #include "config/config.h"
 
 extern const npt_setting_def npt_synth_settings[];
+extern const npt_setting_def npt_detect_settings[];
 
-const npt_setting_def *const npt_config_schema[] = {npt_synth_settings, NULL};
+const npt_setting_def *const npt_config_schema[] = {npt_synth_settings, npt_detect_settings, NULL};

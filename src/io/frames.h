@@ -1,6 +1,7 @@
 /* Frame sources: one interface over the formats videos come in.  Today: HDF5 frame stacks
- * (`[T, H, W]` uint8/uint16 datasets, EMD-style, as `nptrack synth` writes them).  TIFF stacks and
- * video containers follow behind the same interface.
+ * (`[T, H, W]` uint8/uint16 datasets, EMD-style, as `nptrack synth` writes them; `[H, W, T]`
+ * stacks, as some EMD files store them, on request).  TIFF stacks and video containers follow
+ * behind the same interface.
  *
  * Not collective: each rank opens its own handle and reads the frames of its chunks. */
 #ifndef NPT_FRAMES_H
@@ -23,10 +24,30 @@ typedef struct npt_frames_info {
  * dataset, wrong rank or type), with a message naming the file and the problem. */
 int npt_frames_open(npt_frames **out, const char *path);
 
+/* How the axes of a frame stack are stored. */
+typedef enum {
+  NPT_FRAMES_THW = 0, /* [T, H, W]: one frame after another (nptrack's own files) */
+  NPT_FRAMES_HWT = 1, /* [H, W, T]: the frame index varies fastest (some EMD files) */
+} npt_frames_axes;
+
+typedef struct npt_frames_opts {
+  const char *dataset;  /* used when `path` names none after a colon; NULL: "/frames" */
+  npt_frames_axes axes; /* the stored order; frames are always returned as [count][H][W] */
+} npt_frames_opts;
+
+/* As npt_frames_open, with options (NULL: the defaults).  A dataset named in `path` wins over
+ * opts->dataset. */
+int npt_frames_open_opts(npt_frames **out, const char *path, const npt_frames_opts *opts);
+
+/* Parses an axis order name ("THW" or "HWT"). Returns 0, or NPT_EINVAL for another name. */
+int npt_frames_axes_parse(const char *name, npt_frames_axes *out);
+
 const npt_frames_info *npt_frames_get_info(const npt_frames *fr);
 
 /* Reads `count` frames starting at frame `first` (0-based) into `buf` (count*H*W elements of
- * 1 or 2 bytes).  Errors name the file and the first frame that could not be read. */
+ * 1 or 2 bytes, frame after frame, whatever the stored axis order; an [H, W, T] stack is read
+ * through a scratch buffer of the same size and transposed).  Errors name the file and the
+ * first frame that could not be read. */
 int npt_frames_read(npt_frames *fr, int64_t first, int count, void *buf);
 
 /* Reads a string attribute of the file root (e.g. "config"); *out is malloc'd, or NULL when the

@@ -1,0 +1,239 @@
+/* nptrack detect: detections (boxes, scores, classes, embeddings) in every frame of a video, no
+ * tracking.  Frames are independent: they stream through the engine in batches of detect.batch,
+ * and the detections stream into the detections file, so memory does not grow with the video. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "common/error.h"
+#include "config/config.h"
+#include "io/dets_file.h"
+#include "io/frames.h"
+#include "nn/detect_settings.h"
+#include "nn/engine.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: nptrack detect [-c FILE] [-s detect.key=value]... -o DETS.h5 VIDEO\n\n"
+          "Finds the particles in every frame of VIDEO with the network of detect.model and\n"
+          "writes the detections (box, score, class, appearance embedding) to DETS.h5; no\n"
+          "tracking.  VIDEO is an HDF5 file with the frames in detect.dataset ([T,H,W] uint8 or\n"
+          "uint16; detect.axis_order=HWT for [H,W,T]), or FILE.h5:/path/to/dataset.\n\n"
+          "DETS.h5 holds /detections/{frame,x,y,w,h,score,class,track_id,embedding,\n"
+          "frame_offsets} (docs/archive-format.md); `nptrack export DETS.h5 --detections\n"
+          "DETS.txt` writes them as text.\n\n"
+          "Options:\n"
+          "  -c, --config FILE   configuration file (libconfig)\n"
+          "  -s, --set K=V       override one setting, e.g. -s detect.batch=16 (repeatable);\n"
+          "                      see config/default.cfg, section detect\n"
+          "  -o, --output FILE   the detections file to write\n"
+          "  -q, --quiet         print nothing on success\n"
+          "  -h, --help          this help\n\n"
+          "Example:\n"
+          "  nptrack detect -s detect.model=models/nptrack.h5 -o out/dets.h5 out/synth/video.h5\n");
+}
+
+/* "1 metal, 2 oxide" from the model's class names. */
+static void class_names(const npt_graph *g, char *buf, size_t n) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int c = 0; c < g->n_classes && used < n; c++)
+    used += (size_t)snprintf(buf + used, n - used, "%s%d %s", c ? ", " : "", c + 1,
+                             g->class_names ? g->class_names[c] : "");
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct run_stats {
+  int64_t first, end, rows;
+  int saturated, top_k;
+  double seconds;
+} run_stats;
+
+/* Everything after the configuration: video, engine, the frame loop, the file. */
+static int detect(const npt_config *cfg, const npt_detect_options *o, const char *video,
+                  const char *out_path, run_stats *st) {
+  npt_frames_opts fo = {o->dataset, NPT_FRAMES_THW};
+  NPT_TRY(npt_frames_axes_parse(o->axis_order, &fo.axes));
+  /* The model first: its errors come before any frame is read, and the model file is read
+   * whole and closed before the video is opened. */
+  npt_engine *e = NULL;
+  npt_backend_params bp = {o->threads, 0};
+  NPT_TRY(npt_engine_open(&e, o->model, o->backend, &bp));
+  npt_frames *fr = NULL;
+  int rc = npt_frames_open_opts(&fr, video, &fo);
+  if (rc < 0) {
+    npt_engine_close(e);
+    return rc;
+  }
+  const npt_frames_info *in = npt_frames_get_info(fr);
+  st->first = o->first_frame - 1;
+  st->end = o->last_frame ? o->last_frame : in->n_frames;
+  if (in->n_frames == 0)
+    rc = npt_error_set(NPT_EFORMAT, "%s: the video has no frames", video);
+  else if (st->first >= in->n_frames || st->end > in->n_frames)
+    rc = npt_error_set(NPT_ECONFIG,
+                       "detect.first_frame = %lld, detect.last_frame = %lld: %s has frames 1 to "
+                       "%lld",
+                       (long long)o->first_frame, (long long)o->last_frame, video,
+                       (long long)in->n_frames);
+  const npt_graph *g = npt_engine_graph(e);
+  npt_decode_params dp = {0};
+  npt_dets_writer *w = NULL;
+  char *text = NULL;
+  int dim = g->heads.embed >= 0 ? g->heads.embed_dim : 0;
+  if (rc == 0) {
+    npt_detect_decode_params(o, &g->decode, &dp);
+    st->top_k = dp.top_k;
+    text = npt_config_text(cfg);
+    if (!text)
+      rc = npt_error_set(NPT_ENOMEM, "out of memory");
+  }
+  if (rc == 0) {
+    char names[512];
+    class_names(g, names, sizeof names);
+    char dataset[256];
+    const char *colon = strrchr(video, ':');
+    snprintf(dataset, sizeof dataset, "%s", colon && colon[1] == '/' ? colon + 1 : o->dataset);
+    npt_dets_meta m = {.config_text = text,
+                       .video_path = video,
+                       .video_dataset = dataset,
+                       .model_path = o->model,
+                       .model_provenance = g->provenance,
+                       .class_names = names,
+                       .n_frames = in->n_frames,
+                       .frame_begin = st->first,
+                       .frame_end = st->end,
+                       .embed_dim = dim,
+                       .score_threshold = dp.score_threshold,
+                       .top_k = dp.top_k,
+                       .peak_kernel = dp.peak_kernel,
+                       .pixel_size_nm = in->pixel_size_nm,
+                       .frame_rate_hz = in->frame_rate_hz};
+    rc = npt_dets_writer_open(&w, out_path, &m);
+  }
+  free(text);
+  size_t fbytes = (size_t)in->height * (size_t)in->width * (size_t)(in->bit_depth / 8);
+  void *frames = rc == 0 ? malloc(fbytes * (size_t)o->batch) : NULL;
+  if (rc == 0 && !frames)
+    rc = npt_error_set(NPT_ENOMEM, "out of memory for a batch of %d frames of %dx%d px", o->batch,
+                       in->width, in->height);
+  npt_dets d;
+  npt_dets_init(&d, dim);
+  double t0 = now_s();
+  for (int64_t t = st->first; t < st->end && rc == 0; t += o->batch) {
+    int n = st->end - t < o->batch ? (int)(st->end - t) : o->batch;
+    int sat = 0;
+    npt_dets_clear(&d);
+    rc = npt_frames_read(fr, t, n, frames);
+    if (rc == 0)
+      rc = npt_engine_detect(e, frames, in->bit_depth, n, in->height, in->width, t, &dp, &d, &sat);
+    if (rc == 0)
+      rc = npt_dets_writer_append(w, &d);
+    st->saturated += sat;
+  }
+  st->seconds = now_s() - t0;
+  npt_dets_free(&d);
+  free(frames);
+  st->rows = 0;
+  if (rc == 0) {
+    rc = npt_dets_writer_finish(w, &st->rows);
+    w = NULL;
+  }
+  npt_dets_writer_abort(w);
+  npt_engine_close(e);
+  npt_frames_close(fr);
+  return rc;
+}
+
+/* 1 when `a` and `b` name the same existing file. */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int npt_cmd_detect(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+      {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+  npt_cli_cfgopts co = {0};
+  const char *out = NULL;
+  int quiet = 0, opt, rc = 0;
+  opterr = 0;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, ":c:s:o:qh", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'c':
+      co.path = optarg;
+      break;
+    case 's':
+      if ((rc = npt_cli_add_override(&co, optarg)) < 0) {
+        npt_cli_cfgopts_free(&co);
+        return npt_cli_fail("detect", rc);
+      }
+      break;
+    case 'o':
+      out = optarg;
+      break;
+    case 'q':
+      quiet = 1;
+      break;
+    case 'h':
+      usage(stdout);
+      npt_cli_cfgopts_free(&co);
+      return NPT_EXIT_OK;
+    case ':':
+      npt_cli_cfgopts_free(&co);
+      return npt_cli_usage_error("detect", "option '%s' needs a value", argv[optind - 1]);
+    default:
+      npt_cli_cfgopts_free(&co);
+      return npt_cli_usage_error("detect", "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  const char *video = optind < argc ? argv[optind] : NULL;
+  if (!video || optind + 1 < argc || !out || !*out) {
+    npt_cli_cfgopts_free(&co);
+    if (!video)
+      return npt_cli_usage_error("detect", "no video (nptrack detect -o DETS.h5 VIDEO)");
+    if (optind + 1 < argc)
+      return npt_cli_usage_error("detect", "unexpected argument '%s'", argv[optind + 1]);
+    return npt_cli_usage_error("detect", "no output file (-o DETS.h5)");
+  }
+  if (same_file(out, video)) {
+    npt_cli_cfgopts_free(&co);
+    return npt_cli_usage_error("detect", "the output %s is the video itself", out);
+  }
+  npt_config *cfg = NULL;
+  rc = npt_config_load(&cfg, co.path, co.overrides, co.n_overrides);
+  npt_cli_cfgopts_free(&co);
+  npt_detect_options o;
+  if (rc == 0)
+    rc = npt_detect_options_get(cfg, &o);
+  run_stats st = {0};
+  if (rc == 0)
+    rc = detect(cfg, &o, video, out, &st);
+  npt_config_free(cfg);
+  if (rc < 0)
+    return npt_cli_fail("detect", rc);
+  if (st.saturated > 0)
+    fprintf(stderr,
+            "nptrack detect: warning: in %d frames more than top_k = %d peaks passed the score "
+            "threshold; the best %d were kept (raise detect.top_k or detect.score_threshold)\n",
+            st.saturated, st.top_k, st.top_k);
+  int64_t frames = st.end - st.first;
+  if (!quiet)
+    printf("nptrack detect: wrote %s: %lld detections in %lld frames (%lld to %lld), %.1f "
+           "frames/s\n",
+           out, (long long)st.rows, (long long)frames, (long long)st.first + 1, (long long)st.end,
+           st.seconds > 0 ? (double)frames / st.seconds : 0.0);
+  return NPT_EXIT_OK;
+}

@@ -1,0 +1,41 @@
+/* Backends run a graph (graph.h) on some hardware.  One small vtable: the engine (engine.h)
+ * talks only to this, so it never knows which backend runs. */
+#ifndef NPT_BACKEND_H
+#define NPT_BACKEND_H
+
+#include "nn/graph.h"
+
+typedef struct npt_backend_params {
+  int threads; /* CPU worker threads (>= 1); results must not depend on it */
+  int device;  /* GPU ordinal, for GPU backends */
+} npt_backend_params;
+
+/* Head outputs of one run: pointers into backend-owned host memory, valid until the next run or
+ * plan_free.  Each is [batch][channels][h_out][w_out], h_out = padded h / output_stride. */
+typedef struct npt_head_outputs {
+  const float *heatmap, *size, *offset, *embed; /* embed NULL when the model has none */
+  int batch, h_out, w_out;
+} npt_head_outputs;
+
+typedef struct npt_backend_i {
+  const char *name;
+  int (*init)(void **ctx, const npt_backend_params *params);
+  void (*free)(void *ctx);
+  /* 1 when the backend can run this node, else 0. */
+  int (*supports)(void *ctx, const npt_graph *g, const npt_node *node);
+  /* Prepares to run `g` on batches of `batch` frames of h x w (multiples of g->multiple):
+   * allocates buffers, picks algorithms.  *plan is the backend's. */
+  int (*plan)(void *ctx, const npt_graph *g, int batch, int h, int w, void **plan);
+  /* Runs the planned graph on `input` ([batch][1][h][w] normalised floats, host memory) and
+   * points `out` at the head tensors. */
+  int (*run)(void *ctx, void *plan, const float *input, npt_head_outputs *out);
+  void (*plan_free)(void *ctx, void *plan);
+} npt_backend_i;
+
+/* The CPU backend (fp32, the numerical reference). */
+extern const npt_backend_i npt_backend_cpu;
+
+/* A backend by name ("cpu", later "cudnn"); NULL when this build has none of that name. */
+const npt_backend_i *npt_backend_find(const char *name);
+
+#endif

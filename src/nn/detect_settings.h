@@ -1,0 +1,36 @@
+/* Settings of `nptrack detect` (section `detect`): the model, the backend, which frames of which
+ * dataset, and the decoding overrides.  The table is in detect_settings.c, listed in
+ * src/config/schema.c; config/default.cfg documents every entry. */
+#ifndef NPT_DETECT_SETTINGS_H
+#define NPT_DETECT_SETTINGS_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "nn/decode.h"
+#include "nn/graph.h"
+
+typedef struct npt_detect_options {
+  const char *model;      /* model file path */
+  const char *backend;    /* "cpu" */
+  const char *dataset;    /* HDF5 dataset of the frames, "/frames" */
+  const char *axis_order; /* "THW" or "HWT" */
+  int threads;            /* >= 1 (0 in the config: one per online core, resolved here) */
+  int batch;              /* frames per forward pass, >= 1 */
+  int64_t first_frame;    /* 1-based */
+  int64_t last_frame;     /* 1-based, inclusive; 0: to the end of the video */
+  float score_threshold;  /* < 0: the model's default */
+  int top_k;              /* < 0: the model's default */
+  int peak_kernel;        /* < 0: the model's default */
+} npt_detect_options;
+
+/* Reads the `detect` section of `cfg` (pointers stay owned by cfg) and checks what the schema's
+ * bounds cannot: top_k is not 0, peak_kernel is odd, last_frame is not before first_frame.
+ * Returns 0 or NPT_ECONFIG with a message naming the setting. */
+int npt_detect_options_get(const npt_config *cfg, npt_detect_options *out);
+
+/* The decoding parameters: the settings where given, the model's defaults where they are < 0. */
+void npt_detect_decode_params(const npt_detect_options *s, const npt_decode_defaults *model,
+                              npt_decode_params *out);
+
+#endif

@@ -1,0 +1,160 @@
+/* The detection engine (engine.h): model file + backend + preprocessing + decoding.
+ *
+ * Frames are normalised with the model's contract for their bit depth, padded to the network's
+ * multiple, run through the backend in batches, and decoded frame by frame on the host.  A
+ * backend plan is made for each (batch, padded size) the engine meets and kept in a small
+ * cache: a video has one frame size, and at most two batch sizes (full batches and the last,
+ * partial one), so plans are made once per video, not per call. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "nn/engine.h"
+#include "nn/preprocess.h"
+
+enum {
+  /* Frames per backend run.  Four give the backend enough work per run at any frame size,
+   * and bound a run's memory (about 1 GB for 2048^2 frames with the benchmark network). */
+  MAX_BATCH = 4,
+  N_PLANS = 4,
+};
+
+typedef struct plan_slot {
+  int batch, h, w;
+  void *plan;
+  unsigned long used; /* for least-recently-used eviction */
+} plan_slot;
+
+struct npt_engine {
+  npt_graph *g;
+  const npt_backend_i *be;
+  void *ctx;
+  plan_slot plans[N_PLANS];
+  unsigned long tick;
+  float *input;
+  size_t input_floats;
+};
+
+void npt_engine_close(npt_engine *e) {
+  if (!e)
+    return;
+  for (int i = 0; i < N_PLANS; i++)
+    if (e->plans[i].plan)
+      e->be->plan_free(e->ctx, e->plans[i].plan);
+  if (e->ctx)
+    e->be->free(e->ctx);
+  npt_graph_free(e->g);
+  free(e->input);
+  free(e);
+}
+
+int npt_engine_open(npt_engine **out, const char *model_path, const char *backend,
+                    const npt_backend_params *params) {
+  *out = NULL;
+  const npt_backend_i *be = npt_backend_find(backend);
+  if (!be)
+    return npt_error_set(NPT_EUNSUPPORTED, "backend '%s' is not in this build (try \"cpu\")",
+                         backend ? backend : "(null)");
+  npt_engine *e = calloc(1, sizeof *e);
+  NPT_ALLOC_CHECK(e);
+  e->be = be;
+  int rc = npt_graph_load(&e->g, model_path);
+  if (rc == 0)
+    rc = be->init(&e->ctx, params);
+  for (int i = 0; rc == 0 && i < e->g->n_nodes; i++)
+    if (!be->supports(e->ctx, e->g, &e->g->nodes[i]))
+      rc = npt_error_set(NPT_EUNSUPPORTED, "%s: backend %s cannot run node %s", model_path,
+                         be->name, e->g->nodes[i].name);
+  if (rc < 0) {
+    npt_engine_close(e);
+    return rc;
+  }
+  *out = e;
+  return 0;
+}
+
+const npt_graph *npt_engine_graph(const npt_engine *e) {
+  return e->g;
+}
+
+/* The plan for (batch, h, w): from the cache, or made now (evicting the least recently used). */
+static int get_plan(npt_engine *e, int batch, int h, int w, void **plan) {
+  plan_slot *victim = &e->plans[0];
+  for (int i = 0; i < N_PLANS; i++) {
+    plan_slot *s = &e->plans[i];
+    if (s->plan && s->batch == batch && s->h == h && s->w == w) {
+      s->used = ++e->tick;
+      *plan = s->plan;
+      return 0;
+    }
+    if (!s->plan || (victim->plan && s->used < victim->used))
+      victim = s;
+  }
+  if (victim->plan)
+    e->be->plan_free(e->ctx, victim->plan);
+  victim->plan = NULL;
+  NPT_TRY(e->be->plan(e->ctx, e->g, batch, h, w, &victim->plan));
+  victim->batch = batch, victim->h = h, victim->w = w, victim->used = ++e->tick;
+  *plan = victim->plan;
+  return 0;
+}
+
+/* One batch of frames [first, first + n) of the call. */
+static int detect_batch(npt_engine *e, const void *frames, const npt_norm *norm, int n, int h,
+                        int w, int hp, int wp, int64_t frame0, const npt_decode_params *dp,
+                        npt_dets *dets, int *saturated_frames) {
+  size_t need = (size_t)n * hp * wp;
+  if (need > e->input_floats) {
+    float *x = realloc(e->input, sizeof *x * need);
+    NPT_ALLOC_CHECK(x);
+    e->input = x, e->input_floats = need;
+  }
+  void *plan;
+  npt_head_outputs out;
+  NPT_TRY(npt_preprocess_cpu(frames, n, h, w, hp, wp, norm, e->input));
+  NPT_TRY(get_plan(e, n, hp, wp, &plan));
+  NPT_TRY(e->be->run(e->ctx, plan, e->input, &out));
+  for (int b = 0; b < n; b++) {
+    int sat = 0;
+    NPT_TRY(npt_decode_frame(e->g, &out, b, h, w, frame0 + b, dp, dets, &sat));
+    *saturated_frames += sat;
+  }
+  return 0;
+}
+
+int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, int h, int w,
+                      int64_t first_frame, const npt_decode_params *p, npt_dets *dets,
+                      int *saturated_frames) {
+  int sat_total = 0;
+  if (saturated_frames)
+    *saturated_frames = 0;
+  if (bit_depth != 8 && bit_depth != 16)
+    return npt_error_set(NPT_EINVAL, "detect: bit depth must be 8 or 16 (got %d)", bit_depth);
+  if (n < 0 || h <= 0 || w <= 0 || (n > 0 && !frames) || !dets)
+    return npt_error_set(NPT_EINVAL, "detect: bad arguments (%d frames of %dx%d)", n, h, w);
+  const npt_graph *g = e->g;
+  npt_norm norm = bit_depth == 8 ? g->norm8 : g->norm16;
+  norm.bit_depth = bit_depth;
+  npt_decode_params dp = {g->decode.score_threshold, g->decode.top_k, g->decode.peak_kernel};
+  if (p)
+    dp = *p;
+  int m = g->multiple > 0 ? g->multiple : 1;
+  int hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
+  size_t frame_bytes = (size_t)h * w * (bit_depth / 8);
+  for (int i = 0; i < n; i += MAX_BATCH) {
+    int nb = n - i < MAX_BATCH ? n - i : MAX_BATCH;
+    int rc = detect_batch(e, (const char *)frames + frame_bytes * i, &norm, nb, h, w, hp, wp,
+                          first_frame + i, &dp, dets, &sat_total);
+    if (rc < 0) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", npt_error_msg(rc));
+      return npt_error_set(rc, "%s: frames %lld-%lld (%dx%d): %s", g->path ? g->path : "model",
+                           (long long)(first_frame + i), (long long)(first_frame + i + nb - 1), h,
+                           w, why);
+    }
+  }
+  if (saturated_frames)
+    *saturated_frames = sat_total;
+  return 0;
+}
