@@ -23,11 +23,13 @@ static double read_f64_attr(hid_t obj, const char *name) {
   double v = NAN;
   if (H5Aexists(obj, name) > 0) {
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a >= 0) {
+    /* One value only: reading an array attribute into one double would overrun it. */
+    if (a >= 0 && npt_h5_attr_npoints(a) == 1) {
       if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0)
         v = NAN;
-      H5Aclose(a);
     }
+    if (a >= 0)
+      H5Aclose(a);
   }
   return v;
 }

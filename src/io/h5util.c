@@ -31,6 +31,15 @@ int npt_h5_fail(const char *file, const char *what) {
   return npt_error_set(NPT_EHDF5, "%s: %s", file, what);
 }
 
+hssize_t npt_h5_attr_npoints(hid_t attr) {
+  hid_t sp = H5Aget_space(attr);
+  if (sp < 0)
+    return -1;
+  hssize_t n = H5Sget_simple_extent_npoints(sp);
+  H5Sclose(sp);
+  return n;
+}
+
 int npt_h5_read_str_attr(hid_t obj, const char *name, char **out) {
   *out = NULL;
   htri_t exists = H5Aexists(obj, name);
@@ -39,8 +48,8 @@ int npt_h5_read_str_attr(hid_t obj, const char *name, char **out) {
   int rc = 0;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   hid_t t = a < 0 ? -1 : H5Aget_type(a);
-  if (a < 0 || t < 0 || H5Tget_class(t) != H5T_STRING) {
-    rc = npt_error_set(NPT_EFORMAT, "attribute %s is not a string", name);
+  if (a < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || npt_h5_attr_npoints(a) != 1) {
+    rc = npt_error_set(NPT_EFORMAT, "attribute %s is not a single string", name);
   } else if (H5Tis_variable_str(t) > 0) {
     /* Same character set as the file's type: HDF5 will not convert ASCII <-> UTF-8. */
     hid_t mt = H5Tcopy(H5T_C_S1);

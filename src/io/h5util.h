@@ -16,6 +16,9 @@ const char *npt_h5_last_error(char *buf, size_t n);
 /* Records NPT_EHDF5 with "file: what: HDF5's reason" and returns it. */
 int npt_h5_fail(const char *file, const char *what);
 
+/* Number of values an attribute holds (1 for a scalar), or -1. */
+hssize_t npt_h5_attr_npoints(hid_t attr);
+
 /* Reads a string attribute (fixed or variable length) of an object; *out malloc'd.  Returns 0,
  * 1 when the attribute does not exist (*out NULL), or a negative error. */
 int npt_h5_read_str_attr(hid_t obj, const char *name, char **out);
