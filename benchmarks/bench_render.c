@@ -5,6 +5,10 @@
  * illumination gradient; an eighth of the particles are oxide shells, an eighth core-shell with
  * a shifted core, a third show lattice fringes.  The drift changes every frame.
  *
+ * Then the particle layer alone (render_particles.c, render_shade.c: npt__synth_particles_shade)
+ * against the plain supersampled reference of render_reference.c (4 x 4 samples per pixel), on
+ * the first particles of each scene: microseconds per particle.
+ *
  *   bench_render [frames [scene]]   (default 200 frames per row of the table, every scene;
  *                                   scene: blank, empty, sparse or dense, for profiling) */
 #include <math.h>
@@ -16,6 +20,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "synth/render.h"
+#include "synth/render_internal.h"
 
 static double now_ms(void) {
   struct timespec ts;
@@ -126,6 +131,49 @@ int main(int argc, char **argv) {
              1e3 / med);
       npt_synth_renderer_free(r);
     }
+  /* The particle layer alone, fast against the reference, with the optics above at dose 500. */
+  npt_synth_optics o = {.width = 512,
+                        .height = 512,
+                        .bit_depth = 8,
+                        .dose = 500,
+                        .background_level = 0.6,
+                        .metal_mfp_px = 25,
+                        .oxide_mfp_px = 80,
+                        .support_contrast = 0.08,
+                        .support_grain_px = 2.0,
+                        .fresnel_amp = 0.15,
+                        .fresnel_width_px = 1.0,
+                        .blur_sigma_px = 1.0,
+                        .gradient_amp = 0.1,
+                        .gradient_angle = 0.5};
+  int stride = 512 + 8;
+  float *img = malloc(sizeof(float) * stride * 512);
+  npt__synth_shader sh;
+  if (!img || npt__synth_shader_init(&sh, &o) < 0)
+    return 1;
+  printf("\n| particle layer alone   | particles | fast us/particle | reference us/particle |\n");
+  printf("|------------------------|----------:|-----------------:|----------------------:|\n");
+  for (size_t s = 2; s < sizeof scenes / sizeof scenes[0]; s++) {
+    if (argc > 2 && strncmp(scenes[s].name, argv[2], strlen(argv[2])) != 0)
+      continue;
+    int n = s == 2 ? 3 : 100, reps = 20;
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+      for (int i = 0; i < stride * 512; i++)
+        img[i] = 1.0f;
+      double t0 = now_ms();
+      npt__synth_particles_shade(&sh, scenes[s].p, n, img, 512, 512, stride);
+      double dt = now_ms() - t0;
+      best = dt < best ? dt : best;
+    }
+    double t0 = now_ms();
+    if (npt__synth_render_particles_reference(&o, scenes[s].p, n, img, 512, 512, stride, 4) < 0)
+      return 1;
+    double ref = now_ms() - t0;
+    printf("| %-22s | %9d | %16.2f | %21.0f |\n", scenes[s].name, n, 1e3 * best / n, 1e3 * ref / n);
+  }
+  npt__synth_shader_free(&sh);
+  free(img);
   free(out);
   free(t);
   return 0;

@@ -137,13 +137,31 @@ void npt__synth_noise_free(npt__synth_noise *nz) {
   nz->alias_other = NULL;
 }
 
+/* npt_rng_u64 (common/rng.c: xoshiro256**) step for step, on a state the caller keeps in
+ * registers: the out-of-line call per draw cost more than the rest of the row.  test_render.c
+ * checks that the stream is npt_rng_u64's. */
+static inline uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
+static inline uint64_t next(uint64_t *s0, uint64_t *s1, uint64_t *s2, uint64_t *s3) {
+  uint64_t result = rotl(*s1 * 5, 7) * 9, t = *s1 << 17;
+  *s2 ^= *s0;
+  *s3 ^= *s1;
+  *s1 ^= *s2;
+  *s0 ^= *s3;
+  *s2 ^= t;
+  *s3 = rotl(*s3, 45);
+  return result;
+}
+
 void npt__synth_noise_normal_row(const npt__synth_noise *nz, npt_rng *rng, float *restrict z,
                                  int n) {
   const float *restrict t = nz->normal;
   const uint64_t mask = NORMAL_SIZE - 1;
+  uint64_t s0 = rng->s[0], s1 = rng->s[1], s2 = rng->s[2], s3 = rng->s[3];
   int n8 = npt__row_round(n), j = 0;
   for (; j + 5 <= n8; j += 5) {
-    uint64_t r = npt_rng_u64(rng);
+    uint64_t r = next(&s0, &s1, &s2, &s3);
     z[j] = t[r & mask];
     z[j + 1] = t[(r >> 12) & mask];
     z[j + 2] = t[(r >> 24) & mask];
@@ -151,10 +169,14 @@ void npt__synth_noise_normal_row(const npt__synth_noise *nz, npt_rng *rng, float
     z[j + 4] = t[(r >> 48) & mask];
   }
   if (j < n8) {
-    uint64_t r = npt_rng_u64(rng);
+    uint64_t r = next(&s0, &s1, &s2, &s3);
     for (; j < n8; j++, r >>= 12)
       z[j] = t[r & mask];
   }
+  rng->s[0] = s0;
+  rng->s[1] = s1;
+  rng->s[2] = s2;
+  rng->s[3] = s3;
 }
 
 /* One Poisson deviate of mean lam in [0, 16] from the alias tables and 32 random bits r: bits

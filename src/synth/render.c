@@ -182,12 +182,6 @@ ROW_KERNEL row_ramp(float *restrict y, float base, float slope, int n8) {
     y[j] *= base + slope * (float)j;
 }
 
-ROW_KERNEL row_affine(float *restrict y, float a, float b, int n8) {
-  n8 = npt__row_round(n8); /* a no-op that tells the vectoriser */
-  for (int j = 0; j < n8; j++)
-    y[j] = a + b * y[j];
-}
-
 /* y[j] (+)= sum over k < FIR of w[k] x[j + k]: one pass of the horizontal blur. */
 ROW_KERNEL row_fir(float *restrict y, const float *restrict x, const float *restrict w, int add,
                    int n8) {
@@ -220,23 +214,25 @@ ROW_KERNEL rows_fir(float *restrict y, const float *restrict x0, const float *re
           w0 * x0[j] + w1 * x1[j] + w2 * x2[j] + w3 * x3[j] + w4 * x4[j] + w5 * x5[j] + w6 * x6[j];
 }
 
-/* Grey levels rounded (half up for y >= 0; negative values truncate towards zero, then clip) and
- * clipped to [0, full], over n16 (a multiple of 16) pixels: narrowing to 8 bits takes 16 floats
- * per vector step. */
-ROW_KERNEL row_to_u8(uint8_t *restrict o, const float *restrict y, int n16) {
+/* Grey levels a + b y rounded (half up where >= 0; negative values truncate towards zero, then
+ * clip) and clipped to [0, full], over n16 (a multiple of 16) pixels: narrowing to 8 bits takes 16
+ * floats per vector step. */
+ROW_KERNEL row_to_u8(uint8_t *restrict o, const float *restrict y, float a, float b, int n16) {
   n16 = (n16 + 15) & ~15;
   for (int j = 0; j < n16; j++) {
-    int32_t x = (int32_t)(y[j] + 0.5f);
+    float g = a + b * y[j];
+    int32_t x = (int32_t)(g + 0.5f);
     x = x < 255 ? x : 255;
     x = x > 0 ? x : 0;
     o[j] = (uint8_t)x;
   }
 }
 
-ROW_KERNEL row_to_u16(uint16_t *restrict o, const float *restrict y, int n16) {
+ROW_KERNEL row_to_u16(uint16_t *restrict o, const float *restrict y, float a, float b, int n16) {
   n16 = (n16 + 15) & ~15;
   for (int j = 0; j < n16; j++) {
-    int32_t x = (int32_t)(y[j] + 0.5f);
+    float g = a + b * y[j];
+    int32_t x = (int32_t)(g + 0.5f);
     x = x < 65535 ? x : 65535;
     x = x > 0 ? x : 0;
     o[j] = (uint16_t)x;
@@ -291,25 +287,24 @@ static void blur_col(npt_synth_renderer *r, int i, float *dst) {
   }
 }
 
-/* Grey levels `v` into row i of `out`.  (Row buffers have room for the width rounded up to 16:
- * npt__row_round(w) + NPT__ROW_ALIGN >= that.) */
-static void store_row(const npt_synth_renderer *r, const float *v, void *out, int i) {
+/* Grey levels a + b v into row i of `out`.  (Row buffers have room for the width rounded up to
+ * 16: npt__row_round(w) + NPT__ROW_ALIGN >= that.) */
+static void store_row(const npt_synth_renderer *r, const float *v, float a, float b, void *out,
+                      int i) {
   int w = r->o.width, n16 = (w + 15) & ~15;
   if (r->o.bit_depth == 8) {
-    row_to_u8(r->out_row, v, n16);
+    row_to_u8(r->out_row, v, a, b, n16);
     memcpy((uint8_t *)out + (size_t)i * w, r->out_row, (size_t)w);
   } else {
-    row_to_u16((uint16_t *)r->out_row, v, n16);
+    row_to_u16((uint16_t *)r->out_row, v, a, b, n16);
     memcpy((uint16_t *)out + (size_t)i * w, r->out_row, sizeof(uint16_t) * w);
   }
 }
 
 static void render_blank(npt_synth_renderer *r, npt_rng *rng, void *out) {
-  int n8 = npt__row_round(r->o.width);
   for (int i = 0; i < r->o.height; i++) {
     npt__synth_noise_normal_row(&r->noise, rng, r->cnt, r->o.width);
-    row_affine(r->cnt, r->dark, r->read_sd, n8);
-    store_row(r, r->cnt, out, i);
+    store_row(r, r->cnt, r->dark, r->read_sd, out, i);
   }
 }
 
@@ -317,7 +312,7 @@ static void render_blank(npt_synth_renderer *r, npt_rng *rng, void *out) {
  * rows live in a ring of 2 rad + 1 rows: output row i needs rows i - rad .. i + rad (clamped). */
 static void develop(npt_synth_renderer *r, npt_rng *rng, void *out) {
   const npt_synth_optics *o = &r->o;
-  int rad = r->blur_r, slots = 2 * rad + 1, n8 = npt__row_round(o->width), done = -1;
+  int rad = r->blur_r, slots = 2 * rad + 1, done = -1;
   const float gain = o->invert ? -r->gain : r->gain;
   const float offset = o->invert ? (float)(2.0 * o->background_level * r->full) : 0.0f;
   for (int i = 0; i < o->height; i++) {
@@ -332,8 +327,7 @@ static void develop(npt_synth_renderer *r, npt_rng *rng, void *out) {
       lam = r->lam;
     }
     npt__synth_noise_poisson_row(&r->noise, rng, lam, r->cnt, o->width);
-    row_affine(r->cnt, offset, gain, n8);
-    store_row(r, r->cnt, out, i);
+    store_row(r, r->cnt, offset, gain, out, i);
   }
 }
 

@@ -1,13 +1,14 @@
-/* Parts of the synthetic-frame renderer shared by render.c, render_particles.c, texture.c and
- * noise.c; not a public interface (see render.h for that).
+/* Parts of the synthetic-frame renderer shared by render.c, render_particles.c, render_shade.c,
+ * render_reference.c, texture.c and noise.c; not a public interface (see render.h for that).
  *
  * Row buffers: every float row the renderer works on has room for its length rounded up to a
  * multiple of NPT__ROW_ALIGN plus NPT__ROW_ALIGN more, so inner loops can run a trip count that is
  * a multiple of the vector width.  GCC at -O2 vectorises only loops whose vector code replaces the
  * scalar code entirely (no epilogue), and only loops without calls, table look-ups or branches
  * that compute values: that is why the hot loops below use rounded-up counts, min/max instead of
- * if/else, and the inline arithmetic helpers of this header instead of sqrtf/expf (which set errno
- * and so are never vectorised without -fno-math-errno). */
+ * if/else, and the inline arithmetic helpers of this header instead of expf.  sqrtf and division
+ * are vectorised (the build passes -fno-math-errno), and are cheaper than the helpers where the
+ * multiply-add pipes are the bottleneck: they run on the divider beside them. */
 #ifndef NPT_SYNTH_RENDER_INTERNAL_H
 #define NPT_SYNTH_RENDER_INTERNAL_H
 
@@ -168,28 +169,61 @@ void npt__synth_noise_normal_row(const npt__synth_noise *nz, npt_rng *rng, float
 void npt__synth_noise_poisson_row(const npt__synth_noise *nz, npt_rng *rng, const float *lam,
                                   float *counts, int n);
 
-/* ---- Particles (render_particles.c) --------------------------------------------------------- */
+/* ---- Particles (render_particles.c: footprints, render_shade.c: pixels) --------------------- */
+
+enum { NPT__SHADE_SOLID, NPT__SHADE_LAYERED, NPT__SHADE_SHIFTED };
+
+/* One particle prepared for the pixel loops.  The outline's formulas are evaluated in the image
+ * frame, from the pixel's offset (dx, dy) from the centre: the ellipse's rotation is folded into
+ * two quadratic forms and the harmonics' phases. */
+typedef struct npt__synth_prep {
+  float cx, cy;     /* centre */
+  float qa, qb, qc; /* u^2/a^2 + v^2/b^2 = qa dx^2 + qb dx dy + qc dy^2 (u, v: body frame) */
+  float pa, pb, pc; /* u v (1/a^2 - 1/b^2), likewise */
+  float h3c, h3s, h4c, h4s;  /* h_k cos, sin of (p_k - k angle) */
+  float d3c, d3s, d4c, d4s;  /* -k times those: for the derivative */
+  float two_c;               /* thickness at the centre: 2 x mean radius */
+  float vf, ivf, cf, icf;    /* void and core scales (0: none) and their inverses (0 for none) */
+  float kdx, kdy;            /* core offset from the centre */
+  float mu_core, mu_shell;   /* 1/mfp of the core and of the rest (solid bodies: the body) */
+  float lkx, lky, lph, lamp; /* lattice: wave vector in cycles/px, phase in cycles, amplitude */
+  int kind, lattice;
+  /* Footprint: chords of the ellipse that holds the outline (rotated, semi-axes m a, m b with
+   * m = 1 + |h3| + |h4|), x = (-(bq dy) -+ sqrt((bq dy)^2 - aq (gq dy^2 - 1))) / aq; ey: its half
+   * height; dy_right: the row offset of its rightmost point.  reach: how far beyond that ellipse
+   * a pixel may change, body: how far it may be covered (render_particles.c derives both). */
+  float aq, iaq, bq, gq, ey, dy_right, reach, body;
+  float ea_max; /* the ellipse's larger semi-axis */
+  int round;    /* its semi-axes are within 30 % of each other: use the circle of radius ea_max */
+} npt__synth_prep;
+
+/* A slot: 8 pixels, one vector in the pixel loops.  Lanes k <= last change pixel px[k], at offset
+ * (dx + k, dy) from the particle's centre, for k < fold, and pixel px[hole + k], at offset
+ * (dx + hole + k, dy), for k >= fold: 8 consecutive pixels of a row (fold 8), or the two ends of
+ * a row's 16-pixel window with an 8-pixel hole (the fringe round a body slot).  Lanes past `last`
+ * change nothing. */
+enum { NPT__SLOT = 8 };
+typedef struct npt__synth_slot {
+  float *px;            /* first pixel in the frame */
+  float dx, dy;         /* its offset from the particle's centre */
+  int last, fold, hole; /* see above; body slots have fold 8 */
+} npt__synth_slot;
+
+/* Per-pixel scratch of the pixel loops: NPT__GEO_ARRAYS arrays of NPT__GEO_SLOTS slots' pixels. */
+enum { NPT__GEO_ARRAYS = 9, NPT__GEO_SLOTS = 128 };
 
 /* Where the renderer's particle shading keeps its settings and scratch. */
-typedef struct npt__synth_span {
-  int row, col, n; /* a row span of a packed run: frame row, first column, length */
-} npt__synth_span;
-
-typedef struct npt__synth_run {
-  float *x, *y, *t;       /* pixels' offsets from the particle's centre, their transmission */
-  npt__synth_span *spans; /* where the pixels are in the frame */
-  int used, nspans;
-} npt__synth_run;
-
 typedef struct npt__synth_shader {
   float mu_metal, mu_oxide;    /* 1 / attenuation length, 1/px */
   float fringe_amp;            /* Fresnel fringe: signed amplitude (> 0: bright first fringe) */
   float fringe_inv_w;          /* 1 / fringe width, 1/px (1 when there is no fringe) */
-  float margin;                /* how far beyond the outline a particle changes pixels, px */
-  int cap;                     /* pixels per packed run */
-  npt__synth_run body, fringe; /* packed runs of pixels that may be covered, and the others */
-  float *geo[8];               /* outline geometry of a run: of the body and of a shifted core */
-  float *xl, *xr, *bl, *br;    /* row spans of one particle: all it reaches, its body part */
+  float fringe_reach;          /* 3 x fringe width, px (0 when there is no fringe) */
+  int cap;                     /* slots of one particle laid out at once */
+  npt__synth_slot *slot;       /* those that may hold covered pixels from the front, the others
+                                  (the fringe only) from the back */
+  float *geo[NPT__GEO_ARRAYS]; /* per-pixel scratch of render_shade.c */
+  int *x0, *x1, *b0, *b1;      /* per row of a particle: the columns it reaches, its body's */
+  int *band;                   /* per particle: its band of rows */
   int bands, *band_start;      /* particles sorted by band of rows: band starts, */
   int *order, order_cap;       /* and the order */
 } npt__synth_shader;
@@ -202,9 +236,28 @@ void npt__synth_shader_free(npt__synth_shader *sh);
 /* Checks the particles' fields: 0, or NPT_EINVAL with a message naming the particle and field. */
 int npt__synth_particles_check(const npt_synth_particle *particles, int n, int64_t frame);
 
+/* Prepares particle q (checked) for the pixel loops. */
+void npt__synth_prepare(const npt__synth_shader *sh, const npt_synth_particle *q,
+                        npt__synth_prep *p);
+
 /* Multiplies the frame `img` (height rows of `stride` floats, stride >= npt__row_round(width) +
  * NPT__ROW_ALIGN) by the transmission of each (checked) particle.  Returns 0 or NPT_ENOMEM. */
 int npt__synth_particles_shade(npt__synth_shader *sh, const npt_synth_particle *particles, int n,
                                float *img, int width, int height, int stride);
+
+/* Multiplies the pixels of n slots by particle p's transmission (render_shade.c) -- `body`: with
+ * the full model, else as uncovered pixels, which only the Fresnel fringe changes.  Any n (taken
+ * NPT__GEO_SLOTS at a time). */
+void npt__synth_slots_shade(const npt__synth_shader *sh, const npt__synth_prep *p,
+                            const npt__synth_slot *slots, int n, int body);
+
+/* The particle layer the plain way (render_reference.c): per pixel, n x n samples of shape.h's
+ * npt_synth_body_rho, exact thickness and transmission per sample, the fringe from the sample's
+ * distance to the outline (found along the outline itself).  Slow; for tests and benchmarks.
+ * Multiplies `img` (height rows of `stride` floats) like npt__synth_particles_shade.  Returns 0
+ * or NPT_ENOMEM. */
+int npt__synth_render_particles_reference(const npt_synth_optics *optics,
+                                          const npt_synth_particle *particles, int n, float *img,
+                                          int width, int height, int stride, int samples);
 
 #endif

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "synth/render.h"
+#include "synth/render_internal.h"
 #include "synth/shape.h"
 
 /* Clean optics: 16-bit, a high dose (shot noise 1e-3 of the support), uniform support, no
@@ -385,6 +386,29 @@ static void test_noise_statistics(void **state) {
   }
 }
 
+/* The normal deviates of the shot noise come from the frame's npt_rng stream, five table look-ups
+ * per npt_rng_u64 draw (noise.c runs its own inline copy of the generator), and leave the stream
+ * where npt_rng_u64 would. */
+static void test_noise_stream(void **state) {
+  (void)state;
+  npt__synth_noise nz;
+  assert_int_equal(npt__synth_noise_init(&nz), 0);
+  npt_rng a, b;
+  npt_rng_seed(&a, 31, 7);
+  npt_rng_seed(&b, 31, 7);
+  float z[48];
+  for (int row = 0; row < 3; row++) {
+    npt__synth_noise_normal_row(&nz, &a, z, 43); /* 48 deviates: 9 draws of 5, 1 of 3 */
+    for (int j = 0; j < 48; j += 5) {
+      uint64_t r = npt_rng_u64(&b);
+      for (int k = 0; k < 5 && j + k < 48; k++)
+        assert_true(z[j + k] == nz.normal[(r >> (12 * k)) & ((1 << NPT__NORMAL_BITS) - 1)]);
+    }
+  }
+  assert_true(npt_rng_u64(&a) == npt_rng_u64(&b));
+  npt__synth_noise_free(&nz);
+}
+
 /* Grey levels: bare support at background_level of full scale for 8 and 16 bits; clipping at
  * full scale without wrap-around. */
 static void test_bit_depths(void **state) {
@@ -524,6 +548,7 @@ int main(void) {
       cmocka_unit_test(test_lattice),
       cmocka_unit_test(test_support_drifts),
       cmocka_unit_test(test_noise_statistics),
+      cmocka_unit_test(test_noise_stream),
       cmocka_unit_test(test_bit_depths),
       cmocka_unit_test(test_blank),
       cmocka_unit_test(test_bad_arguments),
