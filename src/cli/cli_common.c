@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -33,4 +34,31 @@ int npt_cli_usage_error(const char *cmd, const char *fmt, ...) {
   fprintf(stderr, " (try 'nptrack %s --help')\n", cmd);
   va_end(ap);
   return NPT_EXIT_USAGE;
+}
+
+int npt_cli_cfgopt(const char *cmd, int opt, char **argv, npt_cli_cfgopts *co,
+                   void (*usage)(FILE *)) {
+  int rc;
+  switch (opt) {
+  case 'c':
+    co->path = optarg;
+    return NPT_CLI_NEXT;
+  case 's':
+    if ((rc = npt_cli_add_override(co, optarg)) == 0)
+      return NPT_CLI_NEXT;
+    npt_cli_cfgopts_free(co);
+    return npt_cli_fail(cmd, rc);
+  case 'h':
+    usage(stdout);
+    npt_cli_cfgopts_free(co);
+    return NPT_EXIT_OK;
+  case ':':
+    npt_cli_cfgopts_free(co);
+    return npt_cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+  case '?':
+    npt_cli_cfgopts_free(co);
+    return npt_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+  default:
+    return NPT_CLI_OWN;
+  }
 }

@@ -8,17 +8,18 @@
 #include "config/config.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: nptrack config [-c FILE] [-s section.key=value]... [--defaults]\n\n"
-             "Checks a configuration (defaults, then FILE, then -s overrides) and prints every\n"
-             "effective setting as libconfig text; exits 2 with one line naming the file, line\n"
-             "and setting when a value is wrong.\n\n"
-             "Options:\n"
-             "  -c, --config FILE   configuration file (libconfig)\n"
-             "  -s, --set K=V       override one setting, e.g. -s synth.frames=500 (repeatable)\n"
-             "      --defaults      print the documented default configuration (config/default.cfg)\n"
-             "  -h, --help          this help\n\n"
-             "Example:\n"
-             "  nptrack config -c config/synth/sintering.cfg -s synth.frames=2000\n");
+  fprintf(f,
+          "Usage: nptrack config [-c FILE] [-s section.key=value]... [--defaults]\n\n"
+          "Checks a configuration (defaults, then FILE, then -s overrides) and prints every\n"
+          "effective setting as libconfig text; exits 2 with one line naming the file, line\n"
+          "and setting when a value is wrong.\n\n"
+          "Options:\n"
+          "  -c, --config FILE   configuration file (libconfig)\n"
+          "  -s, --set K=V       override one setting, e.g. -s synth.frames=500 (repeatable)\n"
+          "      --defaults      print the documented default configuration (config/default.cfg)\n"
+          "  -h, --help          this help\n\n"
+          "Example:\n"
+          "  nptrack config -c config/synth/sintering.cfg -s synth.frames=2000\n");
 }
 
 int npt_cmd_config(int argc, char **argv) {
@@ -32,27 +33,16 @@ int npt_cmd_config(int argc, char **argv) {
   opterr = 0;
   optind = 1;
   while ((opt = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
+    int st = npt_cli_cfgopt("config", opt, argv, &co, usage);
+    if (st != NPT_CLI_OWN) {
+      if (st >= 0)
+        return st;
+      continue;
+    }
     switch (opt) {
-    case 'c':
-      co.path = optarg;
-      break;
-    case 's':
-      if ((rc = npt_cli_add_override(&co, optarg)) < 0)
-        goto fail;
-      break;
     case 'D':
       defaults = 1;
       break;
-    case 'h':
-      usage(stdout);
-      npt_cli_cfgopts_free(&co);
-      return NPT_EXIT_OK;
-    case ':':
-      npt_cli_cfgopts_free(&co);
-      return npt_cli_usage_error("config", "option %s needs a value", argv[optind - 1]);
-    default:
-      npt_cli_cfgopts_free(&co);
-      return npt_cli_usage_error("config", "unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind < argc) {

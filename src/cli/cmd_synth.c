@@ -42,32 +42,19 @@ int npt_cmd_synth(int argc, char **argv) {
   opterr = 0;
   optind = 1;
   while ((opt = getopt_long(argc, argv, ":c:s:o:qh", longopts, NULL)) != -1) {
+    int st = npt_cli_cfgopt("synth", opt, argv, &co, usage);
+    if (st != NPT_CLI_OWN) {
+      if (st >= 0)
+        return st;
+      continue;
+    }
     switch (opt) {
-    case 'c':
-      co.path = optarg;
-      break;
-    case 's':
-      if ((rc = npt_cli_add_override(&co, optarg)) < 0) {
-        npt_cli_cfgopts_free(&co);
-        return npt_cli_fail("synth", rc);
-      }
-      break;
     case 'o':
       outdir = optarg;
       break;
     case 'q':
       quiet = 1;
       break;
-    case 'h':
-      usage(stdout);
-      npt_cli_cfgopts_free(&co);
-      return NPT_EXIT_OK;
-    case ':':
-      npt_cli_cfgopts_free(&co);
-      return npt_cli_usage_error("synth", "option %s needs a value", argv[optind - 1]);
-    default:
-      npt_cli_cfgopts_free(&co);
-      return npt_cli_usage_error("synth", "unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind < argc) {

@@ -54,7 +54,7 @@ expect 0 "" "$bin" synth --help
 grep -q "Usage: nptrack synth" "$tmp/out" || fail "synth --help has no usage line"
 expect 2 "unknown option '--bogus'" "$bin" synth --bogus -o "$tmp/never"
 expect 2 "no output directory" "$bin" synth "${small[@]}"
-expect 2 "option -o needs a value" "$bin" synth -o
+expect 2 "option '-o' needs a value" "$bin" synth -o
 expect 2 "synth.bit_depth must be 8 or 16 \(got 12\)" "$bin" synth -s synth.bit_depth=12 \
   -o "$tmp/never"
 expect 2 "synth.coverage must be" "$bin" synth -s synth.coverage=2 -o "$tmp/never"
