@@ -149,8 +149,9 @@ int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, i
     if (rc < 0) {
       char why[512];
       snprintf(why, sizeof why, "%s", npt_error_msg(rc));
+      /* Frames are counted from 1 in every message, as in the text files. */
       return npt_error_set(rc, "%s: frames %lld-%lld (%dx%d): %s", g->path ? g->path : "model",
-                           (long long)(first_frame + i), (long long)(first_frame + i + nb - 1), h,
+                           (long long)(first_frame + i + 1), (long long)(first_frame + i + nb), h,
                            w, why);
     }
   }
