@@ -13,10 +13,13 @@ import h5py
 import numpy as np
 import torch
 
-from nptrack_ops import ACTS, Conv, ConvT, NetBuilder, op_of
+from nptrack_ops import ACTS, NORM_MODES, Conv, ConvT, NetBuilder, op_of
 
 FORMAT = "nptrack-model"
-FORMAT_VERSION = 1
+# The newest version written and read.  A file is written with the oldest version that holds
+# its meaning (file_version): version 1 readers ignore norm_mode, so only frame-mode models,
+# which a version-1 reader would misread, are version 2.
+FORMAT_VERSION = 2
 # HDF5 1.10 object formats: every metadata block carries a checksum (a corrupt file fails to
 # open instead of being misread), and the system HDF5 of Debian/Ubuntu (1.10) reads it.
 LIBVER = ("v110", "v110")
@@ -58,6 +61,11 @@ def folded_conv(m):
     return w.numpy(), b.numpy()
 
 
+def file_version(meta):
+    """The format_version a model with this meta is written with."""
+    return 2 if meta.get("norm_mode", "fixed") == "frame" else 1
+
+
 def write_model(net, path, provenance):
     """Writes `net` (a nptrack_ops.Net, in eval mode) to `path`.  provenance: a dict (data config,
     seed, code commit, validation scores), stored as JSON."""
@@ -65,7 +73,11 @@ def write_model(net, path, provenance):
     tmp = path + ".tmp"
     with h5py.File(tmp, "w", libver=LIBVER) as f:
         _str_attr(f, "format", FORMAT)
-        _int_attr(f, "format_version", FORMAT_VERSION)
+        norm_mode = meta.get("norm_mode", "fixed")
+        if norm_mode not in NORM_MODES:
+            raise ValueError(f"norm_mode must be one of {NORM_MODES}, not {norm_mode!r}")
+        _int_attr(f, "format_version", file_version(meta))
+        _str_attr(f, "norm_mode", norm_mode)
         _str_attr(f, "input", net.input_name)
         _int_attr(f, "multiple", meta["multiple"])
         _int_attr(f, "output_stride", meta["output_stride"])
@@ -134,8 +146,16 @@ def _attr_strs(obj, name):
 def read_model(path):
     """Reads a model file into a Net (batch-norm already folded, float32 weights as stored)."""
     with h5py.File(path, "r") as f:
-        if _attr_str(f, "format") != FORMAT or int(f.attrs["format_version"]) != FORMAT_VERSION:
-            raise ValueError(f"{path}: not an nptrack model file of version {FORMAT_VERSION}")
+        version = int(f.attrs.get("format_version", 0))
+        if _attr_str(f, "format", "") != FORMAT or not 1 <= version <= FORMAT_VERSION:
+            raise ValueError(f"{path}: not an nptrack model file of version 1 to "
+                             f"{FORMAT_VERSION}")
+        norm_mode = _attr_str(f, "norm_mode", "fixed")
+        if norm_mode not in NORM_MODES:
+            raise ValueError(f"{path}: unknown norm_mode {norm_mode!r} (fixed, frame)")
+        if version < file_version(dict(norm_mode=norm_mode)):
+            raise ValueError(f"{path}: inconsistent file: norm_mode {norm_mode!r} needs "
+                             f"format_version 2, but it says {version}")
         b = NetBuilder(_attr_str(f, "input"))
         names = sorted(f["nodes"].keys())
         for i, key in enumerate(names):
@@ -178,6 +198,6 @@ def read_model(path):
                       (float(f.attrs["norm8_mean"]), float(f.attrs["norm8_std"])),
                       (float(f.attrs["norm16_mean"]), float(f.attrs["norm16_std"])),
                       float(f.attrs["score_threshold"]), int(f.attrs["top_k"]),
-                      int(f.attrs["peak_kernel"]))
+                      int(f.attrs["peak_kernel"]), norm_mode)
         net.meta["provenance"] = json.loads(_attr_str(f, "provenance", "{}"))
     return net.eval()

@@ -1,8 +1,10 @@
 """Writes tests/data/tiny_model.h5 (a tiny random-weight network that uses every op and option
 of the model format) and tests/data/tiny_golden.h5 (PyTorch's output of every tensor for a few
-inputs), the fixtures of nptrack's model-file and backend tests:
+inputs), the fixtures of nptrack's model-file and backend tests, and tests/data/
+probe_frame_model.h5 (a frame-mode model whose detections show its input, for
+tests/python/test_normalise.py):
 
-    /work/venv-torch/bin/python train/make_tiny_model.py tests/data
+    /work/venv-torch/bin/python train/make_tiny_model.py tests/data [--probe-only]
 
 Golden layout (docs/model-format.md): /inputs/<i> [N,1,H,W] float32 network input (already
 normalised); /outputs/<i>/<tensor> [N,C,H/s,W/s] float32 for every tensor the nodes produce.
@@ -90,6 +92,43 @@ def randomise(net, gen):
     return net.eval()
 
 
+def build_probe():
+    """A frame-mode model whose detections show the network input y itself: every cell is a
+    peak (heatmap sigmoid(1) everywhere, peak window 1, top-K above any test frame's cells), the
+    offset is 0 (so a detection sits at its cell's pixel) and the size head is (y, -y), of which
+    the decoder keeps the positive part: w - h = y exactly (1x1 convs by +-1 and 0 are exact)."""
+    b = NetBuilder("input")
+    b.conv("heatmap", "input", 1, k=1, act="sigmoid")
+    b.conv("size", "input", 2, k=1)
+    b.conv("offset", "input", 2, k=1)
+    net = b.build(dict(heatmap="heatmap", size="size", offset="offset"), class_names=["probe"],
+                  multiple=8, norm8=(0.45, 0.2), norm16=(0.3, 0.15), score_threshold=0.5,
+                  top_k=65536, peak_kernel=1, norm_mode="frame")
+    with torch.no_grad():
+        for name in ("heatmap", "size", "offset"):
+            net.ops[name].conv.weight.zero_()
+            net.ops[name].conv.bias.zero_()
+        net.ops["heatmap"].conv.bias.fill_(1.0)
+        net.ops["size"].conv.weight.copy_(torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1))
+    return net.eval()
+
+
+def write_probe(outdir):
+    path = os.path.join(outdir, "probe_frame_model.h5")
+    write_model(build_probe(), path, dict(
+        data="none: hand-set weights, a test fixture", code_commit=git_commit(),
+        script="train/make_tiny_model.py", validation=None))
+    back = read_model(path)
+    with h5py.File(path, "r") as f:
+        assert int(f.attrs["format_version"]) == 2, "frame-mode models are format version 2"
+    assert back.meta["norm_mode"] == "frame", back.meta
+    x = torch.linspace(-3, 3, 64).reshape(1, 1, 8, 8)
+    with torch.no_grad():
+        size = back(x)["size"]
+    assert torch.equal(size[:, 0:1], x) and torch.equal(size[:, 1:2], -x), "probe is not exact"
+    print(f"{path}: {os.path.getsize(path)} bytes")
+
+
 def weight_checksum(path):
     """sum over nodes i (file order) of (i + 1) * sum_j ((j % 7) + 1) * v_j, for v = weight
     then bias (each flattened in stored order, j from 0), in float64.  Also the value count."""
@@ -160,6 +199,8 @@ def main(outdir):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_tiny_model.py OUTDIR (tests/data)")
-    main(sys.argv[1])
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--probe-only"]):
+        sys.exit("usage: make_tiny_model.py OUTDIR (tests/data) [--probe-only]")
+    if len(sys.argv) == 2:
+        main(sys.argv[1])
+    write_probe(sys.argv[1])

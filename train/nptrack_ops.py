@@ -14,7 +14,8 @@ exports to a file nptrack loads.
     b.upsample("up", "stem", 2, mode="bilinear")
     ...
     net = b.build(heads=dict(heatmap="hm", size="wh", offset="reg", embed="emb"),
-                  class_names=["metal", "oxide"])
+                  class_names=["metal", "oxide"], norm_mode="frame")
+    x = normalise(frames, 16, net.meta)    # integer frames [..., h, w] -> the network's input
 """
 
 import re
@@ -22,6 +23,8 @@ import re
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from input_norm import NORM_MODES, normalise  # noqa: F401 (re-exported: the network's input)
 
 ACTS = ("none", "relu", "silu", "sigmoid")
 OPS = ("conv2d", "convt2d", "add", "concat", "upsample", "maxpool", "avgpool")
@@ -273,9 +276,14 @@ class NetBuilder:
         return self._pool(AvgPool, out, x, k, stride, padding)
 
     def build(self, heads, class_names, multiple=None, embed_dim=None, norm8=(0.5, 0.25),
-              norm16=(0.5, 0.25), score_threshold=0.3, top_k=500, peak_kernel=3):
+              norm16=(0.5, 0.25), score_threshold=0.3, top_k=500, peak_kernel=3,
+              norm_mode="fixed"):
         """heads: dict heatmap/size/offset[/embed] -> tensor name.  multiple defaults to the
-        largest tensor stride.  norm8/norm16: (mean, std) in units of full scale."""
+        largest tensor stride.  norm_mode: how frames become the network input (normalise()):
+        "fixed" with norm8/norm16 = (mean, std) in units of full scale, or "frame" (each
+        frame by its own mean and std; norm8/norm16 are then stored but not used)."""
+        if norm_mode not in NORM_MODES:
+            raise ValueError(f"norm_mode must be one of {NORM_MODES}, not {norm_mode!r}")
         for h in ("heatmap", "size", "offset"):
             if h not in heads:
                 raise ValueError(f"head {h!r} missing")
@@ -298,7 +306,7 @@ class NetBuilder:
         meta = dict(heads=heads, class_names=list(class_names), multiple=multiple,
                     output_stride=strides.pop(), embed_dim=embed_dim or 0, norm8=tuple(norm8),
                     norm16=tuple(norm16), score_threshold=float(score_threshold),
-                    top_k=int(top_k), peak_kernel=int(peak_kernel))
+                    top_k=int(top_k), peak_kernel=int(peak_kernel), norm_mode=norm_mode)
         return Net(self.input, self.nodes, self.tensors, meta)
 
 
@@ -317,5 +325,6 @@ def macs_per_pixel(net):
     return total
 
 
-__all__ = ["ACTS", "OPS", "Add", "AvgPool", "Concat", "Conv", "ConvT", "MaxPool", "Net",
-           "NetBuilder", "Upsample", "activate", "macs_per_pixel", "op_of", "same_size_ok"]
+__all__ = ["ACTS", "NORM_MODES", "OPS", "Add", "AvgPool", "Concat", "Conv", "ConvT", "MaxPool",
+           "Net", "NetBuilder", "Upsample", "activate", "macs_per_pixel", "normalise", "op_of",
+           "same_size_ok"]

@@ -23,6 +23,9 @@ static void usage(FILE *f) {
           "writes the detections (box, score, class, appearance embedding) to DETS.h5; no\n"
           "tracking.  VIDEO is an HDF5 file with the frames in detect.dataset ([T,H,W] uint8 or\n"
           "uint16; detect.axis_order=HWT for [H,W,T]), or FILE.h5:/path/to/dataset.\n\n"
+          "detect.model is empty by default: the shipped model, the file named by\n"
+          "$NPTRACK_MODEL or else the one installed with nptrack (`nptrack --version` names\n"
+          "it; `nptrack detect` prints the model it uses).\n\n"
           "DETS.h5 holds /detections/{frame,x,y,w,h,score,class,track_id,embedding,\n"
           "frame_offsets} (docs/archive-format.md); `nptrack export DETS.h5 --detections\n"
           "DETS.txt` writes them as text.\n\n"
@@ -34,7 +37,8 @@ static void usage(FILE *f) {
           "  -q, --quiet         print nothing on success\n"
           "  -h, --help          this help\n\n"
           "Example:\n"
-          "  nptrack detect -s detect.model=models/nptrack.h5 -o out/dets.h5 out/synth/video.h5\n");
+          "  nptrack detect -o out/dets.h5 out/synth/video.h5\n"
+          "  nptrack detect -s detect.model=my_model.h5 -o out/dets.h5 out/synth/video.h5\n");
 }
 
 /* "1 metal, 2 oxide" from the model's class names. */
@@ -205,6 +209,12 @@ int npt_cmd_detect(int argc, char **argv) {
   npt_detect_options o;
   if (rc == 0)
     rc = npt_detect_options_get(cfg, &o);
+  /* Said before the run (which may be long), on stdout with the summary: stderr carries only
+   * the one-line error or warnings. */
+  if (rc == 0 && !quiet) {
+    printf("nptrack detect: model %s (%s)\n", o.model, npt_model_source_name(o.model_source));
+    fflush(stdout);
+  }
   run_stats st = {0};
   if (rc == 0)
     rc = detect(cfg, &o, video, out, &st);

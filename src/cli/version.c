@@ -1,11 +1,13 @@
-/* nptrack --version: version, commit and the features of this build. */
+/* nptrack --version: version, commit, the features of this build and the default model. */
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/error.h"
 #include "nn/gpu_info.h"
+#include "nn/model_locate.h"
 #include "npt_buildinfo.h"
 
 void npt_cli_print_version(FILE *f) {
@@ -37,4 +39,15 @@ void npt_cli_print_version(FILE *f) {
   const char *par = "serial";
 #endif
   fprintf(f, "  HDF5:  %u.%u.%u, %s\n", maj, min, rel, par);
+  /* The model `nptrack detect` uses when detect.model is not given. */
+  char model[NPT_MODEL_PATH_MAX];
+  npt_model_source src;
+  if (npt_model_locate("", model, sizeof model, &src) == 0) {
+    fprintf(f, "  Model: %s (%s)\n", model, npt_model_source_name(src));
+  } else {
+    char tried[NPT_MODEL_PATH_MAX + 128];
+    npt_model_search_text(tried, sizeof tried);
+    fprintf(f, "  Model: none found (%s)\n", tried);
+  }
+  npt_error_clear();
 }

@@ -10,9 +10,12 @@
 #define NONE NULL, 0
 
 const npt_setting_def npt_detect_settings[] = {
-    {"detect.model", NPT_SET_STRING, 0, 0, "\"models/nptrack.h5\"", "", NONE,
+    {"detect.model", NPT_SET_STRING, 0, 0, "\"\"", "", NONE,
      "Model file (HDF5: network graph, weights, input normalisation, decoding defaults; see "
-     "docs/model-format.md).  A relative path is taken from the working directory."},
+     "docs/model-format.md).  A relative path is taken from the working directory.  Empty: "
+     "the shipped model, i.e. the file named by the environment variable NPTRACK_MODEL, or "
+     "else PREFIX/share/nptrack/models/nptrack.h5 beside an installed nptrack (the source "
+     "tree's models/nptrack.h5 for the build tree's); `nptrack --version` says which."},
     {"detect.backend", NPT_SET_ENUM, 0, 0, "\"cpu\"", "", "cpu", 0,
      "What runs the network: cpu (fp32, the numerical reference).  The GPU backend (cudnn) "
      "joins this list when it exists."},
@@ -47,7 +50,7 @@ const npt_setting_def npt_detect_settings[] = {
 };
 
 int npt_detect_options_get(const npt_config *cfg, npt_detect_options *s) {
-  s->model = npt_config_str(cfg, "detect.model");
+  const char *model = npt_config_str(cfg, "detect.model");
   s->backend = npt_config_str(cfg, "detect.backend");
   s->dataset = npt_config_str(cfg, "detect.dataset");
   s->axis_order = npt_config_str(cfg, "detect.axis_order");
@@ -58,8 +61,6 @@ int npt_detect_options_get(const npt_config *cfg, npt_detect_options *s) {
   s->score_threshold = (float)npt_config_float(cfg, "detect.score_threshold");
   s->top_k = (int)npt_config_int(cfg, "detect.top_k");
   s->peak_kernel = (int)npt_config_int(cfg, "detect.peak_kernel");
-  if (!*s->model)
-    return npt_error_set(NPT_ECONFIG, "detect.model is empty (give the model file's path)");
   if (s->dataset[0] != '/')
     return npt_error_set(NPT_ECONFIG,
                          "detect.dataset must be an absolute HDF5 path such as "
@@ -82,7 +83,7 @@ int npt_detect_options_get(const npt_config *cfg, npt_detect_options *s) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     s->threads = n >= 1 ? (n > 4096 ? 4096 : (int)n) : 1;
   }
-  return 0;
+  return npt_model_locate(model, s->model, sizeof s->model, &s->model_source);
 }
 
 void npt_detect_decode_params(const npt_detect_options *s, const npt_decode_defaults *model,

@@ -1,10 +1,11 @@
 /* The detection engine (engine.h): model file + backend + preprocessing + decoding.
  *
- * Frames are normalised with the model's contract for their bit depth, padded to the network's
- * multiple, run through the backend in batches, and decoded frame by frame on the host.  A
- * backend plan is made for each (batch, padded size) the engine meets and kept in a small
- * cache: a video has one frame size, and at most two batch sizes (full batches and the last,
- * partial one), so plans are made once per video, not per call. */
+ * Frames are normalised with the model's contract for their bit depth (its norm_mode: fixed
+ * constants, or each frame's own statistics), padded to the network's multiple, run through
+ * the backend in batches, and decoded frame by frame on the host.  A backend plan is made for
+ * each (batch, padded size) the engine meets and kept in a small cache: a video has one frame
+ * size, and at most two batch sizes (full batches and the last, partial one), so plans are
+ * made once per video, not per call. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,7 @@ int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, i
   if (n < 0 || h <= 0 || w <= 0 || (n > 0 && !frames) || !dets)
     return npt_error_set(NPT_EINVAL, "detect: bad arguments (%d frames of %dx%d)", n, h, w);
   const npt_graph *g = e->g;
-  npt_norm norm = bit_depth == 8 ? g->norm8 : g->norm16;
+  npt_norm norm = bit_depth == 8 ? g->norm8 : g->norm16; /* with the model's mode */
   norm.bit_depth = bit_depth;
   npt_decode_params dp = {g->decode.score_threshold, g->decode.top_k, g->decode.peak_kernel};
   if (p)

@@ -72,10 +72,10 @@ typedef struct npt_graph {
   npt_tensor_info *tensors;
   int n_nodes;
   npt_node *nodes;
-  int input;        /* tensor index of the network input (1 channel, stride 1) */
-  int multiple;     /* input height and width must be multiples of this (padded by the engine) */
-  npt_norm norm8;   /* input normalisation for 8-bit frames */
-  npt_norm norm16;  /* ... and for 16-bit frames */
+  int input;       /* tensor index of the network input (1 channel, stride 1) */
+  int multiple;    /* input height and width must be multiples of this (padded by the engine) */
+  npt_norm norm8;  /* input normalisation for 8-bit frames (mode: the file's norm_mode) */
+  npt_norm norm16; /* ... and for 16-bit frames (same mode) */
   npt_heads heads;
   int n_classes;
   char (*class_names)[NPT_NAME_MAX];
@@ -85,8 +85,9 @@ typedef struct npt_graph {
 } npt_graph;
 
 /* Reads a model file.  Returns 0, or NPT_EIO (missing/unreadable) / NPT_EFORMAT (malformed,
- * truncated, inconsistent shapes, unknown op) / NPT_EUNSUPPORTED (newer format version) with a
- * message that names the file and, where it applies, the node.  Never crashes on bad input. */
+ * truncated, inconsistent shapes, unknown op or norm_mode) / NPT_EUNSUPPORTED (newer format
+ * version) with a message that names the file and, where it applies, the node.  Never crashes
+ * on bad input. */
 int npt_graph_load(npt_graph **out, const char *path);
 void npt_graph_free(npt_graph *g);
 

@@ -6,7 +6,7 @@
 
 /* Bounds of the format (docs/model-format.md), checked as values are read. */
 enum {
-  NPT__MODEL_FORMAT_VERSION = 1,
+  NPT__MODEL_FORMAT_VERSION = 2, /* 2: norm_mode "frame" */
   NPT__MAX_NODES = 9999,
   NPT__MAX_CLASSES = 256,
   NPT__MAX_CHANNELS = 65536,

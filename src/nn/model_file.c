@@ -518,8 +518,30 @@ static int read_norm(const reader *r, hid_t file, int bits, npt_norm *norm) {
   NPT_TRY(read_f64(r, file, name, &std));
   if (!(std > 0) || std > 1e6 || fabs(mean) > 1e6)
     return rfail(r, NPT_EFORMAT, "norm%d: mean %g, std %g (std must be > 0)", bits, mean, std);
-  *norm = (npt_norm){bits, (float)mean, (float)std};
+  *norm = (npt_norm){bits, (float)mean, (float)std, NPT_NORM_FIXED};
   return 0;
+}
+
+/* norm_mode: absent or "fixed" (fixed mean and std, version 1), or "frame" (per-frame
+ * statistics), which needs version 2: a version-1 reader ignores the attribute and would
+ * silently feed the network inputs it was not trained on. */
+static int read_norm_mode(const reader *r, hid_t file, npt_graph *g) {
+  char *s;
+  int rc = read_str(r, file, "norm_mode", 0, &s);
+  if (rc)
+    return rc < 0 ? rc : 0;
+  npt_norm_mode mode = NPT_NORM_FIXED;
+  if (strcmp(s, "frame") == 0)
+    mode = NPT_NORM_FRAME;
+  else if (strcmp(s, "fixed") != 0)
+    rc = rfail(r, NPT_EFORMAT, "unknown norm_mode '%.80s' (fixed, frame)", s);
+  if (rc == 0 && mode == NPT_NORM_FRAME && g->format_version < 2)
+    rc = rfail(r, NPT_EFORMAT,
+               "inconsistent file: norm_mode 'frame' needs format_version 2, but it says %d",
+               g->format_version);
+  free(s);
+  g->norm8.mode = g->norm16.mode = mode;
+  return rc;
 }
 
 static int read_root(const reader *r, hid_t file, npt_graph *g) {
@@ -541,6 +563,7 @@ static int read_root(const reader *r, hid_t file, npt_graph *g) {
   NPT_TRY(read_int(r, file, "embed_dim", 0, NPT__MAX_CHANNELS, &g->heads.embed_dim));
   NPT_TRY(read_norm(r, file, 8, &g->norm8));
   NPT_TRY(read_norm(r, file, 16, &g->norm16));
+  NPT_TRY(read_norm_mode(r, file, g));
   double thr;
   NPT_TRY(read_f64(r, file, "score_threshold", &thr));
   if (!(thr > 0 && thr <= 1))

@@ -13,10 +13,12 @@ m=(-s "detect.model=$src/tests/data/tiny_model.h5")
 video=$tmp/s/video.h5
 
 expect 0 "" "$bin" detect "${m[@]}" -s detect.batch=4 -o "$tmp/dets.h5" "$video"
-[ "$(wc -l <"$tmp/out")" = 1 ] || fail "detect printed more than one line: $(cat "$tmp/out")"
-grep -qE "^nptrack detect: wrote $tmp/dets.h5: [0-9]+ detections in 6 frames \(1 to 6\), [0-9.]+ frames/s$" \
-  "$tmp/out" || fail "summary line: $(cat "$tmp/out")"
-n=$(sed -E 's/.*: ([0-9]+) detections.*/\1/' "$tmp/out")
+[ "$(wc -l <"$tmp/out")" = 2 ] || fail "detect did not print two lines: $(cat "$tmp/out")"
+[ "$(head -1 "$tmp/out")" = "nptrack detect: model $src/tests/data/tiny_model.h5 (detect.model)" ] ||
+  fail "model line: $(head -1 "$tmp/out")"
+tail -1 "$tmp/out" | grep -qE "^nptrack detect: wrote $tmp/dets.h5: [0-9]+ detections in 6 frames \(1 to 6\), [0-9.]+ frames/s$" ||
+  fail "summary line: $(cat "$tmp/out")"
+n=$(tail -1 "$tmp/out" | sed -E 's/.*: ([0-9]+) detections.*/\1/')
 [ "$n" -gt 0 ] || fail "no detections: the export checks below learn nothing"
 [ -s "$tmp/err" ] && fail "detect wrote to stderr: $(cat "$tmp/err")"
 

@@ -73,8 +73,10 @@ T = frames.shape[0]
 dets = os.path.join(TMP, "out", "dets.h5")
 os.makedirs(os.path.dirname(dets))
 r = detect(video, dets, "detect.batch=5", "detect.score_threshold=0.3")
-check(r.stdout.startswith(f"nptrack detect: wrote {dets}: ") and "in 12 frames (1 to 12)" in r.stdout
-      and r.stdout.count("\n") == 1, f"summary line: {r.stdout!r}")
+out_lines = r.stdout.splitlines()
+check(len(out_lines) == 2 and out_lines[0] == f"nptrack detect: model {MODEL} (detect.model)"
+      and out_lines[1].startswith(f"nptrack detect: wrote {dets}: ")
+      and "in 12 frames (1 to 12)" in out_lines[1], f"model and summary lines: {r.stdout!r}")
 check(os.listdir(os.path.dirname(dets)) == ["dets.h5"],
       f"temporary files left: {os.listdir(os.path.dirname(dets))}")
 with h5py.File(dets, "r") as f:

@@ -17,13 +17,14 @@
 #include "npt_test.h"
 
 static char scratch[64];
-static char tiny[4096], golden[4096];
+static char tiny[4096], golden[4096], probe[4096];
 
 static int setup(void **state) {
   (void)state;
   const char *src = getenv("NPT_SOURCE_DIR");
   snprintf(tiny, sizeof tiny, "%s/tests/data/tiny_model.h5", src ? src : ".");
   snprintf(golden, sizeof golden, "%s/tests/data/tiny_golden.h5", src ? src : ".");
+  snprintf(probe, sizeof probe, "%s/tests/data/probe_frame_model.h5", src ? src : ".");
   snprintf(scratch, sizeof scratch, "/tmp/npt_model_XXXXXX");
   npt_h5_quiet();
   return mkdtemp(scratch) ? 0 : -1;
@@ -214,6 +215,8 @@ static void test_tiny_model(void **state) {
   assert_string_equal(g->tensors[g->heads.offset].name, "offset");
   assert_string_equal(g->tensors[g->heads.embed].name, "embed");
   assert_int_equal(g->norm8.bit_depth, 8);
+  assert_int_equal(g->norm8.mode, NPT_NORM_FIXED); /* no norm_mode attribute: fixed */
+  assert_int_equal(g->norm16.mode, NPT_NORM_FIXED);
   NPT_ASSERT_NEAR(g->norm8.mean, 0.45, 1e-7);
   NPT_ASSERT_NEAR(g->norm8.std, 0.2, 1e-7);
   assert_int_equal(g->norm16.bit_depth, 16);
@@ -360,8 +363,8 @@ static void test_truncated(void **state) {
 static void test_version(void **state) {
   (void)state;
   const char *p = copy_model("v2.h5", -1);
-  set_int(p, "/", "format_version", 2);
-  expect_error(p, NPT_EUNSUPPORTED, "model format version 2 is newer than this nptrack reads (1)");
+  set_int(p, "/", "format_version", 3);
+  expect_error(p, NPT_EUNSUPPORTED, "model format version 3 is newer than this nptrack reads (2)");
   set_int(p, "/", "format_version", 0);
   expect_error(p, NPT_EFORMAT, "attribute 'format_version' is 0, must be in 1..");
   set_str(p, "/", "format_version", "1");
@@ -417,6 +420,44 @@ static void test_heads(void **state) {
   assert_int_equal(npt_graph_load(&g, p), 0);
   assert_int_equal(g->heads.embed, -1);
   npt_graph_free(g);
+}
+
+/* norm_mode (version 2): the exporter's frame-mode file loads as frame mode; "fixed" and a
+ * version-2 file without the attribute are the fixed mode; an unknown mode, or "frame" in a
+ * version-1 file (which an older reader would silently run with fixed constants), is refused. */
+static void test_norm_mode(void **state) {
+  (void)state;
+  npt_graph *g = NULL;
+  int rc = npt_graph_load(&g, probe);
+  if (rc)
+    fail_msg("%s", npt_error_msg(rc));
+  assert_int_equal(g->format_version, 2);
+  assert_int_equal(g->norm8.mode, NPT_NORM_FRAME);
+  assert_int_equal(g->norm16.mode, NPT_NORM_FRAME);
+  NPT_ASSERT_NEAR(g->norm16.std, 0.15, 1e-7); /* stored (and required), though not used */
+  npt_graph_free(g);
+
+  const char *p = copy_model("mode.h5", -1);
+  set_str(p, "/", "norm_mode", "fixed");
+  assert_int_equal(npt_graph_load(&g, p), 0);
+  assert_int_equal(g->norm8.mode, NPT_NORM_FIXED);
+  npt_graph_free(g);
+  set_str(p, "/", "norm_mode", "frame");
+  expect_error(p, NPT_EFORMAT,
+               "inconsistent file: norm_mode 'frame' needs format_version 2, but it says 1");
+  set_int(p, "/", "format_version", 2);
+  assert_int_equal(npt_graph_load(&g, p), 0);
+  assert_int_equal(g->norm8.mode, NPT_NORM_FRAME);
+  assert_int_equal(g->norm16.mode, NPT_NORM_FRAME);
+  npt_graph_free(g);
+  set_str(p, "/", "norm_mode", NULL);
+  assert_int_equal(npt_graph_load(&g, p), 0);
+  assert_int_equal(g->norm8.mode, NPT_NORM_FIXED);
+  npt_graph_free(g);
+  set_str(p, "/", "norm_mode", "per_frame");
+  expect_error(p, NPT_EFORMAT, "unknown norm_mode 'per_frame' (fixed, frame)");
+  set_int(p, "/", "norm_mode", 1);
+  expect_error(p, NPT_EFORMAT, "attribute 'norm_mode' must be a string");
 }
 
 /* ---- nodes */
@@ -541,11 +582,17 @@ static void test_strides(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tiny_model),      cmocka_unit_test(test_not_a_model),
-      cmocka_unit_test(test_truncated),       cmocka_unit_test(test_version),
-      cmocka_unit_test(test_root_attributes), cmocka_unit_test(test_heads),
-      cmocka_unit_test(test_weights),         cmocka_unit_test(test_ops),
-      cmocka_unit_test(test_wiring),          cmocka_unit_test(test_strides),
+      cmocka_unit_test(test_tiny_model),
+      cmocka_unit_test(test_not_a_model),
+      cmocka_unit_test(test_truncated),
+      cmocka_unit_test(test_version),
+      cmocka_unit_test(test_root_attributes),
+      cmocka_unit_test(test_norm_mode),
+      cmocka_unit_test(test_heads),
+      cmocka_unit_test(test_weights),
+      cmocka_unit_test(test_ops),
+      cmocka_unit_test(test_wiring),
+      cmocka_unit_test(test_strides),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,229 @@
+"""A numpy reference of what nptrack's engine does around the network: the input it feeds the
+network (src/nn/engine.c: normalised as train/input_norm.py says, padded to the multiple) and
+the decoding of the heads into detections (src/nn/decode.c, docs/decode.md).  With PyTorch's head outputs it gives the detections the C
+engine must give for the same frames (train/make_golden_dets.py writes them as goldens).
+
+Numpy and h5py only (no torch), so a test can use it too:
+
+    meta = model_meta("model.h5")                       # norm, multiple, stride, decoding defaults
+    x = preprocess(frames, meta)                        # [N, 1, Hp, Wp] float32, as the engine
+    heads = net(torch.from_numpy(x))                    # PyTorch (train/export.read_model)
+    dets = decode_frame(hm[b], size[b], offset[b], emb[b], frame_h, frame_w, meta["output_stride"],
+                        thr, top_k, peak_kernel)
+
+Every rule below is the C code's, down to the order and precision of each operation, so that
+detections agree to float32 rounding of the network's outputs (the network itself is the only
+source of difference: PyTorch's float32 convolutions against oneDNN's).
+"""
+
+import math
+import os
+import sys
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from input_norm import normalise  # noqa: E402  (the engine's normalisation, both norm_modes)
+
+
+def _attr(f, name, default=None):
+    if name not in f.attrs:
+        return default
+    v = f.attrs[name]
+    if isinstance(v, bytes):
+        return v.decode("utf-8")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v[()]
+    return v.decode("utf-8") if isinstance(v, bytes) else v
+
+
+def model_meta(path):
+    """What the engine reads from a model file besides the graph: normalisation (norm_mode
+    "fixed" or "frame"; absent means fixed), multiple, output stride, heads and decoding
+    defaults."""
+    with h5py.File(path, "r") as f:
+        meta = dict(
+            format_version=int(_attr(f, "format_version")),
+            norm_mode=str(_attr(f, "norm_mode", "fixed")),
+            norm8=(float(_attr(f, "norm8_mean")), float(_attr(f, "norm8_std"))),
+            norm16=(float(_attr(f, "norm16_mean")), float(_attr(f, "norm16_std"))),
+            multiple=int(_attr(f, "multiple")),
+            output_stride=int(_attr(f, "output_stride")),
+            embed_dim=int(_attr(f, "embed_dim")),
+            score_threshold=float(_attr(f, "score_threshold")),
+            top_k=int(_attr(f, "top_k")),
+            peak_kernel=int(_attr(f, "peak_kernel")),
+        )
+    if meta["norm_mode"] not in ("fixed", "frame"):
+        raise ValueError(f"{path}: unknown norm_mode {meta['norm_mode']!r}")
+    return meta
+
+
+def preprocess(frames, meta):
+    """frames: uint8 or uint16 [N, H, W] -> the network input [N, 1, Hp, Wp] float32, as
+    src/nn/engine.c builds it: each frame normalised by the model's contract for its bit depth
+    (input_norm.normalise, to the last bit of src/nn/preprocess.c), placed top-left, the padding
+    (bottom and right, up to the model's multiple) 0, the normalised mean grey level."""
+    frames = np.asarray(frames)
+    if frames.dtype == np.uint8:
+        bits = 8
+    elif frames.dtype == np.uint16:
+        bits = 16
+    else:
+        raise ValueError(f"frames must be uint8 or uint16, not {frames.dtype}")
+    n, h, w = frames.shape
+    m = max(1, meta["multiple"])
+    hp, wp = (h + m - 1) // m * m, (w + m - 1) // m * m
+    out = np.zeros((n, 1, hp, wp), np.float32)
+    out[:, 0, :h, :w] = normalise(frames, bits, meta)
+    return out
+
+
+def _window_max(a, r):
+    """Max over the (2r+1)^2 window of every cell, the window clipped to the array (cells
+    outside count as -inf).  NaN counts as -inf: it never suppresses a peak."""
+    a = np.where(np.isnan(a), -np.inf, a)
+    h, w = a.shape
+    p = np.full((h + 2 * r, w + 2 * r), -np.inf, a.dtype)
+    p[r:r + h, r:r + w] = a
+    out = np.full((h, w), -np.inf, a.dtype)
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            np.maximum(out, p[dy:dy + h, dx:dx + w], out=out)
+    return out
+
+
+def _neighbour_max(a, r):
+    """Max over each cell's clipped window without the cell itself (-inf when alone)."""
+    a = np.where(np.isnan(a), -np.inf, a)
+    h, w = a.shape
+    p = np.full((h + 2 * r, w + 2 * r), -np.inf, a.dtype)
+    p[r:r + h, r:r + w] = a
+    out = np.full((h, w), -np.inf, a.dtype)
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            if dy != r or dx != r:
+                np.maximum(out, p[dy:dy + h, dx:dx + w], out=out)
+    return out
+
+
+def _plateau(heat, start, r):
+    """Cells of value heat[start] reachable from `start` through windows (the valid region)."""
+    h, w = heat.shape
+    v = heat[start]
+    seen = {start}
+    queue = [start]
+    while queue:
+        i, j = queue.pop()
+        for y in range(max(0, i - r), min(h, i + r + 1)):
+            for x in range(max(0, j - r), min(w, j + r + 1)):
+                if heat[y, x] == v and (y, x) not in seen:
+                    seen.add((y, x))
+                    queue.append((y, x))
+    return seen
+
+
+def channel_peaks(heat, thr, r):
+    """Peaks of one class channel restricted to the frame's cells (docs/decode.md, rules 1-2):
+    a candidate is >= thr with no greater cell in its window; a plateau of equal cells joined
+    through windows gives one peak, its lowest row-major candidate.  Returns [(i, j)] in raster
+    order."""
+    heat = np.asarray(heat, np.float32)
+    wmax = _window_max(heat, r)
+    cand = (heat >= np.float32(thr)) & (heat >= wmax)  # NaN fails both
+    nmax = _neighbour_max(heat, r)
+    peaks, done = [], set()
+    for i, j in zip(*np.nonzero(cand)):  # row-major order
+        i, j = int(i), int(j)
+        if (i, j) in done:
+            continue
+        if nmax[i, j] == heat[i, j]:  # an equal neighbour: a plateau
+            done |= _plateau(heat, (i, j), r)
+        peaks.append((i, j))
+    return peaks
+
+
+def decode_frame(heatmap, size, offset, embed, frame_h, frame_w, stride, score_threshold, top_k,
+                 peak_kernel=3):
+    """One frame's detections from its head outputs ([C, Ho, Wo], [2, Ho, Wo], [2, Ho, Wo],
+    [D, Ho, Wo] or None; float32), exactly as npt_decode_frame.  Returns (dets, saturated, cells)
+    with dets a list of dicts (x, y, w, h, score, class from 1, cell (i, j), embedding) in the
+    engine's row order, and cells the frame's valid region (rows, columns)."""
+    s = int(stride)
+    r = (int(peak_kernel) - 1) // 2
+    hv, wv = (frame_h + s - 1) // s, (frame_w + s - 1) // s
+    heatmap = np.asarray(heatmap, np.float32)
+    peaks = []
+    for c in range(heatmap.shape[0]):
+        hm = heatmap[c, :hv, :wv]
+        for i, j in channel_peaks(hm, score_threshold, r):
+            peaks.append((float(hm[i, j]), c, i * heatmap.shape[2] + j, i, j))
+    # Score descending, then class, then the cell's index in the full head tensor.
+    peaks.sort(key=lambda p: (-p[0], p[1], p[2]))
+    saturated = len(peaks) > top_k
+    peaks = peaks[:top_k]
+    dets = []
+    for score, c, _, i, j in peaks:
+        d = box_at(size, offset, i, j, s)
+        d.update(score=np.float32(score), cls=c + 1, cell=(i, j))
+        d["embedding"] = None if embed is None else normalise_embedding(embed[:, i, j])
+        dets.append(d)
+    return dets, saturated, (hv, wv)
+
+
+def box_at(size, offset, i, j, stride):
+    """The box of cell (i, j), as a dict x, y, w, h (float32): the centre s (j + ox) + (s - 1) / 2,
+    s (i + oy) + (s - 1) / 2 in double; non-finite offsets count as 0, negative or non-finite
+    sizes as 0."""
+    s = int(stride)
+    ox, oy = _finite(offset[0, i, j]), _finite(offset[1, i, j])
+    w = max(0.0, _finite(size[0, i, j]))
+    h = max(0.0, _finite(size[1, i, j]))
+    cx = s * (j + ox) + 0.5 * (s - 1)
+    cy = s * (i + oy) + 0.5 * (s - 1)
+    return dict(x=np.float32(cx - 0.5 * w), y=np.float32(cy - 0.5 * h), w=np.float32(w),
+                h=np.float32(h))
+
+
+def _finite(v):
+    v = float(v)
+    return v if math.isfinite(v) else 0.0
+
+
+def normalise_embedding(v):
+    """L2 normalisation with the sum of squares in double; a zero or non-finite vector gives
+    zeros."""
+    v = np.asarray(v, np.float32).astype(np.float64)
+    norm = math.sqrt(float(np.sum(v * v)))
+    if not (norm > 0.0) or not math.isfinite(norm):
+        return np.zeros(v.shape, np.float32)
+    return (v / norm).astype(np.float32)
+
+
+def fragility(heatmap, dets, cells, score_threshold, peak_kernel, eps):
+    """How safe each detection of an unsaturated frame is against a perturbation of the heatmap
+    by eps (another float32 implementation of the network differs by about 1e-6): its margin is
+    the smaller of (score - threshold) and (score - the largest other cell of its window); below
+    eps it is fragile (a near tie could move or drop it).  Returns (margins, near) with near the
+    non-peak cells (class from 0, i, j) that such a perturbation could make peaks: >= threshold
+    - eps and within eps of the largest cell of their window."""
+    r = (int(peak_kernel) - 1) // 2
+    hv, wv = cells
+    thr = float(np.float32(score_threshold))
+    margins = []
+    for d in dets:
+        c, (i, j) = d["cls"] - 1, d["cell"]
+        hm = np.asarray(heatmap[c, :hv, :wv], np.float32)
+        nmax = float(_neighbour_max(hm, r)[i, j])
+        margins.append(min(float(d["score"]) - thr, float(d["score"]) - nmax))
+    near = []
+    peak_cells = {(d["cls"] - 1, d["cell"]) for d in dets}
+    for c in range(heatmap.shape[0]):
+        hm = np.asarray(heatmap[c, :hv, :wv], np.float32).astype(np.float64)
+        wmax = _window_max(hm, r)
+        ok = (hm >= thr - eps) & (hm >= wmax - eps)
+        for i, j in zip(*np.nonzero(ok)):
+            if (c, (int(i), int(j))) not in peak_cells:
+                near.append((c, int(i), int(j)))
+    return margins, near
