@@ -1,0 +1,181 @@
+"""Trains npt-s2 (train/model.py) on synthetic videos; resumable in segments.
+
+    python3 train/train.py --data data/train --out ckpt --steps 24000 --time-budget 480
+    python3 train/train.py --data data/train --out ckpt --resume ckpt   # next segment
+
+Losses (as FairMOT): penalty-reduced focal loss on the class heatmaps (alpha 2, beta 4), L1 on
+the sub-cell offset, relative L1 on the box size (|dw| / (w + 2) + |dh| / (h + 2): as strict for
+a 5 px particle as for a 100 px one), identity classification (cross-entropy over every
+particle identity of the training videos, on L2-normalised embeddings scaled by
+sqrt(2) log(nID - 1)), combined by learned task-uncertainty weights.
+
+A segment stops at --time-budget seconds or at --steps and writes its checkpoint (model.pt,
+opt.pt: the Adam moments in bfloat16 so that both fit the device's 16 MiB return limit; the
+identity classifier is per data set and is not kept).  The learning-rate schedule (linear
+warm-up, cosine decay) follows the global step, so segments continue one run.  Losses go to
+log.jsonl in --out.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model as npt_model  # noqa: E402
+from data import GpuData, load_videos  # noqa: E402
+
+
+def focal_loss(pred, gt):
+    """CenterNet's penalty-reduced focal loss; pred are probabilities."""
+    pred = pred.float().clamp(1e-4, 1 - 1e-4)
+    pos = gt.eq(1).float()
+    neg = 1 - pos
+    pos_l = torch.log(pred) * (1 - pred) ** 2 * pos
+    neg_l = torch.log(1 - pred) * pred ** 2 * (1 - gt) ** 4 * neg
+    n = pos.sum()
+    return -(pos_l.sum() + neg_l.sum()) / n.clamp(min=1)
+
+
+class Criterion(nn.Module):
+    def __init__(self, n_ids, emb_dim):
+        super().__init__()
+        self.s_det = nn.Parameter(torch.tensor(-1.85))
+        self.s_id = nn.Parameter(torch.tensor(-1.05))
+        self.classifier = nn.Linear(emb_dim, max(n_ids, 2))
+        self.emb_scale = math.sqrt(2) * math.log(max(n_ids - 1, 2))
+        self.max_id_objects = 2048
+
+    def forward(self, out, t):
+        hm = focal_loss(out["heatmap"], t["hm"])
+        mask = t["mask"] > 0
+        n = mask.sum().clamp(min=1)
+        size = out["size"].float().permute(0, 2, 3, 1)[mask]
+        off = out["offset"].float().permute(0, 2, 3, 1)[mask]
+        wh_t, reg_t = t["wh"][mask], t["reg"][mask]
+        wh = ((size - wh_t).abs() / (wh_t + 2)).sum() / n
+        reg = (off - reg_t).abs().sum() / n
+        idm = mask & (t["ids"] >= 0)
+        emb = out["embed"].float().permute(0, 2, 3, 1)[idm]
+        ids = t["ids"][idm]
+        if emb.shape[0] > self.max_id_objects:  # a random subset keeps the logits small
+            keep = torch.randperm(emb.shape[0], device=emb.device)[:self.max_id_objects]
+            emb, ids = emb[keep], ids[keep]
+        if emb.shape[0]:
+            logits = self.classifier(self.emb_scale * F.normalize(emb, dim=1))
+            idl = F.cross_entropy(logits, ids)
+        else:
+            idl = emb.sum() * 0
+        det = hm + wh + reg
+        loss = 0.5 * (torch.exp(-self.s_det) * det + torch.exp(-self.s_id) * idl
+                      + self.s_det + self.s_id)
+        return loss, dict(hm=hm.item(), wh=wh.item(), off=reg.item(), id=idl.item(),
+                          loss=loss.item())
+
+
+def lr_at(step, total, base, warm=500):
+    if step < warm:
+        return base * (step + 1) / warm
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+
+def save(path, net, opt, step, args):
+    os.makedirs(path, exist_ok=True)
+    torch.save(dict(model=net.state_dict(), step=step, args=vars(args),
+                    arch=net.meta["arch"]), os.path.join(path, "model.pt.tmp"))
+    os.replace(os.path.join(path, "model.pt.tmp"), os.path.join(path, "model.pt"))
+    st = opt.state_dict()
+    for s in st["state"].values():
+        for k in ("exp_avg", "exp_avg_sq"):
+            if k in s:
+                s[k] = s[k].to(torch.bfloat16)
+    torch.save(st, os.path.join(path, "opt.pt.tmp"))
+    os.replace(os.path.join(path, "opt.pt.tmp"), os.path.join(path, "opt.pt"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--resume", default=None, help="checkpoint folder to continue from")
+    ap.add_argument("--steps", type=int, default=24000, help="total steps of the whole run")
+    ap.add_argument("--time-budget", type=float, default=1e9, help="seconds for this segment")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--frame-step", type=int, default=2)
+    ap.add_argument("--max-videos", type=int, default=None)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a = ap.parse_args()
+    t0 = time.time()
+    dev = torch.device(a.device)
+    frames, objs, n_ids = load_videos(a.data, a.frame_step, a.max_videos)
+    data = GpuData(frames, objs, n_ids, dev, crop=a.crop)
+    print(f"train: {frames.shape[0]} frames, {n_ids} identities, loaded in "
+          f"{time.time() - t0:.0f} s", flush=True)
+    net = npt_model.build(norm_mode=os.environ.get("NPT_NORM_MODE", "frame")).to(dev)
+    step = 0
+    if a.resume and os.path.exists(os.path.join(a.resume, "model.pt")):
+        ck = torch.load(os.path.join(a.resume, "model.pt"), map_location=dev)
+        net.load_state_dict(ck["model"])
+        step = ck["step"]
+    crit = Criterion(n_ids, net.meta["embed_dim"]).to(dev)
+    opt = torch.optim.AdamW(list(net.parameters()) + [crit.s_det, crit.s_id], lr=a.lr,
+                            weight_decay=1e-4)
+    if a.resume and os.path.exists(os.path.join(a.resume, "opt.pt")):
+        st = torch.load(os.path.join(a.resume, "opt.pt"), map_location=dev)
+        for s in st["state"].values():
+            for k in ("exp_avg", "exp_avg_sq"):
+                if k in s:
+                    s[k] = s[k].float()
+        opt.load_state_dict(st)
+    cls_opt = torch.optim.AdamW(crit.classifier.parameters(), lr=a.lr, weight_decay=0)
+    net = net.to(memory_format=torch.channels_last)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(a.seed * 1000003 + step)
+    log = open(os.path.join(a.out, "log.jsonl"), "a") if os.makedirs(a.out, exist_ok=True) is \
+        None else None
+    net.train()
+    acc, n_acc, start_step = {}, 0, step
+    while step < a.steps and time.time() - t0 < a.time_budget:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.steps, a.lr)
+        for g in cls_opt.param_groups:
+            g["lr"] = a.lr if step - start_step >= 200 else a.lr * 5
+        img, t = data.batch(a.batch, gen)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            out = net(img.contiguous(memory_format=torch.channels_last))
+        loss, parts = crit(out, t)
+        opt.zero_grad(set_to_none=True)
+        cls_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        cls_opt.step()
+        step += 1
+        for k, v in parts.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_acc += 1
+        if step % 200 == 0 or step == a.steps:
+            rec = {k: round(v / n_acc, 5) for k, v in acc.items()}
+            rec.update(step=step, lr=round(lr_at(step, a.steps, a.lr), 7),
+                       s_det=round(crit.s_det.item(), 3), s_id=round(crit.s_id.item(), 3),
+                       objects=t["n"], elapsed=round(time.time() - t0, 1))
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            acc, n_acc = {}, 0
+    save(a.out, net, opt, step, a)
+    print(f"train: stopped at step {step} of {a.steps} after {time.time() - t0:.0f} s; "
+          f"checkpoint in {a.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
