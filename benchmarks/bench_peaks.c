@@ -14,9 +14,11 @@
  *
  * A particle is found when some detection's decoded centre lies within a quarter of its
  * diameter of its true centre.  Peak tests: the product's max-pool test (npt_decode_frame) with
- * kernel 3 or 5 at stride 4 or 2, and a sub-cell test, here only: a cell is suppressed by a
- * higher window neighbour only when their decoded centres are closer than half the smaller box
- * (with perfect offsets everywhere, and with offsets known at the centre cells only).
+ * kernel 3 or 5 at stride 4 or 2, also followed by the product's centre-distance suppression
+ * (suppress_ratio 0.5: docs/decode.md, rule 3), and a sub-cell test, here only: a cell is
+ * suppressed by a higher window neighbour only when their decoded centres are closer than half
+ * the smaller box (with perfect offsets everywhere, and with offsets known at the centre cells
+ * only).
  *
  * usage: bench_peaks [TRIALS]   (default 20000 pairs per row; seeds fixed, output reproducible) */
 #include <math.h>
@@ -135,17 +137,20 @@ static void score(const particle *p, int n, const npt_detection *d, int nd, int 
 typedef struct method {
   const char *name;
   int stride, kernel; /* kernel 0: the sub-cell test; -1: the same, offsets at centres only */
+  double suppress_ratio;
 } method;
 
 int main(int argc, char **argv) {
   long trials = argc > 1 ? atol(argv[1]) : 20000;
   static const method methods[] = {
-      {"3x3 max-pool, stride 4", 4, 3},
-      {"5x5 max-pool, stride 4", 4, 5},
-      {"sub-cell test, stride 4", 4, 0},
-      {"sub-cell test, stride 4, offsets at centres only", 4, -1},
-      {"3x3 max-pool, stride 2", 2, 3},
-      {"5x5 max-pool, stride 2", 2, 5},
+      {"3x3 max-pool, stride 4", 4, 3, 0},
+      {"5x5 max-pool, stride 4", 4, 5, 0},
+      {"3x3 max-pool + suppression 0.5, stride 4", 4, 3, 0.5},
+      {"sub-cell test, stride 4", 4, 0, 0},
+      {"sub-cell test, stride 4, offsets at centres only", 4, -1, 0},
+      {"3x3 max-pool, stride 2", 2, 3, 0},
+      {"5x5 max-pool, stride 2", 2, 5, 0},
+      {"3x3 max-pool + suppression 0.5, stride 2", 2, 3, 0.5},
   };
   static const struct {
     const char *name;
@@ -174,7 +179,7 @@ int main(int argc, char **argv) {
       static scene sc;
       sc.s = m->stride;
       npt_head_outputs out = {sc.heat, sc.size, sc.offset, NULL, 1, GRID, GRID};
-      npt_decode_params dp = {thr, 100, m->kernel};
+      npt_decode_params dp = {thr, 100, m->kernel, m->suppress_ratio};
       printf("| %s | %s", models[mo].name, m->name);
       for (int gi = -1; gi < 2; gi++) {
         npt_rng rng;

@@ -9,7 +9,7 @@ Numpy and h5py only (no torch), so a test can use it too:
     x = preprocess(frames, meta)                        # [N, 1, Hp, Wp] float32, as the engine
     heads = net(torch.from_numpy(x))                    # PyTorch (train/export.read_model)
     dets = decode_frame(hm[b], size[b], offset[b], emb[b], frame_h, frame_w, meta["output_stride"],
-                        thr, top_k, peak_kernel)
+                        thr, top_k, peak_kernel, suppress_ratio)
 
 Every rule below is the C code's, down to the order and precision of each operation, so that
 detections agree to float32 rounding of the network's outputs (the network itself is the only
@@ -54,6 +54,7 @@ def model_meta(path):
             score_threshold=float(_attr(f, "score_threshold")),
             top_k=int(_attr(f, "top_k")),
             peak_kernel=int(_attr(f, "peak_kernel")),
+            suppress_ratio=float(_attr(f, "suppress_ratio", 0.0)),  # optional, absent = 0
         )
     if meta["norm_mode"] not in ("fixed", "frame"):
         raise ValueError(f"{path}: unknown norm_mode {meta['norm_mode']!r}")
@@ -144,12 +145,57 @@ def channel_peaks(heat, thr, r):
     return peaks
 
 
+def suppress(cx, cy, side, ratio, max_keep):
+    """Centre-distance suppression (docs/decode.md, rule 3), exactly as src/nn/decode_suppress.c:
+    candidates in their order (score descending, ties by class, then cell); candidate c is
+    dropped when a candidate k kept before it has
+
+        dx * dx + dy * dy < lim * lim,  dx = x_k - x_c, dy = y_k - y_c,
+                                        lim = ratio * min(side_k, side_c)
+
+    in float64, each operation rounded once, in this order (numpy ufuncs, one operation each;
+    the C file is compiled without fused multiply-adds), stopping once max_keep are kept.
+    Brute force over the kept ones (the C code files them in a grid: same result).
+
+    Returns (keep, examined, margins): the kept indices in order, how many candidates were
+    looked at, and per candidate looked at a margin in px: for a kept one the smallest
+    distance - limit to an earlier kept one (inf when none), for a dropped one the largest
+    limit - distance among those that drop it (a small margin: a rounding elsewhere could
+    flip it)."""
+    cx, cy, side = (np.asarray(v, np.float64) for v in (cx, cy, side))
+    ratio = float(ratio)
+    n = len(cx)
+    kx, ky, ks = np.empty(n), np.empty(n), np.empty(n)
+    keep, margins = [], []
+    for c in range(n):
+        if len(keep) >= max_keep:
+            return keep, c, margins
+        m = len(keep)
+        dx = kx[:m] - cx[c]
+        dy = ky[:m] - cy[c]
+        lim = ratio * np.minimum(ks[:m], side[c])
+        d2 = dx * dx + dy * dy
+        drop = d2 < lim * lim
+        dist = np.sqrt(d2)
+        if drop.any():
+            margins.append(float(np.max(lim[drop] - dist[drop])))
+            continue
+        on = lim > 0
+        margins.append(float(np.min(dist[on] - lim[on])) if on.any() else math.inf)
+        kx[m], ky[m], ks[m] = cx[c], cy[c], side[c]
+        keep.append(c)
+    return keep, n, margins
+
+
 def decode_frame(heatmap, size, offset, embed, frame_h, frame_w, stride, score_threshold, top_k,
-                 peak_kernel=3):
+                 peak_kernel=3, suppress_ratio=0.0, suppressed=None):
     """One frame's detections from its head outputs ([C, Ho, Wo], [2, Ho, Wo], [2, Ho, Wo],
     [D, Ho, Wo] or None; float32), exactly as npt_decode_frame.  Returns (dets, saturated, cells)
-    with dets a list of dicts (x, y, w, h, score, class from 1, cell (i, j), embedding) in the
-    engine's row order, and cells the frame's valid region (rows, columns)."""
+    with dets a list of dicts (x, y, w, h, score, class from 1, cell (i, j), embedding,
+    suppress_margin: see suppress(), inf without suppression) in the engine's row order, and
+    cells the frame's valid region (rows, columns).  suppressed: a list, or None; when given,
+    the peaks that suppression dropped are appended to it as dicts (x, y, w, h, score, cls,
+    cell, suppress_margin)."""
     s = int(stride)
     r = (int(peak_kernel) - 1) // 2
     hv, wv = (frame_h + s - 1) // s, (frame_w + s - 1) // s
@@ -161,27 +207,49 @@ def decode_frame(heatmap, size, offset, embed, frame_h, frame_w, stride, score_t
             peaks.append((float(hm[i, j]), c, i * heatmap.shape[2] + j, i, j))
     # Score descending, then class, then the cell's index in the full head tensor.
     peaks.sort(key=lambda p: (-p[0], p[1], p[2]))
+    margins = [math.inf] * len(peaks)
+    if suppress_ratio > 0 and peaks:
+        # Suppression before top-K: one survivor beyond top_k tells that the frame saturates.
+        geo = [decoded_box(size, offset, i, j, s) for _, _, _, i, j in peaks]
+        keep, examined, m = suppress([g[0] for g in geo], [g[1] for g in geo],
+                                     [min(g[2], g[3]) for g in geo], suppress_ratio, top_k + 1)
+        if suppressed is not None:
+            kept = set(keep)
+            for k in range(examined):
+                if k not in kept:
+                    score, c, _, i, j = peaks[k]
+                    d = box_at(size, offset, i, j, s)
+                    d.update(score=np.float32(score), cls=c + 1, cell=(i, j), suppress_margin=m[k])
+                    suppressed.append(d)
+        peaks = [peaks[k] for k in keep]
+        margins = [m[k] for k in keep]
     saturated = len(peaks) > top_k
     peaks = peaks[:top_k]
     dets = []
-    for score, c, _, i, j in peaks:
+    for (score, c, _, i, j), margin in zip(peaks, margins):
         d = box_at(size, offset, i, j, s)
-        d.update(score=np.float32(score), cls=c + 1, cell=(i, j))
+        d.update(score=np.float32(score), cls=c + 1, cell=(i, j), suppress_margin=margin)
         d["embedding"] = None if embed is None else normalise_embedding(embed[:, i, j])
         dets.append(d)
     return dets, saturated, (hv, wv)
 
 
-def box_at(size, offset, i, j, stride):
-    """The box of cell (i, j), as a dict x, y, w, h (float32): the centre s (j + ox) + (s - 1) / 2,
-    s (i + oy) + (s - 1) / 2 in double; non-finite offsets count as 0, negative or non-finite
-    sizes as 0."""
+def decoded_box(size, offset, i, j, stride):
+    """The decoded centre and size of cell (i, j), (cx, cy, w, h) in double, as the C code
+    computes them: the centre s (j + ox) + (s - 1) / 2, s (i + oy) + (s - 1) / 2; non-finite
+    offsets count as 0, negative or non-finite sizes as 0."""
     s = int(stride)
     ox, oy = _finite(offset[0, i, j]), _finite(offset[1, i, j])
     w = max(0.0, _finite(size[0, i, j]))
     h = max(0.0, _finite(size[1, i, j]))
     cx = s * (j + ox) + 0.5 * (s - 1)
     cy = s * (i + oy) + 0.5 * (s - 1)
+    return cx, cy, w, h
+
+
+def box_at(size, offset, i, j, stride):
+    """The box of cell (i, j), as a dict x, y, w, h (float32), from decoded_box()."""
+    cx, cy, w, h = decoded_box(size, offset, i, j, stride)
     return dict(x=np.float32(cx - 0.5 * w), y=np.float32(cy - 0.5 * h), w=np.float32(w),
                 h=np.float32(h))
 
@@ -201,13 +269,15 @@ def normalise_embedding(v):
     return (v / norm).astype(np.float32)
 
 
-def fragility(heatmap, dets, cells, score_threshold, peak_kernel, eps):
+def fragility(heatmap, dets, cells, score_threshold, peak_kernel, eps, dropped=()):
     """How safe each detection of an unsaturated frame is against a perturbation of the heatmap
     by eps (another float32 implementation of the network differs by about 1e-6): its margin is
     the smaller of (score - threshold) and (score - the largest other cell of its window); below
     eps it is fragile (a near tie could move or drop it).  Returns (margins, near) with near the
     non-peak cells (class from 0, i, j) that such a perturbation could make peaks: >= threshold
-    - eps and within eps of the largest cell of their window."""
+    - eps and within eps of the largest cell of their window.  dropped: peaks that suppression
+    removed (the `suppressed` list of decode_frame); they are peaks, so not near ones (whether
+    a rounding could bring one back is their suppress_margin's business)."""
     r = (int(peak_kernel) - 1) // 2
     hv, wv = cells
     thr = float(np.float32(score_threshold))
@@ -218,7 +288,7 @@ def fragility(heatmap, dets, cells, score_threshold, peak_kernel, eps):
         nmax = float(_neighbour_max(hm, r)[i, j])
         margins.append(min(float(d["score"]) - thr, float(d["score"]) - nmax))
     near = []
-    peak_cells = {(d["cls"] - 1, d["cell"]) for d in dets}
+    peak_cells = {(d["cls"] - 1, d["cell"]) for d in list(dets) + list(dropped)}
     for c in range(heatmap.shape[0]):
         hm = np.asarray(heatmap[c, :hv, :wv], np.float32).astype(np.float64)
         wmax = _window_max(hm, r)

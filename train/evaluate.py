@@ -43,24 +43,33 @@ def load_net(ckpt=None, model=None, device="cpu"):
     return net.to(device).eval()
 
 
-SUPPRESS = float(os.environ.get("NPT_SUPPRESS", "0"))
+# NPT_SUPPRESS overrides the model's suppress_ratio (docs/decode.md rule 3), for steering
+SUPPRESS = float(os.environ["NPT_SUPPRESS"]) if os.environ.get("NPT_SUPPRESS") else None
 
 
 def centre_suppress(cx, cy, wh, alpha):
-    """Greedy, by score (rows are sorted): drops a detection whose centre lies closer than
-    alpha * the smaller side of the two boxes to the centre of one kept before it."""
-    n = len(cx)
-    d = torch.hypot(cx[:, None] - cx[None], cy[:, None] - cy[None])
-    side = torch.minimum(wh.min(0).values[:, None], wh.min(0).values[None])
-    close = d < alpha * side
-    keep = torch.ones(n, dtype=torch.bool)
-    close = close.cpu()
-    for i in range(n):
-        if keep[i]:
-            later = close[i].clone()
-            later[:i + 1] = False
-            keep &= ~later
-    return keep.to(cx.device)
+    """docs/decode.md rule 3, before top-K: greedy by score (rows are sorted), a detection is
+    dropped when its centre lies closer than alpha * min(side of either box) (side = min(w, h))
+    to the centre of one kept before it.  Neighbours come from a k-d tree."""
+    from scipy.spatial import cKDTree
+    pts = torch.stack([cx, cy], 1).cpu().numpy()
+    side = wh.min(0).values.cpu().numpy()
+    n = len(pts)
+    pairs = cKDTree(pts).query_pairs(alpha * float(side.max()), output_type="ndarray")
+    keep = np.ones(n, bool)
+    if len(pairs):
+        i, j = pairs.min(1), pairs.max(1)
+        d2 = ((pts[i] - pts[j]) ** 2).sum(1)
+        lim = alpha * np.minimum(side[i], side[j])
+        close = d2 < lim * lim
+        i, j = i[close], j[close]
+        order = np.argsort(i, kind="stable")
+        i, j = i[order], j[order]
+        starts = np.searchsorted(i, np.arange(n + 1))
+        for a in range(n):
+            if keep[a]:
+                keep[j[starts[a]:starts[a + 1]]] = False
+    return torch.from_numpy(keep).to(cx.device)
 
 
 @torch.no_grad()
@@ -84,16 +93,18 @@ def detect(net, frames, device, threshold=None, top_k=None, batch=8):
         for i in range(hm.shape[0]):
             c, yy, xx = torch.nonzero(peak[i], as_tuple=True)
             sc = hm[i, c, yy, xx]
-            order = torch.argsort(sc, descending=True)[:k]
+            order = torch.argsort(sc, descending=True, stable=True)
             c, yy, xx, sc = c[order], yy[order], xx[order], sc[order]
             off = heads["offset"][i, :, yy, xx].float()
             wh = heads["size"][i, :, yy, xx].float().clamp(min=0)
             cx = s * (xx + off[0]) + (s - 1) / 2
             cy = s * (yy + off[1]) + (s - 1) / 2
             boxes = torch.stack([cx - wh[0] / 2, cy - wh[1] / 2, wh[0], wh[1]], 1)
-            if SUPPRESS > 0 and len(boxes):
-                keep = centre_suppress(cx, cy, wh, SUPPRESS)
+            ratio = meta.get("suppress_ratio", 0.0) if SUPPRESS is None else SUPPRESS
+            if ratio > 0 and len(boxes):
+                keep = centre_suppress(cx.double(), cy.double(), wh.double(), ratio)
                 boxes, sc, c = boxes[keep], sc[keep], c[keep]
+            boxes, sc, c = boxes[:k], sc[:k], c[:k]
             out.append((boxes.cpu().numpy().astype(np.float64), sc.cpu().numpy(),
                         c.cpu().numpy() + 1))
     return out

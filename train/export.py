@@ -90,6 +90,13 @@ def write_model(net, path, provenance):
         _f64_attr(f, "score_threshold", meta["score_threshold"])
         _int_attr(f, "top_k", meta["top_k"])
         _int_attr(f, "peak_kernel", meta["peak_kernel"])
+        # Optional in the format (absent: 0); written only when on, so that a model without
+        # suppression is the same file, byte for byte, as before the attribute existed.
+        ratio = float(meta.get("suppress_ratio", 0.0))
+        if not 0.0 <= ratio <= 2.0:
+            raise ValueError(f"suppress_ratio must be in [0, 2], not {ratio!r}")
+        if ratio > 0:
+            _f64_attr(f, "suppress_ratio", ratio)
         for h, t in meta["heads"].items():
             if t:
                 _str_attr(f, f"head_{h}", t)
@@ -198,6 +205,7 @@ def read_model(path):
                       (float(f.attrs["norm8_mean"]), float(f.attrs["norm8_std"])),
                       (float(f.attrs["norm16_mean"]), float(f.attrs["norm16_std"])),
                       float(f.attrs["score_threshold"]), int(f.attrs["top_k"]),
-                      int(f.attrs["peak_kernel"]), norm_mode)
+                      int(f.attrs["peak_kernel"]), norm_mode,
+                      float(f.attrs.get("suppress_ratio", 0.0)))
         net.meta["provenance"] = json.loads(_attr_str(f, "provenance", "{}"))
     return net.eval()

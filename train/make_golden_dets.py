@@ -2,7 +2,8 @@
 detect` must find, for tests/python/test_detect_golden.py.
 
     /work/venv-torch/bin/python train/make_golden_dets.py MODEL.h5 VIDEO.h5 OUT.h5 [--frames N]
-        [--score-threshold T] [--top-k K] [--peak-kernel P] [--synth-args "ARGS"]
+        [--score-threshold T] [--top-k K] [--peak-kernel P] [--suppress-ratio R]
+        [--synth-args "ARGS"]
 
 The first N frames of VIDEO.h5 (/frames, [T, H, W]) go through the engine's preprocessing
 (decode_ref.preprocess), the network read back from MODEL.h5 (export.read_model) in float32 on
@@ -14,14 +15,16 @@ the model's own; whatever is used is recorded, and the test passes the same to `
 OUT.h5 layout (gzip):
   /detections/{frame, x, y, w, h, score, class, cell_i, cell_j, margin}, /detections/embedding
       [n, D], /detections/frame_offsets [N + 1]: as in a detections file (docs/archive-format.md),
-      plus the peak's cell and its margin (the smaller of score - threshold and score - the
-      largest other cell of its window: below `eps`, a float32 rounding elsewhere may move or
-      drop the detection, and the test allows that);
+      plus the peak's cell and its margin (the smallest of score - threshold, score - the
+      largest other cell of its window and, with suppression, its distance - limit in px to
+      the nearest kept centre: below `eps`, a float32 rounding elsewhere may move or drop the
+      detection, and the test allows that);
   /near/{frame, class, cell_i, cell_j, x, y, w, h, score}: cells that are no peak here but
-      within `eps` of being one (the test allows them as extra detections);
+      within `eps` of being one, and peaks that suppression dropped within `eps` px of its
+      limit (the test allows them as extra detections);
   attributes: model (file name), model_sha256, video_synth_args, video_frames_sha256 (of the
       [N, H, W] frames' bytes), video_shape, video_config, frames, score_threshold, top_k,
-      peak_kernel, eps, norm_mode, output_stride, torch_version, command.
+      peak_kernel, suppress_ratio, eps, norm_mode, output_stride, torch_version, command.
 Frames whose peaks exceed top_k are refused (the top-K cut would be one more near tie): raise
 --top-k.
 """
@@ -74,6 +77,8 @@ def main():
     ap.add_argument("--score-threshold", type=float, default=None)
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--peak-kernel", type=int, default=None)
+    ap.add_argument("--suppress-ratio", type=float, default=None,
+                    help="centre-distance suppression (docs/decode.md); the model's by default")
     ap.add_argument("--synth-args", default="", help="the `nptrack synth` arguments of the video")
     ap.add_argument("--eps", type=float, default=EPS)
     a = ap.parse_args()
@@ -86,6 +91,9 @@ def main():
     thr = meta["score_threshold"] if a.score_threshold is None else a.score_threshold
     top_k = meta["top_k"] if a.top_k is None else a.top_k
     pk = meta["peak_kernel"] if a.peak_kernel is None else a.peak_kernel
+    ratio = meta["suppress_ratio"] if a.suppress_ratio is None else a.suppress_ratio
+    if not 0.0 <= ratio <= 2.0:
+        sys.exit(f"--suppress-ratio must be in [0, 2], not {ratio}")
     s = meta["output_stride"]
 
     with h5py.File(a.video, "r") as f:
@@ -105,11 +113,17 @@ def main():
     emb, offsets = [], [0]
     for t in range(n):
         e = heads["embed"][t] if "embed" in heads else None
+        dropped = []
         dets, saturated, cells = ref.decode_frame(heads["heatmap"][t], heads["size"][t],
-                                                  heads["offset"][t], e, fh, fw, s, thr, top_k, pk)
+                                                  heads["offset"][t], e, fh, fw, s, thr, top_k, pk,
+                                                  ratio, dropped)
         if saturated:
             sys.exit(f"frame {t}: more than top_k = {top_k} peaks; raise --top-k")
-        margins, near_cells = ref.fragility(heads["heatmap"][t], dets, cells, thr, pk, a.eps)
+        margins, near_cells = ref.fragility(heads["heatmap"][t], dets, cells, thr, pk, a.eps,
+                                            dropped)
+        # A distance within eps px of the suppression limit is as fragile as a near tie.
+        margins = [min(m, d["suppress_margin"]) for d, m in zip(dets, margins)]
+        near_cells += [(d["cls"] - 1, *d["cell"]) for d in dropped if d["suppress_margin"] < a.eps]
         for d, m in zip(dets, margins):
             for k in ("x", "y", "w", "h", "score"):
                 cols[k].append(d[k])
@@ -132,7 +146,7 @@ def main():
         offsets.append(len(cols["frame"]))
         fragile = sum(m < a.eps for m in margins)
         print(f"frame {t}: {len(dets)} detections ({fragile} within {a.eps:g} of a tie or the "
-              f"threshold), {len(near_cells)} near peaks")
+              f"threshold), {len(near_cells)} near peaks, {len(dropped)} suppressed")
 
     tmp = a.out + ".tmp"
     with h5py.File(tmp, "w") as f:
@@ -161,6 +175,7 @@ def main():
         at["score_threshold"] = float(thr)
         at["top_k"] = int(top_k)
         at["peak_kernel"] = int(pk)
+        at["suppress_ratio"] = float(ratio)
         at["eps"] = float(a.eps)
         at["norm_mode"] = meta["norm_mode"]
         at["output_stride"] = s

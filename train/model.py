@@ -30,7 +30,7 @@ def _res_block(b, name, x, c):
     return b.add(name, [x, f"{name}b"], act="silu")
 
 
-def build(widths=None, blocks=None, embed_dim=64, score_threshold=0.3, top_k=4096,
+def build(widths=None, blocks=None, embed_dim=64, score_threshold=0.3, top_k=50000,
           norm_mode="frame"):
     w = dict(WIDTHS, **(widths or {}))
     nb = dict(BLOCKS, **(blocks or {}))
@@ -125,5 +125,22 @@ def describe(net):
     return "\n".join(lines)
 
 
+def table(net):
+    """One markdown row per node: op, output channels, stride, kernel, MACs per input pixel."""
+    from nptrack_ops import Conv, op_of
+    rows = ["| node | op | inputs | channels | stride | kernel | MACs/px |", "|---|---|---|---|---|---|---|"]
+    for name, inputs in net.nodes:
+        m = net.ops[name]
+        c, s = net.tensors[name]
+        k, macs = "", ""
+        if isinstance(m, Conv):
+            w = m.conv.weight
+            k = f"{w.shape[2]}x{w.shape[3]}/{m.conv.stride[0]}"
+            macs = f"{w.numel() / (s * s):.0f}"
+        rows.append(f"| {name} | {op_of(m)} | {', '.join(inputs)} | {c} | {s} | {k} | {macs} |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
-    print(describe(build(norm_mode=sys.argv[1] if len(sys.argv) > 1 else "fixed")))
+    net = build()
+    print(table(net) if "--table" in sys.argv else describe(net))

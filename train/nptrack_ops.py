@@ -277,13 +277,17 @@ class NetBuilder:
 
     def build(self, heads, class_names, multiple=None, embed_dim=None, norm8=(0.5, 0.25),
               norm16=(0.5, 0.25), score_threshold=0.3, top_k=500, peak_kernel=3,
-              norm_mode="fixed"):
+              norm_mode="fixed", suppress_ratio=0.0):
         """heads: dict heatmap/size/offset[/embed] -> tensor name.  multiple defaults to the
         largest tensor stride.  norm_mode: how frames become the network input (normalise()):
         "fixed" with norm8/norm16 = (mean, std) in units of full scale, or "frame" (each
-        frame by its own mean and std; norm8/norm16 are then stored but not used)."""
+        frame by its own mean and std; norm8/norm16 are then stored but not used).
+        score_threshold, top_k, peak_kernel, suppress_ratio: the decoding defaults
+        (docs/decode.md; suppress_ratio in [0, 2], 0 for no centre-distance suppression)."""
         if norm_mode not in NORM_MODES:
             raise ValueError(f"norm_mode must be one of {NORM_MODES}, not {norm_mode!r}")
+        if not 0.0 <= float(suppress_ratio) <= 2.0:
+            raise ValueError(f"suppress_ratio must be in [0, 2], not {suppress_ratio!r}")
         for h in ("heatmap", "size", "offset"):
             if h not in heads:
                 raise ValueError(f"head {h!r} missing")
@@ -306,7 +310,8 @@ class NetBuilder:
         meta = dict(heads=heads, class_names=list(class_names), multiple=multiple,
                     output_stride=strides.pop(), embed_dim=embed_dim or 0, norm8=tuple(norm8),
                     norm16=tuple(norm16), score_threshold=float(score_threshold),
-                    top_k=int(top_k), peak_kernel=int(peak_kernel), norm_mode=norm_mode)
+                    top_k=int(top_k), peak_kernel=int(peak_kernel), norm_mode=norm_mode,
+                    suppress_ratio=float(suppress_ratio))
         return Net(self.input, self.nodes, self.tensors, meta)
 
 

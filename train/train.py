@@ -120,7 +120,7 @@ def main():
     data = GpuData(frames, objs, n_ids, dev, crop=a.crop)
     print(f"train: {frames.shape[0]} frames, {n_ids} identities, loaded in "
           f"{time.time() - t0:.0f} s", flush=True)
-    net = npt_model.build(norm_mode=os.environ.get("NPT_NORM_MODE", "frame")).to(dev)
+    net = npt_model.build().to(dev)
     step = 0
     if a.resume and os.path.exists(os.path.join(a.resume, "model.pt")):
         ck = torch.load(os.path.join(a.resume, "model.pt"), map_location=dev)

@@ -120,6 +120,7 @@ static int detect(const npt_config *cfg, const npt_detect_options *o, const char
                        .score_threshold = dp.score_threshold,
                        .top_k = dp.top_k,
                        .peak_kernel = dp.peak_kernel,
+                       .suppress_ratio = dp.suppress_ratio,
                        .pixel_size_nm = in->pixel_size_nm,
                        .frame_rate_hz = in->frame_rate_hz};
     rc = npt_dets_writer_open(&w, out_path, &m);

@@ -349,6 +349,7 @@ static int write_attrs(npt_dets_writer *w) {
             npt_h5_write_f64_attr(g, "score_threshold", m->score_threshold) < 0 ||
             write_i64_attr(g, "top_k", m->top_k) < 0 ||
             write_i64_attr(g, "peak_kernel", m->peak_kernel) < 0 ||
+            npt_h5_write_f64_attr(g, "suppress_ratio", m->suppress_ratio) < 0 ||
             npt_h5_write_str_attr(g, "description",
                                   "detections, one row per particle per frame, before tracking; "
                                   "frames [frame_begin, frame_end) were searched") < 0;

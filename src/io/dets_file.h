@@ -28,6 +28,7 @@ typedef struct npt_dets_meta {
   int embed_dim;                  /* 0: no embedding dataset */
   float score_threshold;          /* the decoding actually used */
   int top_k, peak_kernel;
+  double suppress_ratio;               /* 0: none */
   double pixel_size_nm, frame_rate_hz; /* of the video; NAN when unknown (not written) */
 } npt_dets_meta;
 

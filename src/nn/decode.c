@@ -6,7 +6,10 @@
  *   each other through such windows form a plateau; a plateau gives exactly one peak, its
  *   lowest-index candidate (row-major within the channel).  Windows are clipped to the cells
  *   that map onto the frame, so neither the padding nor peaks in it count;
- * - top-K per frame over all classes by score, ties by (class, index); saturation is reported;
+ * - peaks sorted by score, ties by (class, index); with suppress_ratio > 0, a peak whose decoded
+ *   centre lies within suppress_ratio x the smaller box side of an earlier kept one's is dropped
+ *   (decode_suppress.c), so one large particle gives one detection;
+ * - top-K per frame over all classes, after that; saturation is reported;
  * - each peak's box from the offset and size heads, its embedding L2-normalised. */
 #include "nn/decode.h"
 
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "nn/decode_suppress.h"
 
 typedef struct peak {
   float score;
@@ -139,6 +143,45 @@ static double finite_or_zero(float v) {
   return isfinite(v) ? (double)v : 0.0;
 }
 
+/* The decoded box of the cell at `idx` (row length w_out, stride s), in double: the centre
+ * (cx, cy) and size (w, h).  Suppression and the detection rows use these same values. */
+static void decode_box(const float *size, const float *offset, int64_t plane, int64_t w_out, int s,
+                       int64_t idx, double *cx, double *cy, double *w, double *h) {
+  int64_t i = idx / w_out, j = idx % w_out;
+  double ox = finite_or_zero(offset[idx]), oy = finite_or_zero(offset[plane + idx]);
+  *w = fmax(0.0, finite_or_zero(size[idx]));
+  *h = fmax(0.0, finite_or_zero(size[plane + idx]));
+  /* Cell (i, j) covers pixels s*j .. s*j + s - 1, whose centre is s*j + (s - 1) / 2. */
+  *cx = s * ((double)j + ox) + 0.5 * (s - 1);
+  *cy = s * ((double)i + oy) + 0.5 * (s - 1);
+}
+
+/* Drops the sorted peaks that rule 3 suppresses (decode_suppress.h), keeping at most
+ * max_keep; the rest keep their order. */
+static int suppress_peaks(peak_list *l, const float *size, const float *offset, int64_t plane,
+                          int64_t w_out, int s, double ratio, int64_t max_keep) {
+  npt__centre *c = malloc((size_t)l->n * sizeof *c);
+  int64_t *keep = malloc((size_t)(max_keep < l->n ? max_keep : l->n) * sizeof *keep), n_keep = 0;
+  if (!c || !keep) {
+    free(c);
+    free(keep);
+    return npt_error_set(NPT_ENOMEM, "decode: out of memory for %lld peaks", (long long)l->n);
+  }
+  for (int64_t k = 0; k < l->n; k++) {
+    double w, h;
+    decode_box(size, offset, plane, w_out, s, l->p[k].idx, &c[k].x, &c[k].y, &w, &h);
+    c[k].side = fmin(w, h);
+  }
+  int rc = npt__suppress_centres(c, l->n, ratio, max_keep, keep, &n_keep);
+  for (int64_t k = 0; rc == 0 && k < n_keep; k++)
+    l->p[k] = l->p[keep[k]]; /* keep[] ascends: each moves down or stays */
+  if (rc == 0)
+    l->n = n_keep;
+  free(c);
+  free(keep);
+  return rc;
+}
+
 /* L2-normalises `dim` values from a strided source into `dst`; a zero (or non-finite) vector
  * gives zeros. */
 static void gather_embedding(const float *src, int64_t plane, int dim, float *dst) {
@@ -161,11 +204,12 @@ static int check_args(const npt_graph *g, const npt_head_outputs *out, int b, in
   const npt_heads *hd = &g->heads;
   int s = hd->output_stride;
   if (!p || !(p->top_k >= 1) || p->peak_kernel < 1 || p->peak_kernel % 2 == 0 ||
-      !isfinite(p->score_threshold))
+      !isfinite(p->score_threshold) || !(p->suppress_ratio >= 0) || !isfinite(p->suppress_ratio))
     return npt_error_set(NPT_EINVAL,
-                         "decode: top_k must be >= 1, peak_kernel odd and >= 1 and the score "
-                         "threshold finite (got %d, %d, %g)",
-                         p ? p->top_k : 0, p ? p->peak_kernel : 0, p ? p->score_threshold : 0.0);
+                         "decode: top_k must be >= 1, peak_kernel odd and >= 1, the score "
+                         "threshold finite and suppress_ratio finite and >= 0 (got %d, %d, %g, %g)",
+                         p ? p->top_k : 0, p ? p->peak_kernel : 0, p ? p->score_threshold : 0.0,
+                         p ? p->suppress_ratio : 0.0);
   if (b < 0 || b >= out->batch || s < 1 || frame_h < 1 || frame_w < 1 ||
       frame_h > (int64_t)out->h_out * s || frame_w > (int64_t)out->w_out * s)
     return npt_error_set(NPT_EINVAL,
@@ -203,31 +247,32 @@ int npt_decode_frame(const npt_graph *g, const npt_head_outputs *out, int b, int
                        &l, &scr, plane);
   free(scr.mark);
   free(scr.queue);
+  const float *size = out->size + (int64_t)b * 2 * plane;
+  const float *offset = out->offset + (int64_t)b * 2 * plane;
   if (rc == 0 && l.n > 0) {
     qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_peak);
-    if (l.n > p->top_k) {
+    /* Suppression before top-K: a suppressed peak is no detection and takes no place in the
+     * top K.  One survivor beyond K is enough to know that the frame is saturated. */
+    if (p->suppress_ratio > 0)
+      rc = suppress_peaks(&l, size, offset, plane, out->w_out, s, p->suppress_ratio,
+                          (int64_t)p->top_k + 1);
+    if (rc == 0 && l.n > p->top_k) {
       *saturated = 1;
       l.n = p->top_k;
     }
-    rc = npt_dets_reserve(dets, l.n);
+    if (rc == 0)
+      rc = npt_dets_reserve(dets, l.n);
   }
   if (rc < 0) {
     free(l.p);
     return rc;
   }
 
-  const float *size = out->size + (int64_t)b * 2 * plane;
-  const float *offset = out->offset + (int64_t)b * 2 * plane;
   const int dim = dets->embed_dim;
   for (int64_t k = 0; k < l.n; k++) {
     const peak *pk = &l.p[k];
-    int64_t i = pk->idx / out->w_out, j = pk->idx % out->w_out;
-    double ox = finite_or_zero(offset[pk->idx]), oy = finite_or_zero(offset[plane + pk->idx]);
-    double w = fmax(0.0, finite_or_zero(size[pk->idx]));
-    double h = fmax(0.0, finite_or_zero(size[plane + pk->idx]));
-    /* Cell (i, j) covers pixels s*j .. s*j + s - 1, whose centre is s*j + (s - 1) / 2. */
-    double cx = s * ((double)j + ox) + 0.5 * (s - 1);
-    double cy = s * ((double)i + oy) + 0.5 * (s - 1);
+    double cx, cy, w, h;
+    decode_box(size, offset, plane, out->w_out, s, pk->idx, &cx, &cy, &w, &h);
     npt_detection *d = &dets->det[dets->n];
     *d = (npt_detection){.frame = frame,
                          .x = (float)(cx - 0.5 * w),

@@ -1,6 +1,6 @@
 /* Settings of `nptrack detect` (section `detect`, see detect_settings.h).  The decoding settings
- * default to "the model's own": a model file carries the threshold, top-K and peak window it was
- * validated with, and a config only overrides them on purpose. */
+ * default to "the model's own": a model file carries the threshold, top-K, peak window and
+ * suppression ratio it was validated with, and a config only overrides them on purpose. */
 #include "nn/detect_settings.h"
 
 #include <unistd.h>
@@ -46,6 +46,13 @@ const npt_setting_def npt_detect_settings[] = {
      "Window of the peak test, in output cells (odd: 1, 3, 5, ...): a peak is the largest "
      "value of its peak_kernel x peak_kernel window.  A value < 0 uses the model's default "
      "(3); docs/decode.md measures what the window does to touching particles."},
+    {"detect.suppress_ratio", NPT_SET_FLOAT, -1, 2, "-1", "", NONE,
+     "Centre-distance suppression, after the peak test and before top_k: a peak is dropped "
+     "when its box centre lies closer than suppress_ratio x the smallest side of the two "
+     "boxes to that of a better-scoring detection, so that one large particle whose heatmap "
+     "has several local maxima gives one detection.  0 turns it off; up to 1, particles "
+     "that touch without overlapping are never suppressed (docs/decode.md).  A value < 0 "
+     "uses the model's default (0 unless the model file says otherwise)."},
     {NULL, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -61,6 +68,7 @@ int npt_detect_options_get(const npt_config *cfg, npt_detect_options *s) {
   s->score_threshold = (float)npt_config_float(cfg, "detect.score_threshold");
   s->top_k = (int)npt_config_int(cfg, "detect.top_k");
   s->peak_kernel = (int)npt_config_int(cfg, "detect.peak_kernel");
+  s->suppress_ratio = npt_config_float(cfg, "detect.suppress_ratio");
   if (s->dataset[0] != '/')
     return npt_error_set(NPT_ECONFIG,
                          "detect.dataset must be an absolute HDF5 path such as "
@@ -91,4 +99,5 @@ void npt_detect_decode_params(const npt_detect_options *s, const npt_decode_defa
   out->score_threshold = s->score_threshold >= 0 ? s->score_threshold : model->score_threshold;
   out->top_k = s->top_k > 0 ? s->top_k : model->top_k;
   out->peak_kernel = s->peak_kernel > 0 ? s->peak_kernel : model->peak_kernel;
+  out->suppress_ratio = s->suppress_ratio >= 0 ? s->suppress_ratio : model->suppress_ratio;
 }

@@ -24,6 +24,7 @@ typedef struct npt_detect_options {
   float score_threshold;          /* < 0: the model's default */
   int top_k;                      /* < 0: the model's default */
   int peak_kernel;                /* < 0: the model's default */
+  double suppress_ratio;          /* < 0: the model's default */
 } npt_detect_options;
 
 /* Reads the `detect` section of `cfg` (pointers stay owned by cfg) and checks what the schema's

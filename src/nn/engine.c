@@ -137,7 +137,8 @@ int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, i
   const npt_graph *g = e->g;
   npt_norm norm = bit_depth == 8 ? g->norm8 : g->norm16; /* with the model's mode */
   norm.bit_depth = bit_depth;
-  npt_decode_params dp = {g->decode.score_threshold, g->decode.top_k, g->decode.peak_kernel};
+  npt_decode_params dp = {g->decode.score_threshold, g->decode.top_k, g->decode.peak_kernel,
+                          g->decode.suppress_ratio};
   if (p)
     dp = *p;
   int m = g->multiple > 0 ? g->multiple : 1;

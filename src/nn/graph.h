@@ -64,6 +64,7 @@ typedef struct npt_decode_defaults {
   float score_threshold; /* keep peaks with heatmap >= this */
   int top_k;             /* at most this many detections per frame */
   int peak_kernel;       /* odd window of the max-pool peak test (3) */
+  double suppress_ratio; /* centre-distance suppression, 0..2; 0 (the default): none */
 } npt_decode_defaults;
 
 typedef struct npt_graph {

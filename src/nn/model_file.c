@@ -573,6 +573,14 @@ static int read_root(const reader *r, hid_t file, npt_graph *g) {
   NPT_TRY(read_int(r, file, "peak_kernel", 1, 63, &g->decode.peak_kernel));
   if (g->decode.peak_kernel % 2 == 0)
     return rfail(r, NPT_EFORMAT, "peak_kernel %d must be odd", g->decode.peak_kernel);
+  /* Optional (absent: 0, no suppression), so files written before it keep their meaning. */
+  rc = H5Aexists(file, "suppress_ratio");
+  if (rc < 0)
+    return rfail_h5(r, "cannot look up attribute 'suppress_ratio'");
+  if (rc > 0)
+    NPT_TRY(read_f64(r, file, "suppress_ratio", &g->decode.suppress_ratio));
+  if (!(g->decode.suppress_ratio >= 0 && g->decode.suppress_ratio <= 2))
+    return rfail(r, NPT_EFORMAT, "suppress_ratio %g must be in [0, 2]", g->decode.suppress_ratio);
 
   char **names;
   rc = read_strs(r, file, "class_names", NPT__MAX_CLASSES, &names, &g->n_classes);

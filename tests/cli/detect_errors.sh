@@ -37,6 +37,8 @@ expect 2 "the output .* is the video itself" "$bin" detect "${m[@]}" -o "$video"
 expect 2 "detect.top_k must be < 0 \(the model's default\) or in \[1, 1000000\] \(got 0\)" \
   "$bin" detect "${m[@]}" -s detect.top_k=0 -o "$out" "$video"
 expect 2 "detect.peak_kernel must be odd" "$bin" detect "${m[@]}" -s detect.peak_kernel=4 -o "$out" "$video"
+expect 2 "detect.suppress_ratio must be a number in \[-1, 2\] \(got 3\)" \
+  "$bin" detect "${m[@]}" -s detect.suppress_ratio=3 -o "$out" "$video"
 expect 2 "detect.axis_order" "$bin" detect "${m[@]}" -s detect.axis_order=TWH -o "$out" "$video"
 expect 2 "unknown setting 'detect.bogus'" "$bin" detect -s detect.bogus=1 -o "$out" "$video"
 expect 2 "detect.batch must be an integer" "$bin" detect -s detect.batch=0 -o "$out" "$video"

@@ -111,7 +111,8 @@ with h5py.File(dets, "r") as f:
     check(g.attrs["frame_begin"] == 0 and g.attrs["frame_end"] == T and g.attrs["n_frames"] == T,
           "frame range attributes")
     thr, top_k = float(g.attrs["score_threshold"]), int(g.attrs["top_k"])
-    check(abs(thr - 0.3) < 1e-6 and g.attrs["peak_kernel"] == 3, "decoding attributes")
+    check(abs(thr - 0.3) < 1e-6 and g.attrs["peak_kernel"] == 3
+          and g.attrs["suppress_ratio"] == 0.0, "decoding attributes")
     check("1 " in g["class"].attrs["description"], "class description lacks the class names")
 
 cols, emb, off, attrs = rows(dets)
@@ -201,6 +202,36 @@ check(f"warning: in {busy} frames more than top_k = 2 peaks" in r.stderr,
 for t in range(T):  # the two best of each frame
     check(np.array_equal(c6["score"][o6[t]:o6[t + 1]], cols["score"][off[t]:off[t] + 2][:o6[t + 1] - o6[t]]),
           f"frame {t}: top-2 are not the two best")
+
+# --- Centre-distance suppression (docs/decode.md, rule 3) ---------------------------------------
+sup = os.path.join(TMP, "sup.h5")
+detect(video, sup, "detect.suppress_ratio=2", "detect.score_threshold=0.3")
+c7, _, o7, a7 = rows(sup)
+check(a7["suppress_ratio"] == 2.0, f"suppress_ratio recorded as {a7['suppress_ratio']}")
+check(0 < len(c7["score"]) < n, f"suppression kept {len(c7['score'])} of {n} rows")
+
+
+def centre_side(c, r):
+    x, y, w, h = (np.float64(c[k][r]) for k in ("x", "y", "w", "h"))
+    return x + w / 2, y + h / 2, min(w, h)
+
+
+def close(p, q, tol):  # centre distance below 2 x the smaller side, by more than tol px
+    return np.hypot(p[0] - q[0], p[1] - q[1]) < 2 * min(p[2], q[2]) - tol
+
+
+for t in range(T):  # rows kept in order; none too close to a better one; each dropped one is
+    full = list(zip(*(cols[k][off[t]:off[t + 1]] for k in COLUMNS)))
+    kept = list(zip(*(c7[k][o7[t]:o7[t + 1]] for k in COLUMNS)))
+    it = iter(full)
+    check(all(any(r == s for s in it) for r in kept), f"frame {t}: suppression reordered rows")
+    kc = [centre_side(c7, r) for r in range(o7[t], o7[t + 1])]
+    check(not any(close(p, q, 1e-3) for i, p in enumerate(kc) for q in kc[:i]),
+          f"frame {t}: two kept rows closer than the limit")
+    for r in range(off[t], off[t + 1]):
+        if not any(np.array_equal(np.asarray(full[r - off[t]]), np.asarray(s)) for s in kept):
+            check(any(close(centre_side(cols, r), q, -1e-3) for q in kc),
+                  f"frame {t}: row {r} dropped without a kept row within the limit")
 
 if FAILS:
     sys.exit(f"{len(FAILS)} check(s) failed")

@@ -14,7 +14,9 @@ threshold or of a window neighbour may be missing, and an engine detection may b
 the golden lists a near peak.  Last, the comparison is shown to fail on a golden with one box
 moved by 0.1 px and on one with a detection removed.
 
-Pairs: tests/data/tiny_model.h5 with tests/data/tiny_golden_dets.h5 (always), and
+Pairs: tests/data/tiny_model.h5 with tests/data/tiny_golden_dets.h5 and with
+tests/data/tiny_golden_dets_suppress.h5 (the same, decoded with suppress_ratio 0.5: the tiny
+model's two classes peak at the same cells, and suppression keeps the better one; always), and
 models/nptrack.h5 with tests/data/nptrack_golden_dets.h5 when the shipped model exists (then its
 golden must exist too).  Regenerate a golden as train/README.md says.
 
@@ -147,22 +149,25 @@ def check_pair(model, golden, scratch):
                 f"frames (the generator changed?): {REGEN}"]
     dets = os.path.join(scratch, "dets.h5")
     thr, top_k, pk = float(at["score_threshold"]), int(at["top_k"]), int(at["peak_kernel"])
+    ratio = float(at.get("suppress_ratio", 0.0))  # goldens made before suppression existed: 0
     r = run(["detect", "-q", "-s", f"detect.model={model}", "-s", f"detect.score_threshold={thr!r}",
              "-s", f"detect.top_k={top_k}", "-s", f"detect.peak_kernel={pk}",
+             "-s", f"detect.suppress_ratio={ratio!r}",
              "-s", f"detect.last_frame={frames}", "-o", dets, video])
     if r.stderr:
         return [f"detect warned: {r.stderr.strip()}"]
     eng = read_engine(dets)
     a = eng["attrs"]
-    if abs(float(a["score_threshold"]) - thr) > 1e-7 or int(a["top_k"]) != top_k:
-        return [f"detect used threshold {a['score_threshold']}, top_k {a['top_k']}, not the "
-                f"golden's {thr}, {top_k}"]
+    if (abs(float(a["score_threshold"]) - thr) > 1e-7 or int(a["top_k"]) != top_k
+            or float(a["suppress_ratio"]) != ratio):
+        return [f"detect used threshold {a['score_threshold']}, top_k {a['top_k']}, "
+                f"suppress_ratio {a['suppress_ratio']}, not the golden's {thr}, {top_k}, {ratio}"]
     eps = float(at["eps"])
     problems, (m, miss, extra) = compare(gold, near, eng, eps, frames)
     n_gold = len(gold["frame"])
     print(f"{name}: {n_gold} golden detections in {frames} frames (threshold {thr}, top_k "
-          f"{top_k}); engine {len(eng['frame'])}; matched {m}, near ties missing {miss}, near "
-          f"peaks extra {extra}")
+          f"{top_k}, suppress_ratio {ratio}); engine {len(eng['frame'])}; matched {m}, near "
+          f"ties missing {miss}, near peaks extra {extra}")
     if n_gold < 10 * frames:
         problems.append(f"{name}: only {n_gold} golden detections: the comparison learns little")
     if m < 0.9 * n_gold:
@@ -187,7 +192,9 @@ def pairs():
     if len(sys.argv) == 5:
         return [(os.path.abspath(sys.argv[3]), os.path.abspath(sys.argv[4]), True)]
     data = os.path.join(SRC, "tests", "data")
-    return [(os.path.join(data, "tiny_model.h5"), os.path.join(data, "tiny_golden_dets.h5"), True),
+    tiny = os.path.join(data, "tiny_model.h5")
+    return [(tiny, os.path.join(data, "tiny_golden_dets.h5"), True),
+            (tiny, os.path.join(data, "tiny_golden_dets_suppress.h5"), True),
             (os.path.join(SRC, "models", "nptrack.h5"),
              os.path.join(data, "nptrack_golden_dets.h5"), False)]
 

@@ -225,6 +225,7 @@ static void test_tiny_model(void **state) {
   NPT_ASSERT_NEAR(g->decode.score_threshold, 0.4, 1e-7);
   assert_int_equal(g->decode.top_k, 100);
   assert_int_equal(g->decode.peak_kernel, 3);
+  NPT_ASSERT_NEAR(g->decode.suppress_ratio, 0, 0); /* absent: no suppression */
   NPT_ASSERT_CONTAINS(g->provenance, "\"seed\": 20240611");
   assert_string_equal(g->path, tiny);
 
@@ -383,6 +384,16 @@ static void test_root_attributes(void **state) {
   p = copy_model("root.h5", -1);
   set_int(p, "/", "peak_kernel", 4);
   expect_error(p, NPT_EFORMAT, "peak_kernel 4 must be odd");
+  p = copy_model("root.h5", -1);
+  set_int(p, "/", "suppress_ratio", 3);
+  expect_error(p, NPT_EFORMAT, "suppress_ratio 3 must be in [0, 2]");
+  set_str(p, "/", "suppress_ratio", "0.5");
+  expect_error(p, NPT_EFORMAT, "attribute 'suppress_ratio' must be one number");
+  set_int(p, "/", "suppress_ratio", 1);
+  npt_graph *g;
+  assert_int_equal(npt_graph_load(&g, p), 0);
+  NPT_ASSERT_NEAR(g->decode.suppress_ratio, 1.0, 0);
+  npt_graph_free(g);
   p = copy_model("root.h5", -1);
   const char *three[] = {"metal", "oxide", "void"};
   set_strs(p, "/", "class_names", 3, three);

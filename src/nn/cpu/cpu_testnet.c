@@ -32,7 +32,7 @@ int npt__gb_init(npt__gb *b, uint64_t seed) {
   g->heads.heatmap = g->heads.size = g->heads.offset = g->heads.embed = -1;
   g->norm8 = (npt_norm){8, 0.5f, 0.25f, NPT_NORM_FIXED};
   g->norm16 = (npt_norm){16, 0.5f, 0.25f, NPT_NORM_FIXED};
-  g->decode = (npt_decode_defaults){0.3f, 100, 3};
+  g->decode = (npt_decode_defaults){0.3f, 100, 3, 0.0};
   return 0;
 }
 
