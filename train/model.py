@@ -31,7 +31,7 @@ def _res_block(b, name, x, c):
 
 
 def build(widths=None, blocks=None, embed_dim=64, score_threshold=0.3, top_k=50000,
-          norm_mode="frame"):
+          norm_mode="frame", suppress_ratio=0.0):
     w = dict(WIDTHS, **(widths or {}))
     nb = dict(BLOCKS, **(blocks or {}))
     w["embed"] = embed_dim
@@ -72,21 +72,12 @@ def build(widths=None, blocks=None, embed_dim=64, score_threshold=0.3, top_k=500
     b.upsample("embed", "emb4", 2, mode="nearest")
     net = b.build(dict(heatmap="heatmap", size="size", offset="offset", embed="embed"),
                   class_names=CLASS_NAMES, multiple=32, score_threshold=score_threshold,
-                  top_k=top_k, peak_kernel=3, **_norm_kw(norm_mode))
+                  top_k=top_k, peak_kernel=3, norm_mode=norm_mode,
+                  suppress_ratio=suppress_ratio)
     bias = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
     net.ops["heatmap"].conv.bias.data.fill_(bias)
     net.meta["arch"] = dict(name="npt-s2", widths=w, blocks=nb)
     return net
-
-
-def _norm_kw(norm_mode):
-    """norm_mode is passed to the builder when it knows it (per-frame standardisation)."""
-    import inspect
-    if "norm_mode" in inspect.signature(NetBuilder.build).parameters:
-        return dict(norm_mode=norm_mode)
-    if norm_mode != "fixed":
-        raise RuntimeError("nptrack_ops.NetBuilder does not support norm_mode yet")
-    return {}
 
 
 def receptive_field(net):

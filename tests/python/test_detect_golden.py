@@ -94,10 +94,15 @@ def compare(gold, near, eng, eps, frames):
             E = np.nonzero((eng["frame"] == t) & (eng["class"] == c))[0]
             N = np.nonzero((near["frame"] == t) & (near["class"] == c))[0]
             # Greedy one-to-one matching by the largest box difference, closest pairs first.
-            pairs = sorted((np.max(np.abs(box(gold, g) - box(eng, e))), g, e) for g in G for e in E)
+            bg = np.stack([gold[k][G] for k in ("x", "y", "w", "h")], 1).astype(np.float64)
+            be = np.stack([eng[k][E] for k in ("x", "y", "w", "h")], 1).astype(np.float64)
+            dist = np.abs(bg[:, None, :] - be[None, :, :]).max(2) if len(G) and len(E) else \
+                np.zeros((len(G), len(E)))
+            gi, ei = np.nonzero(dist <= BOX_TOL)  # only these pairs can match
+            pairs = sorted(zip(dist[gi, ei].tolist(), G[gi].tolist(), E[ei].tolist()))
             used_g, used_e = set(), set()
-            for dist, g, e in pairs:
-                if dist > BOX_TOL or g in used_g or e in used_e:
+            for d_ge, g, e in pairs:
+                if d_ge > BOX_TOL or g in used_g or e in used_e:
                     continue
                 used_g.add(g), used_e.add(e)
                 matched += 1
@@ -116,7 +121,7 @@ def compare(gold, near, eng, eps, frames):
                 if gold["margin"][g] < eps:
                     missing_ok += 1
                     continue
-                near_e = min((np.max(np.abs(box(gold, g) - box(eng, e))) for e in E), default=None)
+                near_e = float(dist[np.searchsorted(G, g)].min()) if len(E) else None
                 problems.append(f"frame {t} class {c}: golden detection at cell "
                                 f"({gold['cell_i'][g]}, {gold['cell_j'][g]}), box {box(gold, g)}, "
                                 f"score {gold['score'][g]:.6f}, margin {gold['margin'][g]:.2e} is "
