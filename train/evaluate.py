@@ -3,11 +3,12 @@ per dose, per family) and the real labelled TEM images (per half of the fixed sp
 
     python3 train/evaluate.py --ckpt ckpt --synth data/val --real ../shared/data/real-tem/msa-train
     python3 train/evaluate.py --model models/nptrack.h5 --real ... --json scores.json
+    python3 train/evaluate.py --model models/nptrack.h5 --engine build/nptrack --synth data/val
 
 Detection is PyTorch's, decoded with a max-pool peak test (docs/decode.md without its plateau
 rule, which matters only for exactly equal heatmap values): quick enough to steer training.
-The numbers of the model card come from the C engine (`nptrack detect` + benchmarks/), which
-tests/python/test_detect_golden.py holds to the same detections as PyTorch.
+With --engine the detections are the C engine's (`nptrack detect`, the model's own decoding
+defaults): the model card's numbers are made that way.
 
 Matching: one-to-one at IoU >= 0.5 (train/detscore.py); both sides are clipped to the frame
 before comparing, since the real labels are clipped at the border and nptrack's boxes are not.
@@ -110,6 +111,26 @@ def detect(net, frames, device, threshold=None, top_k=None, batch=8):
     return out
 
 
+def engine_detect(binary, video, scratch):
+    """The C engine's detections (`nptrack detect` with the model's defaults) of every frame of
+    `video`, in the same form as detect()."""
+    import subprocess
+    out = os.path.join(scratch, "dets.h5")
+    subprocess.run([binary, "detect", "-q", "-s", f"detect.model={ENGINE_MODEL}", "-o", out,
+                    video], check=True)
+    d = detscore.load_nptrack_dets(out)
+    return [(np.asarray(detscore._boxes(d[t]), np.float64), None, None) for t in sorted(d)]
+
+
+ENGINE, ENGINE_MODEL, SCRATCH = None, None, "/tmp"
+
+
+def run_detect(net, frames, device, threshold, video):
+    if ENGINE:
+        return engine_detect(ENGINE, video, SCRATCH)
+    return detect(net, frames, device, threshold)
+
+
 def _score(dets, gts, w, h, frames, bins=True):
     d = {t: detscore.clip_boxes(dets[t], w, h) for t in frames}
     g = {t: detscore.clip_boxes(gts.get(t, np.zeros((0, 4))), w, h) for t in frames}
@@ -122,7 +143,7 @@ def eval_real(net, root, device, threshold=None):
     with h5py.File(os.path.join(root, "images.h5"), "r") as f:
         frames = f["/frames"][:]
     gts = {t: np.asarray(v) for t, v in detscore.load_mot(os.path.join(root, "gt.txt")).items()}
-    res = detect(net, frames, device, threshold)
+    res = run_detect(net, frames, device, threshold, os.path.join(root, "images.h5"))
     dets = {t + 1: r[0] for t, r in enumerate(res)}
     h, w = frames.shape[1:]
     return {"tune": _score(dets, gts, w, h, REAL_TUNE),
@@ -139,7 +160,7 @@ def eval_synth(net, root, device, threshold=None):
         with h5py.File(os.path.join(d, "video.h5"), "r") as f:
             frames = f["/frames"][:]
         gt = np.loadtxt(os.path.join(d, "gt.txt"), delimiter=",", ndmin=2).reshape(-1, 9)
-        res = detect(net, frames, device, threshold)
+        res = run_detect(net, frames, device, threshold, os.path.join(d, "video.h5"))
         key = v["name"]
         for t, r in enumerate(res):
             allres[(key, t + 1)] = r[0]
@@ -173,9 +194,16 @@ def main():
     ap.add_argument("--real")
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--json")
+    ap.add_argument("--engine", help="detect with this nptrack binary (C engine, the model's "
+                    "own decoding defaults) instead of PyTorch; needs --model")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
     dev = torch.device(a.device)
+    global ENGINE, ENGINE_MODEL
+    if a.engine:
+        if not a.model or a.threshold is not None:
+            ap.error("--engine needs --model and takes the model's own threshold")
+        ENGINE, ENGINE_MODEL = a.engine, a.model
     net = load_net(a.ckpt, a.model, dev)
     res = {}
     for s in a.synth:

@@ -90,11 +90,9 @@ def save(path, net, opt, step, args):
     torch.save(dict(model=net.state_dict(), step=step, args=vars(args),
                     arch=net.meta["arch"]), os.path.join(path, "model.pt.tmp"))
     os.replace(os.path.join(path, "model.pt.tmp"), os.path.join(path, "model.pt"))
-    st = opt.state_dict()
-    for s in st["state"].values():
-        for k in ("exp_avg", "exp_avg_sq"):
-            if k in s:
-                s[k] = s[k].to(torch.bfloat16)
+    st = opt.state_dict()  # its per-parameter dicts are the optimiser's own: copy, then shrink
+    st["state"] = {i: {k: (v.to(torch.bfloat16) if k in ("exp_avg", "exp_avg_sq") else v)
+                       for k, v in s.items()} for i, s in st["state"].items()}
     torch.save(st, os.path.join(path, "opt.pt.tmp"))
     os.replace(os.path.join(path, "opt.pt.tmp"), os.path.join(path, "opt.pt"))
 
@@ -106,10 +104,13 @@ def main():
     ap.add_argument("--resume", default=None, help="checkpoint folder to continue from")
     ap.add_argument("--steps", type=int, default=24000, help="total steps of the whole run")
     ap.add_argument("--time-budget", type=float, default=1e9, help="seconds for this segment")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="end this segment at this global step (default: --steps)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ckpt-every", type=int, default=2000, help="steps between checkpoints")
     ap.add_argument("--frame-step", type=int, default=2)
     ap.add_argument("--max-videos", type=int, default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -144,7 +145,8 @@ def main():
         None else None
     net.train()
     acc, n_acc, start_step = {}, 0, step
-    while step < a.steps and time.time() - t0 < a.time_budget:
+    stop = min(a.steps, a.stop_at or a.steps)
+    while step < stop and time.time() - t0 < a.time_budget:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.steps, a.lr)
         for g in cls_opt.param_groups:
@@ -172,6 +174,8 @@ def main():
             log.write(json.dumps(rec) + "\n")
             log.flush()
             acc, n_acc = {}, 0
+        if step % a.ckpt_every == 0:
+            save(a.out, net, opt, step, a)
     save(a.out, net, opt, step, a)
     print(f"train: stopped at step {step} of {a.steps} after {time.time() - t0:.0f} s; "
           f"checkpoint in {a.out}", flush=True)
