@@ -67,7 +67,8 @@ def load_videos(root, frame_step=2, max_videos=None, max_ids_per_video=400, work
 class GpuData:
     """Holds frames and object tables on `device` and makes augmented batches."""
 
-    def __init__(self, frames, objs, n_ids, device, crop=256, stride=2, n_classes=2):
+    def __init__(self, frames, objs, n_ids, device, crop=256, stride=2, n_classes=2,
+                 max_zoomed_size=96.0):
         self.frames = torch.from_numpy(frames).to(device)  # [F, H, W] fp16
         self.objs = torch.from_numpy(objs).to(device)  # [F, M, 7]
         self.n_ids = n_ids
@@ -75,6 +76,12 @@ class GpuData:
         self.crop = crop
         self.s = stride
         self.nc = n_classes
+        valid = self.objs[..., 6] > 0
+        side = torch.where(valid, torch.maximum(self.objs[..., 2], self.objs[..., 3]),
+                           torch.full_like(self.objs[..., 2], float("nan")))
+        med = torch.nanmedian(side, dim=1).values
+        self.median_size = torch.nan_to_num(med, nan=1.0).clamp(min=1.0)  # [F] px
+        self.max_zoomed_size = max_zoomed_size
 
     def batch(self, b, gen):
         """b crops: (image [b,1,S,S] standardised, targets dict)."""
@@ -84,9 +91,12 @@ class GpuData:
         # geometry: zoom (log-uniform 0.5..2, capped so the crop stays in the frame),
         # a rotation by a multiple of 90 degrees, a flip, a translation
         r = lambda *shape: torch.rand(*shape, generator=gen, device=dev)
-        zmin = S / min(H, W)
-        z = torch.exp(torch.log(torch.tensor(0.5, device=dev)) + r(b) * math.log(4.0)).clamp(
-            min=zmin)
+        # zoom: log-uniform in [zmin, zmax], zmax = 2 but capped so that the frame's median
+        # particle stays <= max_zoomed_size px: a 256 crop cuts most particles zoomed past
+        # ~100 px, and the network must see large particles whole too
+        zmin = max(0.5, S / min(H, W))
+        zmax = (self.max_zoomed_size / self.median_size[idx]).clamp(min=zmin, max=2.0)
+        z = torch.exp(math.log(zmin) + r(b) * torch.log(zmax / zmin))
         rot = torch.randint(0, 4, (b,), generator=gen, device=dev)
         flip = r(b) < 0.5
         half = (S / z) / 2  # half side of the crop in input pixels
