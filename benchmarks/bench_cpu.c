@@ -4,7 +4,10 @@
  * backend's run() (input already normalised; the same work the engine hands the backend).
  *
  *   bench_cpu [--sizes 256,512,1024,2048] [--threads 1,2] [--batches 1,4] [--runs 7]
- *             [--warmup 2] [--csv results.csv] [--direct | --winograd2]
+ *             [--warmup 2] [--csv results.csv] [--direct | --winograd2] [--model FILE.h5]
+ *
+ * --model: time this model file (e.g. the shipped models/nptrack.h5) instead of the benchmark
+ * network.
  *
  * --direct: every convolution through oneDNN's direct kernels (no Winograd), for comparison;
  * --winograd2: Winograd F(2x2, 3x3) instead of F(4x4, 3x3) for the 3x3 stride-1 convolutions.
@@ -17,6 +20,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "nn/cpu/cpu_debug.h"
+#include "nn/graph.h"
 
 static double now(void) {
   struct timespec t;
@@ -45,7 +49,7 @@ int main(int argc, char **argv) {
   int sizes[16], threads[16], batches[16];
   int ns = parse_list("256,512,1024,2048", sizes, 16), nt = parse_list("1,2", threads, 16);
   int nb = parse_list("1,4", batches, 16), runs = 7, warmup = 2;
-  const char *csv = NULL;
+  const char *csv = NULL, *model = NULL;
   for (int i = 1; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : "";
     if (!strcmp(argv[i], "--sizes"))
@@ -60,6 +64,8 @@ int main(int argc, char **argv) {
       warmup = atoi(v), i++;
     else if (!strcmp(argv[i], "--csv"))
       csv = v, i++;
+    else if (!strcmp(argv[i], "--model"))
+      model = v, i++;
     else if (!strcmp(argv[i], "--direct")) /* oneDNN's direct convolutions only */
       npt__cpu_set_winograd(0);
     else if (!strcmp(argv[i], "--winograd2")) /* F(2x2, 3x3) instead of F(4x4, 3x3) */
@@ -67,7 +73,7 @@ int main(int argc, char **argv) {
     else {
       fprintf(stderr,
               "usage: %s [--sizes L] [--threads L] [--batches L] [--runs N] "
-              "[--warmup N] [--csv FILE] [--direct | --winograd2]\n",
+              "[--warmup N] [--csv FILE] [--direct | --winograd2] [--model FILE]\n",
               argv[0]);
       return 2;
     }
@@ -75,13 +81,14 @@ int main(int argc, char **argv) {
   if (runs < 1 || runs > 1000)
     runs = 7;
   npt_graph *g;
-  int rc = npt__cpu_bench_graph(&g, 1);
+  int rc = model ? npt_graph_load(&g, model) : npt__cpu_bench_graph(&g, 1);
   if (rc) {
     fprintf(stderr, "bench_cpu: %s\n", npt_error_msg(rc));
     return 1;
   }
   double macs = npt_graph_macs_per_pixel(g);
-  printf("benchmark network: %d nodes, %.0f MACs/pixel, %.2f GFLOP per 1024^2 frame\n", g->n_nodes,
+  printf("%s: %d nodes, %.0f MACs/pixel, %.2f GFLOP per 1024^2 frame\n",
+         model ? model : "benchmark network", g->n_nodes,
          macs, 2 * macs * 1024 * 1024 / 1e9);
   FILE *out = csv ? fopen(csv, "w") : NULL;
   if (csv && !out) {

@@ -9,6 +9,8 @@ Run (numbers in docs/performance.md), interleaving the two so that both see the 
 or from a finished bench_cpu run:  ... bench_cpu_torch.py --c-results c.csv
 """
 import argparse
+import os
+import sys
 import warnings
 import csv
 import statistics
@@ -56,6 +58,17 @@ class BenchNet(nn.Module):
         f4 = r(self.f4(torch.cat([u4, s4], 1)))
         hm, sz, off, emb = (h(f4) for h in self.heads)
         return torch.sigmoid(hm), sz, off, emb
+
+
+class HeadsTuple(nn.Module):
+    """A model file's network with its heads as a tuple (torch.jit.trace wants no dict)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return tuple(self.net(x).values())
 
 
 def build(mode, net, example):
@@ -115,6 +128,8 @@ def main():
                          " the first column is the one compared (default: nptrack=)")
     ap.add_argument("--c-results", help="CSV written by bench_cpu --csv (instead of --c-bench)")
     ap.add_argument("--csv", help="write the results here")
+    ap.add_argument("--model", help="time this model file (read back with train/export.py) "
+                    "instead of BenchNet; passed on to bench_cpu too")
     a = ap.parse_args()
     variants = [v.split("=", 1) for v in (a.c_variant or ["nptrack="])] if a.c_bench else []
     c_given = {}
@@ -124,6 +139,12 @@ def main():
                 c_given[(int(r["size"]), int(r["threads"]), int(r["batch"]))] = float(r["fps"])
     torch.manual_seed(0)
     net = BenchNet().eval()
+    if a.model:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "train"))
+        from export import read_model
+        net = HeadsTuple(read_model(a.model)).eval()
+        variants = [(n, e + " --model " + a.model) for n, e in variants]
     modes = a.modes.split(",")
     names = [n for n, _ in variants] or (["nptrack"] if c_given else [])
     print(f"torch {torch.__version__}; frames/s, best of {a.rounds} round(s) of a median of "
