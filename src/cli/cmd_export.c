@@ -1,5 +1,6 @@
-/* nptrack export: tables of an nptrack HDF5 file as text.  Today: the detections of a file
- * written by `nptrack detect`, in MOTChallenge detection style (docs/formats.md). */
+/* nptrack export: tables of an nptrack HDF5 file as text: the detections of a file written by
+ * `nptrack detect` (MOTChallenge detection style), or the tracks of one video of an archive
+ * (MOTChallenge tracking style, what `nptrack eval` reads); docs/formats.md. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,28 +10,46 @@
 
 #include "cli/cli.h"
 #include "common/error.h"
+#include "io/archive.h"
 #include "io/dets_file.h"
+#include "io/h5util.h"
 
 enum { BLOCK_ROWS = 65536 };
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: nptrack export DETS.h5 --detections OUT.txt\n\n"
+  fprintf(f, "Usage: nptrack export DETS.h5 --detections OUT.txt\n"
+             "       nptrack export ARCHIVE.h5 [--video NAME] --tracks OUT.txt\n\n"
              "Writes the tables of an nptrack HDF5 file as text.\n\n"
              "  --detections OUT  the detections, one line per particle per frame:\n"
              "                    frame,-1,x,y,w,h,score,class,-1\n"
              "                    (frames counted from 1, boxes in pixels with the centre of the\n"
              "                    top-left pixel at (0, 0), as in docs/formats.md; '-' writes to\n"
-             "                    standard output)\n\n"
+             "                    standard output)\n"
+             "  --tracks OUT      the tracks of one video of an archive, one line per tracked\n"
+             "                    particle per frame: frame,id,x,y,w,h,score,class,-1 (frames\n"
+             "                    from 1; detections in no track are left out); the archive\n"
+             "                    must be complete\n"
+             "  --video NAME      the archive's video (needed when it holds several)\n\n"
              "Options:\n"
              "  -q, --quiet       print nothing on success\n"
              "  -h, --help        this help\n\n"
              "Example:\n"
              "  nptrack detect -o out/dets.h5 out/synth/video.h5\n"
-             "  nptrack export out/dets.h5 --detections out/dets.txt\n");
+             "  nptrack export out/dets.h5 --detections out/dets.txt\n"
+             "  nptrack export out/run.h5 --video demo --tracks out/demo.txt\n");
 }
 
-/* Writes every row of `f` to `out`.  *rows gets the count. */
-static int write_detections(npt_dets_file *f, FILE *out, const char *name, int64_t *rows) {
+/* What goes into a text file: a function writing it to a stream, and its state. */
+typedef struct text_job {
+  int (*write)(struct text_job *job, FILE *out, const char *name);
+  npt_dets_file *dets;
+  const npt_archive_cols *cols;
+  int64_t rows;
+} text_job;
+
+/* Writes every row of the detections file to `out`. */
+static int write_detections(text_job *job, FILE *out, const char *name) {
+  npt_dets_file *f = job->dets;
   const npt_dets_file_info *in = npt_dets_file_get_info(f);
   npt_dets d;
   npt_dets_init(&d, 0);
@@ -48,17 +67,30 @@ static int write_detections(npt_dets_file *f, FILE *out, const char *name, int64
       rc = npt_error_set(NPT_EIO, "%s: cannot write: %s", name, strerror(errno));
   }
   npt_dets_free(&d);
-  *rows = in->n_rows;
+  job->rows = in->n_rows;
   return rc;
 }
 
-/* Writes the detections of `path` to `dest` ("-": stdout) through a temporary file. */
-static int export_detections(const char *path, const char *dest, int64_t *rows) {
-  npt_dets_file *f = NULL;
-  NPT_TRY(npt_dets_file_open(&f, path));
+/* Writes the tracked rows of an archive's video: frame (from 1), id, box, score, class. */
+static int write_tracks(text_job *job, FILE *out, const char *name) {
+  const npt_archive_cols *c = job->cols;
+  job->rows = 0;
+  for (int64_t i = 0; i < c->n; i++) {
+    if (c->track_id[i] < 0)
+      continue;
+    fprintf(out, "%lld,%lld,%.4f,%.4f,%.4f,%.4f,%.6f,%d,-1\n", (long long)c->frame[i] + 1,
+            (long long)c->track_id[i], c->x[i], c->y[i], c->w[i], c->h[i], c->score[i], c->cls[i]);
+    job->rows++;
+  }
+  if (ferror(out))
+    return npt_error_set(NPT_EIO, "%s: cannot write: %s", name, strerror(errno));
+  return 0;
+}
+
+/* Runs `job` into `dest` ("-": standard output) through a temporary file renamed into place. */
+static int write_text(text_job *job, const char *dest) {
   if (!strcmp(dest, "-")) {
-    int rc = write_detections(f, stdout, "standard output", rows);
-    npt_dets_file_close(f);
+    int rc = job->write(job, stdout, "standard output");
     if (rc == 0 && fflush(stdout) != 0)
       rc = npt_error_set(NPT_EIO, "standard output: cannot write: %s", strerror(errno));
     return rc;
@@ -67,17 +99,14 @@ static int export_detections(const char *path, const char *dest, int64_t *rows) 
   int dir = slash ? (int)(slash - dest + 1) : 0;
   size_t n = strlen(dest) + 48;
   char *tmp = malloc(n);
-  if (!tmp) {
-    npt_dets_file_close(f);
-    return npt_error_set(NPT_ENOMEM, "out of memory");
-  }
+  NPT_ALLOC_CHECK(tmp);
   snprintf(tmp, n, "%.*s.%s.%ld.part", dir, dest, dest + dir, (long)getpid());
   int rc = 0;
   FILE *out = fopen(tmp, "w");
   if (!out)
     rc = npt_error_set(NPT_EIO, "%s: cannot write: %s", dest, strerror(errno));
   if (rc == 0)
-    rc = write_detections(f, out, dest, rows);
+    rc = job->write(job, out, dest);
   if (out && fclose(out) != 0 && rc == 0)
     rc = npt_error_set(NPT_EIO, "%s: cannot write: %s", dest, strerror(errno));
   if (rc == 0 && rename(tmp, dest) != 0)
@@ -85,16 +114,55 @@ static int export_detections(const char *path, const char *dest, int64_t *rows) 
   if (rc < 0 && out)
     unlink(tmp);
   free(tmp);
-  npt_dets_file_close(f);
+  return rc;
+}
+
+static int export_detections(const char *path, const char *dest, int64_t *rows) {
+  text_job job = {write_detections, NULL, NULL, 0};
+  NPT_TRY(npt_dets_file_open(&job.dets, path));
+  int rc = write_text(&job, dest);
+  npt_dets_file_close(job.dets);
+  *rows = job.rows;
+  return rc;
+}
+
+/* The tracks of one video of a complete archive.  *video_name gets the video's name. */
+static int export_tracks(const char *path, const char *video, const char *dest, int64_t *rows,
+                         char **video_name) {
+  npt_archive_file *f = NULL;
+  NPT_TRY(npt_archive_file_open(&f, path));
+  int rc = 0;
+  if (!npt_archive_file_is_complete(f))
+    rc = npt_error_set(NPT_EFORMAT,
+                       "%s: incomplete archive (status '%s'): the run that wrote it did not "
+                       "finish; not exported",
+                       path, npt_archive_file_status(f));
+  int v = rc == 0 ? npt_archive_file_find_video(f, video) : rc;
+  npt_archive_cols cols;
+  memset(&cols, 0, sizeof cols);
+  if (v >= 0)
+    rc = npt_archive_file_read_detections(f, v, &cols);
+  else
+    rc = v;
+  if (rc == 0) {
+    text_job job = {write_tracks, NULL, &cols, 0};
+    rc = write_text(&job, dest);
+    *rows = job.rows;
+    *video_name = strdup(npt_archive_file_video_name(f, v));
+  }
+  npt_archive_cols_free(&cols);
+  npt_archive_file_close(f);
   return rc;
 }
 
 int npt_cmd_export(int argc, char **argv) {
   static const struct option longopts[] = {{"detections", required_argument, NULL, 'd'},
+                                           {"tracks", required_argument, NULL, 't'},
+                                           {"video", required_argument, NULL, 'v'},
                                            {"quiet", no_argument, NULL, 'q'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  const char *dets_out = NULL;
+  const char *dets_out = NULL, *tracks_out = NULL, *video = NULL;
   int quiet = 0, opt;
   opterr = 0;
   optind = 1;
@@ -102,6 +170,12 @@ int npt_cmd_export(int argc, char **argv) {
     switch (opt) {
     case 'd':
       dets_out = optarg;
+      break;
+    case 't':
+      tracks_out = optarg;
+      break;
+    case 'v':
+      video = optarg;
       break;
     case 'q':
       quiet = 1;
@@ -120,14 +194,42 @@ int npt_cmd_export(int argc, char **argv) {
                                          "OUT.txt)");
   if (optind + 1 < argc)
     return npt_cli_usage_error("export", "unexpected argument '%s'", argv[optind + 1]);
-  if (!dets_out || !*dets_out)
-    return npt_cli_usage_error("export", "nothing to export (give --detections OUT.txt)");
+  if ((!dets_out || !*dets_out) && (!tracks_out || !*tracks_out))
+    return npt_cli_usage_error("export", "nothing to export (give --detections OUT.txt, or "
+                                         "--tracks OUT.txt for an archive)");
+  if (dets_out && tracks_out)
+    return npt_cli_usage_error("export", "give one of --detections and --tracks");
   const char *path = argv[optind];
+  /* Which kind of file: its root attribute `format` says. */
+  char *format = NULL;
+  int rc = npt_h5_file_format(path, &format);
+  int is_archive = rc == 0 && format && !strcmp(format, NPT_ARCHIVE_FORMAT);
+  free(format);
+  if (tracks_out && !is_archive) {
+    if (rc < 0)
+      return npt_cli_fail("export", rc);
+    return npt_cli_usage_error("export", "%s is not an archive: it has no tracks", path);
+  }
+  if (dets_out && is_archive)
+    return npt_cli_usage_error("export", "%s is an archive: export its tracks with --tracks", path);
+  if (video && !is_archive)
+    return npt_cli_usage_error("export", "--video is for archives");
   int64_t rows = 0;
-  int rc = export_detections(path, dets_out, &rows);
-  if (rc < 0)
+  char *name = NULL;
+  const char *dest = dets_out ? dets_out : tracks_out;
+  rc = dets_out ? export_detections(path, dets_out, &rows)
+                : export_tracks(path, video, tracks_out, &rows, &name);
+  if (rc < 0) {
+    free(name);
     return npt_cli_fail("export", rc);
-  if (!quiet && strcmp(dets_out, "-"))
-    printf("nptrack export: wrote %s: %lld detections\n", dets_out, (long long)rows);
+  }
+  if (!quiet && strcmp(dest, "-")) {
+    if (dets_out)
+      printf("nptrack export: wrote %s: %lld detections\n", dest, (long long)rows);
+    else
+      printf("nptrack export: wrote %s: %lld tracked detections of video %s\n", dest,
+             (long long)rows, name ? name : "?");
+  }
+  free(name);
   return NPT_EXIT_OK;
 }

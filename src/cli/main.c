@@ -12,9 +12,10 @@ static const struct {
 } commands[] = {
     {"synth", npt_cmd_synth, "make a synthetic in-situ TEM video with exact ground truth"},
     {"detect", npt_cmd_detect, "detect particles in every frame of a video (no tracking)"},
-    {"export", npt_cmd_export, "write the detections of an nptrack file as text"},
+    {"export", npt_cmd_export, "write the detections or an archive's tracks as text"},
     {"eval", npt_cmd_eval, "score tracks against ground truth (HOTA, CLEAR-MOT, IDF1, events)"},
-    {"info", npt_cmd_info, "summarise a video file (frames, size, pixel size, provenance)"},
+    {"info", npt_cmd_info,
+     "summarise a video file or an archive (frames, tracks, status, provenance)"},
     {"config", npt_cmd_config, "check a configuration and print the effective settings"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -1,11 +1,15 @@
 #include "io/h5util.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 
-void npt_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+void npt_h5_quiet(void) {
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
   (void)n;
@@ -105,4 +109,67 @@ int npt_h5_write_f64_attr(hid_t obj, const char *name, double value) {
     H5Aclose(a);
   H5Sclose(s);
   return rc;
+}
+
+int npt_h5_write_fixed_str_attr(hid_t obj, const char *name, const char *value) {
+  if (!value)
+    value = "";
+  if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0)
+    return -1;
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, strlen(value) + 1);
+  H5Tset_strpad(t, H5T_STR_NULLTERM);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (a >= 0 && H5Awrite(a, t, value) >= 0) ? 0 : -1;
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(s);
+  H5Tclose(t);
+  return rc;
+}
+
+int npt_h5_write_i64_attr(hid_t obj, const char *name, int64_t value) {
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &value) >= 0) ? 0 : -1;
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(s);
+  return rc;
+}
+
+static int read_num_attr(hid_t obj, const char *name, hid_t mem_type, void *value) {
+  htri_t exists = H5Aexists(obj, name);
+  if (exists <= 0)
+    return exists == 0 ? 1 : -1;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  int rc = a >= 0 && npt_h5_attr_npoints(a) == 1 && H5Aread(a, mem_type, value) >= 0 ? 0 : -1;
+  if (a >= 0)
+    H5Aclose(a);
+  return rc;
+}
+
+int npt_h5_read_i64_attr(hid_t obj, const char *name, int64_t *value) {
+  return read_num_attr(obj, name, H5T_NATIVE_INT64, value);
+}
+
+int npt_h5_read_f64_attr(hid_t obj, const char *name, double *value) {
+  return read_num_attr(obj, name, H5T_NATIVE_DOUBLE, value);
+}
+
+int npt_h5_file_format(const char *path, char **out) {
+  *out = NULL;
+  npt_h5_quiet();
+  FILE *probe = fopen(path, "rb");
+  if (!probe)
+    return npt_error_set(NPT_EIO, "%s: cannot read: %s", path, strerror(errno));
+  fclose(probe);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0)
+    return npt_error_set(NPT_EIO, "%s: not an HDF5 file", path);
+  int rc = npt_h5_read_str_attr(f, "format", out);
+  H5Fclose(f);
+  return rc < 0 ? npt_error_set(NPT_EFORMAT, "%s: unreadable root attribute 'format'", path) : 0;
 }

@@ -5,6 +5,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Switches off HDF5's automatic error printing (once per process; cheap to call again). */
 void npt_h5_quiet(void);
@@ -28,5 +29,23 @@ int npt_h5_write_str_attr(hid_t obj, const char *name, const char *value);
 
 /* Writes a scalar float64 attribute. Returns 0 or -1. */
 int npt_h5_write_f64_attr(hid_t obj, const char *name, double value);
+
+/* Writes a fixed-length (null-terminated, UTF-8) string attribute, replacing one of that name:
+ * the archive's strings are fixed-length so that every HDF5 reader (MATLAB's h5readatt, h5py as
+ * bytes) reads them without variable-length support.  Returns 0 or -1. */
+int npt_h5_write_fixed_str_attr(hid_t obj, const char *name, const char *value);
+
+/* Writes a scalar int64 attribute. Returns 0 or -1. */
+int npt_h5_write_i64_attr(hid_t obj, const char *name, int64_t value);
+
+/* Reads a scalar integer (int64) or real (float64) attribute.  Returns 0, 1 when it does not
+ * exist, or -1. */
+int npt_h5_read_i64_attr(hid_t obj, const char *name, int64_t *value);
+int npt_h5_read_f64_attr(hid_t obj, const char *name, double *value);
+
+/* The root attribute `format` of the HDF5 file at `path` ("nptrack archive", "nptrack
+ * detections", ...); *out malloc'd, NULL when the file has none.  Returns 0, or NPT_EIO with a
+ * message naming the file when it cannot be opened as HDF5. */
+int npt_h5_file_format(const char *path, char **out);
 
 #endif

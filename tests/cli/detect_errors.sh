@@ -89,9 +89,13 @@ ls -A "$tmp" | grep -q '\.part$' && fail "a failed run left a temporary file: $(
 expect 1 "$tmp/no/dir/dets.h5: cannot create" "$bin" detect "${m[@]}" -o "$tmp/no/dir/dets.h5" "$video"
 
 # export: usage (2) and input (1) errors.
-expect 2 "nptrack export: error: nothing to export \(give --detections OUT.txt\)" "$bin" export "$out"
+expect 2 "nptrack export: error: nothing to export \(give --detections OUT.txt" "$bin" export "$out"
 expect 2 "no input file" "$bin" export --detections "$tmp/d.txt"
-expect 2 "unknown option '--tracks'" "$bin" export "$out" --tracks "$tmp/t.txt"
+expect 2 "$video is not an archive: it has no tracks" "$bin" export "$video" --tracks "$tmp/t.txt"
+expect 1 "$tmp/nothing.h5: cannot read" "$bin" export "$tmp/nothing.h5" --tracks "$tmp/t.txt"
+expect 2 "give one of --detections and --tracks" "$bin" export "$out" --tracks "$tmp/t.txt" \
+  --detections "$tmp/d.txt"
+expect 2 "--video is for archives" "$bin" export "$out" --video a --detections "$tmp/d.txt"
 expect 2 "option '--detections' needs a value" "$bin" export "$out" --detections
 expect 2 "unexpected argument 'more'" "$bin" export "$out" more --detections "$tmp/d.txt"
 expect 1 "nptrack export: error: $tmp/nothing.h5: cannot read" "$bin" export "$tmp/nothing.h5" \
