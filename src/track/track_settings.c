@@ -1,0 +1,88 @@
+/* Settings of the online tracker (section `track`, see tracker.h).  The defaults are those of
+ * ByteTrack and FairMOT where they have one (thresholds 0.5/0.1/0.6, IoU matches 0.5 and 0.7, a
+ * 30-frame lost buffer, momentum 0.9, the Kalman weights 1/20 and 1/160), with appearance and
+ * motion weighted equally in the first stage because particles look alike. */
+#include <string.h>
+
+#include "common/error.h"
+#include "track/tracker.h"
+
+#define NONE NULL, 0
+
+const npt_setting_def npt_track_settings_table[] = {
+    {"track.high_score", NPT_SET_FLOAT, 0, 1, "0.5", "", NONE,
+     "Detections scoring at least this take part in the first association stages and may "
+     "start tracks."},
+    {"track.low_score", NPT_SET_FLOAT, 0, 1, "0.1", "", NONE,
+     "Detections scoring at least this but below track.high_score are used only by the second "
+     "pass (ByteTrack's), to continue tracks that are already tracked; lower ones are ignored. "
+     "Only detections that the detector keeps reach the tracker: detect.score_threshold must be "
+     "at most this for the second pass to see any.  Must not exceed track.high_score."},
+    {"track.new_track_score", NPT_SET_FLOAT, 0, 1, "0.6", "", NONE,
+     "A high detection left unmatched starts a new (unconfirmed) track when it scores at least "
+     "this."},
+    {"track.match_cost", NPT_SET_FLOAT, 0, 3, "0.5", "", NONE,
+     "First stage: a confirmed track and a high detection inside its Mahalanobis gate are "
+     "matched only when their fused cost, embed_weight x (1 - cosine similarity of the "
+     "embeddings) + (1 - embed_weight) x (squared Mahalanobis distance / gate), is below this. "
+     "With the defaults a detection whose embedding is unrelated to the track's (cosine 0) is "
+     "never matched here, and is left to the IoU stage."},
+    {"track.embed_weight", NPT_SET_FLOAT, 0, 1, "0.5", "", NONE,
+     "Weight of appearance against motion in the first stage's fused cost (FairMOT's lambda): "
+     "1 uses the embeddings alone inside the gate, 0 the motion alone.  Particles look alike, "
+     "so the default weighs both equally."},
+    {"track.iou_match", NPT_SET_FLOAT, 0, 1, "0.8", "", NONE,
+     "Second stage: tracks tracked in the previous frame and still unmatched take the high "
+     "detections left whose box overlaps their predicted box with 1 - IoU below this.  This is "
+     "the stage that keeps a particle's identity through a change of appearance (embedding "
+     "and class)."},
+    {"track.low_match", NPT_SET_FLOAT, 0, 1, "0.5", "", NONE,
+     "Third stage (ByteTrack's second pass): tracks still unmatched take low detections with "
+     "1 - IoU below this."},
+    {"track.unconfirmed_match", NPT_SET_FLOAT, 0, 1, "0.7", "", NONE,
+     "Fourth stage: unconfirmed tracks take the high detections left with 1 - IoU below this; "
+     "an unconfirmed track left unmatched is removed."},
+    {"track.confirm_frames", NPT_SET_INT, 1, 1000, "2", "frames", NONE,
+     "Consecutive frames with a match after which a new track is confirmed and gets its id; "
+     "1 confirms tracks at birth.  Detections of a track before its confirmation get no id."},
+    {"track.lost_frames", NPT_SET_INT, 0, 1000000, "30", "frames", NONE,
+     "A confirmed track without a match is kept (lost, its motion predicted) for this many "
+     "frames after its last match and can take up its identity again; then it is removed and "
+     "the particle, if seen again, gets a new id."},
+    {"track.embed_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
+     "Smoothing of a track's embedding: at each match with a high detection it becomes "
+     "normalise(m x old + (1 - m) x detection's); 0 keeps only the latest."},
+    {"track.gate", NPT_SET_ENUM, 0, 0, "\"4d\"", "", "4d|position", 0,
+     "Mahalanobis gate of the first stage (chi-square 0.95 quantile): 4d on centre and size, "
+     "or position on the centre only (for particles whose size jumps, e.g. when an oxide "
+     "shell forms)."},
+    {"track.std_weight_position", NPT_SET_FLOAT, 1e-6, 10, "0.05", "", NONE,
+     "Kalman filter: standard deviation of position and size noise (process and measurement) "
+     "as a fraction of the box size, per frame."},
+    {"track.std_weight_velocity", NPT_SET_FLOAT, 1e-6, 10, "0.00625", "", NONE,
+     "Kalman filter: standard deviation of the velocity noise as a fraction of the box size, "
+     "per frame."},
+    {NULL, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+int npt_track_settings_get(const npt_config *cfg, npt_track_settings *s) {
+  s->high_score = npt_config_float(cfg, "track.high_score");
+  s->low_score = npt_config_float(cfg, "track.low_score");
+  s->new_track_score = npt_config_float(cfg, "track.new_track_score");
+  s->match_cost = npt_config_float(cfg, "track.match_cost");
+  s->embed_weight = npt_config_float(cfg, "track.embed_weight");
+  s->iou_match = npt_config_float(cfg, "track.iou_match");
+  s->low_match = npt_config_float(cfg, "track.low_match");
+  s->unconfirmed_match = npt_config_float(cfg, "track.unconfirmed_match");
+  s->confirm_frames = (int)npt_config_int(cfg, "track.confirm_frames");
+  s->lost_frames = (int)npt_config_int(cfg, "track.lost_frames");
+  s->embed_momentum = npt_config_float(cfg, "track.embed_momentum");
+  s->gate = strcmp(npt_config_str(cfg, "track.gate"), "position") ? NPT_TRACK_GATE_4D
+                                                                  : NPT_TRACK_GATE_POSITION;
+  s->std_weight_position = npt_config_float(cfg, "track.std_weight_position");
+  s->std_weight_velocity = npt_config_float(cfg, "track.std_weight_velocity");
+  if (s->low_score > s->high_score)
+    return npt_error_set(NPT_ECONFIG, "track.low_score (%g) must not exceed track.high_score (%g)",
+                         s->low_score, s->high_score);
+  return 0;
+}

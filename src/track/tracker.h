@@ -1,0 +1,109 @@
+/* The online tracker: detections of one frame at a time → track identities, in the
+ * JDE/FairMOT/ByteTrack family.
+ *
+ * Each track carries a constant-velocity Kalman filter on its box (kalman.h) and a smoothed
+ * appearance embedding.  A frame's detections are split by score into high (>= high_score),
+ * low (>= low_score) and ignored, and associated in a cascade, each stage an exact gated linear
+ * assignment (assign.h) whose candidate pairs come from a uniform spatial grid, never all pairs:
+ *
+ *   1. confirmed tracks (tracked or lost) x high detections, fused cost
+ *        embed_weight * (1 - cos(track embedding, detection embedding))
+ *          + (1 - embed_weight) * d2 / chi2
+ *      where d2 is the squared Mahalanobis distance of the detection from the track's predicted
+ *      measurement and chi2 the 0.95 gate (pairs outside the gate are never candidates);
+ *      without embeddings (embed_dim 0) the cost is d2 / chi2.  Matched below match_cost.
+ *   2. confirmed tracks that were tracked in the previous frame and are still unmatched x the
+ *      high detections left, cost 1 - IoU with the predicted box, below iou_match.  This stage
+ *      is what carries a particle through a change of appearance (metal -> oxide shell ->
+ *      metal): its embedding and class change, its box moves on smoothly.
+ *   3. ByteTrack's second pass: the tracked tracks still unmatched x the low detections, 1 - IoU
+ *      below low_match.  Low detections never start tracks and never change embeddings.
+ *   4. unconfirmed tracks x the high detections left, 1 - IoU below unconfirmed_match.
+ *
+ * Then: confirmed tracks unmatched become (or stay) lost and are removed once more than
+ * lost_frames frames have passed since their last match; unconfirmed tracks unmatched are
+ * removed; high detections left with score >= new_track_score start unconfirmed tracks, which
+ * are confirmed at their confirm_frames-th consecutive match (1: at birth).  A matched high
+ * detection's embedding is folded into the track's: e = normalise(m e + (1 - m) e_det), m =
+ * embed_momentum.  Classes are not used for association.
+ *
+ * Identities: a track gets its id when it is confirmed; ids are 1, 2, 3, ... in order of
+ * confirmation, among tracks confirmed in the same frame in order of birth, and tracks born in
+ * the same frame are born in order of decreasing score, then increasing y, then x, then input
+ * index.  A detection's output is the id of the confirmed track it was matched to (or that it
+ * started, with confirm_frames 1), else -1: the detections of a track before its confirmation
+ * are reported -1.
+ *
+ * Determinism: the output depends only on the settings and the sequence of frames, not on
+ * memory or timing.  Permuting a frame's detections permutes its output the same way, except
+ * where two assignments have exactly equal total cost or two births have equal score and
+ * centre; such ties are broken by the lower detection index (assign.h's rule).
+ *
+ * Nothing here is collective; a tracker is used by one thread at a time.  Once its buffers have
+ * grown to the largest frame, a step allocates nothing. */
+#ifndef NPT_TRACK_TRACKER_H
+#define NPT_TRACK_TRACKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+typedef enum { NPT_TRACK_GATE_4D = 0, NPT_TRACK_GATE_POSITION = 1 } npt_track_gate_kind;
+
+/* The `track` section (track_settings.c documents each value and its default). */
+typedef struct npt_track_settings {
+  double high_score;          /* first-pass detections: score >= this */
+  double low_score;           /* second-pass detections: low_score <= score < high_score */
+  double new_track_score;     /* unmatched high detections start tracks at score >= this */
+  double match_cost;          /* stage 1: fused cost below this */
+  double embed_weight;        /* stage 1: weight of appearance, 1 - of motion, in [0, 1] */
+  double iou_match;           /* stage 2: 1 - IoU below this */
+  double low_match;           /* stage 3: 1 - IoU below this */
+  double unconfirmed_match;   /* stage 4: 1 - IoU below this */
+  int confirm_frames;         /* consecutive matches that confirm a track, >= 1 */
+  int lost_frames;            /* frames a lost track is kept for, >= 0 */
+  double embed_momentum;      /* EMA weight of the old embedding, in [0, 1] */
+  npt_track_gate_kind gate;   /* Mahalanobis gate on centre and size, or on the centre only */
+  double std_weight_position; /* Kalman noise weights (kalman.h) */
+  double std_weight_velocity;
+} npt_track_settings;
+
+/* One detection handed to the tracker.  Box as everywhere in nptrack: top-left corner and size,
+ * px (docs/formats.md); w, h > 0. */
+typedef struct npt_track_det {
+  float x, y, w, h;
+  float score;
+  int cls;            /* not used for association (particles change class) */
+  const float *embed; /* embed_dim values (any nonzero length; L2-normalised by the engine), or
+                         NULL: then stage 1 uses motion alone for this detection */
+} npt_track_det;
+
+/* The documented defaults (those of config/default.cfg). */
+npt_track_settings npt_track_settings_default(void);
+
+/* Reads the `track` section and checks what the schema's bounds cannot (low_score <=
+ * high_score).  Returns 0 or NPT_ECONFIG with a message naming the setting. */
+int npt_track_settings_get(const npt_config *cfg, npt_track_settings *out);
+
+typedef struct npt_tracker npt_tracker;
+
+/* A tracker with a copy of `s`, for embeddings of embed_dim values (0: none).  Returns 0,
+ * NPT_EINVAL (a setting out of range, with a message naming it) or NPT_ENOMEM; *out is owned by
+ * the caller (npt_tracker_free). */
+int npt_tracker_create(const npt_track_settings *s, int embed_dim, npt_tracker **out);
+void npt_tracker_free(npt_tracker *t);
+
+/* Tracks one frame: `frame` must be greater than the previous call's (gaps are predicted over);
+ * dets[0..n) its detections; track_id_out[n] receives each detection's track id or -1 (see
+ * above).  Returns 0; NPT_EINVAL when the frame does not advance or a detection's box is not
+ * finite and positive (the tracker is then unchanged); NPT_ENOMEM (the tracker may have lost
+ * this frame's updates but stays usable and freeable). */
+int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *dets, size_t n,
+                     int64_t *track_id_out);
+
+/* Tracks alive now (confirmed, tracked or lost, and unconfirmed), and ids given so far. */
+size_t npt_tracker_num_tracks(const npt_tracker *t);
+int64_t npt_tracker_num_ids(const npt_tracker *t);
+
+#endif
