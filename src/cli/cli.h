@@ -14,6 +14,7 @@ int npt_cmd_config(int argc, char **argv);
 int npt_cmd_info(int argc, char **argv);
 int npt_cmd_detect(int argc, char **argv);
 int npt_cmd_export(int argc, char **argv);
+int npt_cmd_run(int argc, char **argv);
 
 /* Options every configurable command takes: -c FILE and repeated -s section.key=value. */
 typedef struct npt_cli_cfgopts {

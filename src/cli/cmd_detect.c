@@ -6,15 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli/cli.h"
+#include "cli/detect_common.h"
 #include "common/error.h"
 #include "config/config.h"
 #include "io/dets_file.h"
 #include "io/frames.h"
 #include "nn/detect_settings.h"
-#include "nn/engine.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -41,69 +40,43 @@ static void usage(FILE *f) {
           "  nptrack detect -s detect.model=my_model.h5 -o out/dets.h5 out/synth/video.h5\n");
 }
 
-/* "1 metal, 2 oxide" from the model's class names. */
-static void class_names(const npt_graph *g, char *buf, size_t n) {
-  size_t used = 0;
-  buf[0] = '\0';
-  for (int c = 0; c < g->n_classes && used < n; c++)
-    used += (size_t)snprintf(buf + used, n - used, "%s%d %s", c ? ", " : "", c + 1,
-                             g->class_names ? g->class_names[c] : "");
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct run_stats {
   int64_t first, end, rows;
   int saturated, top_k;
   double seconds;
 } run_stats;
 
+static int append_to_file(void *w, int64_t first, int n, const npt_dets *d) {
+  (void)first;
+  (void)n;
+  return npt_dets_writer_append(w, d);
+}
+
 /* Everything after the configuration: video, engine, the frame loop, the file. */
 static int detect(const npt_config *cfg, const npt_detect_options *o, const char *video,
                   const char *out_path, run_stats *st) {
-  npt_frames_opts fo = {o->dataset, NPT_FRAMES_THW};
-  NPT_TRY(npt_frames_axes_parse(o->axis_order, &fo.axes));
-  /* The model first: its errors come before any frame is read, and the model file is read
-   * whole and closed before the video is opened. */
-  npt_engine *e = NULL;
-  npt_backend_params bp = {o->threads, 0};
-  NPT_TRY(npt_engine_open(&e, o->model, o->backend, &bp));
+  npt_cli_engine ce;
+  NPT_TRY(npt_cli_engine_open(&ce, o));
   npt_frames *fr = NULL;
-  int rc = npt_frames_open_opts(&fr, video, &fo);
+  int rc = npt_frames_open_opts(&fr, video, &ce.fo);
   if (rc < 0) {
-    npt_engine_close(e);
+    npt_cli_engine_close(&ce);
     return rc;
   }
   const npt_frames_info *in = npt_frames_get_info(fr);
-  st->first = o->first_frame - 1;
-  st->end = o->last_frame ? o->last_frame : in->n_frames;
-  if (in->n_frames == 0)
-    rc = npt_error_set(NPT_EFORMAT, "%s: the video has no frames", video);
-  else if (st->first >= in->n_frames || st->end > in->n_frames)
-    rc = npt_error_set(NPT_ECONFIG,
-                       "detect.first_frame = %lld, detect.last_frame = %lld: %s has frames 1 to "
-                       "%lld",
-                       (long long)o->first_frame, (long long)o->last_frame, video,
-                       (long long)in->n_frames);
-  const npt_graph *g = npt_engine_graph(e);
-  npt_decode_params dp = {0};
+  rc = npt_cli_frame_range(o, video, in, &st->first, &st->end);
+  const npt_graph *g = ce.g;
   npt_dets_writer *w = NULL;
   char *text = NULL;
-  int dim = g->heads.embed >= 0 ? g->heads.embed_dim : 0;
+  st->top_k = ce.dp.top_k;
   if (rc == 0) {
-    npt_detect_decode_params(o, &g->decode, &dp);
-    st->top_k = dp.top_k;
     text = npt_config_text(cfg);
     if (!text)
       rc = npt_error_set(NPT_ENOMEM, "out of memory");
   }
   if (rc == 0) {
     char names[512];
-    class_names(g, names, sizeof names);
+    npt_cli_class_names(g, names, sizeof names);
     char dataset[256];
     const char *colon = strrchr(video, ':');
     snprintf(dataset, sizeof dataset, "%s", colon && colon[1] == '/' ? colon + 1 : o->dataset);
@@ -116,45 +89,28 @@ static int detect(const npt_config *cfg, const npt_detect_options *o, const char
                        .n_frames = in->n_frames,
                        .frame_begin = st->first,
                        .frame_end = st->end,
-                       .embed_dim = dim,
-                       .score_threshold = dp.score_threshold,
-                       .top_k = dp.top_k,
-                       .peak_kernel = dp.peak_kernel,
-                       .suppress_ratio = dp.suppress_ratio,
+                       .embed_dim = ce.embed_dim,
+                       .score_threshold = ce.dp.score_threshold,
+                       .top_k = ce.dp.top_k,
+                       .peak_kernel = ce.dp.peak_kernel,
+                       .suppress_ratio = ce.dp.suppress_ratio,
                        .pixel_size_nm = in->pixel_size_nm,
                        .frame_rate_hz = in->frame_rate_hz};
     rc = npt_dets_writer_open(&w, out_path, &m);
   }
   free(text);
-  size_t fbytes = (size_t)in->height * (size_t)in->width * (size_t)(in->bit_depth / 8);
-  void *frames = rc == 0 ? malloc(fbytes * (size_t)o->batch) : NULL;
-  if (rc == 0 && !frames)
-    rc = npt_error_set(NPT_ENOMEM, "out of memory for a batch of %d frames of %dx%d px", o->batch,
-                       in->width, in->height);
-  npt_dets d;
-  npt_dets_init(&d, dim);
-  double t0 = now_s();
-  for (int64_t t = st->first; t < st->end && rc == 0; t += o->batch) {
-    int n = st->end - t < o->batch ? (int)(st->end - t) : o->batch;
-    int sat = 0;
-    npt_dets_clear(&d);
-    rc = npt_frames_read(fr, t, n, frames);
-    if (rc == 0)
-      rc = npt_engine_detect(e, frames, in->bit_depth, n, in->height, in->width, t, &dp, &d, &sat);
-    if (rc == 0)
-      rc = npt_dets_writer_append(w, &d);
-    st->saturated += sat;
-  }
-  st->seconds = now_s() - t0;
-  npt_dets_free(&d);
-  free(frames);
+  double t0 = npt_cli_now_s();
+  if (rc == 0)
+    rc = npt_cli_detect_frames(&ce, fr, st->first, st->end, o->batch, append_to_file, w,
+                               &st->saturated);
+  st->seconds = npt_cli_now_s() - t0;
   st->rows = 0;
   if (rc == 0) {
     rc = npt_dets_writer_finish(w, &st->rows);
     w = NULL;
   }
   npt_dets_writer_abort(w);
-  npt_engine_close(e);
+  npt_cli_engine_close(&ce);
   npt_frames_close(fr);
   return rc;
 }

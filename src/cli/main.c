@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
     {"synth", npt_cmd_synth, "make a synthetic in-situ TEM video with exact ground truth"},
     {"detect", npt_cmd_detect, "detect particles in every frame of a video (no tracking)"},
+    {"run", npt_cmd_run, "detect and track particles in videos and write one archive"},
     {"export", npt_cmd_export, "write the detections or an archive's tracks as text"},
     {"eval", npt_cmd_eval, "score tracks against ground truth (HOTA, CLEAR-MOT, IDF1, events)"},
     {"info", npt_cmd_info,

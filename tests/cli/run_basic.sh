@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# nptrack run: two videos (one of them given twice) into one archive with the shipped model;
+# `info` and `export --tracks` read it; a complete archive is kept without --force and replaced
+# with it; a missing video fails naming the file and leaves no archive.  With NPTRACK_PYTHON
+# set (a Python with h5py), the archive's groups and provenance are also read with h5py.
+#   usage: run_basic.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR
+set -uo pipefail
+bin=$1 src=$2 tmp=$3
+. "$(dirname "$0")/lib/expect.bash"
+unset NPTRACK_MODEL # the shipped model, as found from the build tree
+
+for v in a b; do
+  "$bin" synth -q -s synth.frames=8 -s synth.width=192 -s synth.height=192 -s synth.seed=$((7 + ${#v})) \
+    -o "$tmp/$v" || { echo "synth failed"; exit 1; }
+done
+mv "$tmp/b/video.h5" "$tmp/b/other.h5"
+arch=$tmp/run.h5
+
+expect 0 "" "$bin" run -o "$arch" "$tmp/a/video.h5" "$tmp/b/other.h5" "$tmp/a/video.h5"
+[ -s "$tmp/err" ] && fail "run wrote to stderr: $(cat "$tmp/err")"
+[ "$(head -1 "$tmp/out")" = "nptrack run: model $src/models/nptrack.h5 (build tree)" ] ||
+  fail "model line: $(head -1 "$tmp/out")"
+tail -1 "$tmp/out" | grep -qE "^nptrack run: wrote $arch: 3 videos, 24 frames, [0-9]+ detections, [0-9]+ tracks, [0-9.]+ frames/s$" ||
+  fail "summary line: $(cat "$tmp/out")"
+ntracks=$(tail -1 "$tmp/out" | sed -E 's/.* ([0-9]+) tracks.*/\1/')
+[ "$ntracks" -gt 0 ] || fail "no tracks: the checks below learn nothing"
+
+expect 0 "" "$bin" info "$arch"
+grep -qE "^status: +complete$" "$tmp/out" || fail "info status: $(cat "$tmp/out")"
+grep -qE "^videos: +3;" "$tmp/out" || fail "info videos: $(cat "$tmp/out")"
+for name in video other video_2; do
+  grep -qE "^  $name +8 frames of 192 x 192 px" "$tmp/out" || fail "info lacks video $name: $(cat "$tmp/out")"
+done
+grep -q "sha256" "$tmp/out" || fail "info shows no model hash: $(cat "$tmp/out")"
+
+expect 0 "" "$bin" export "$arch" --video other --tracks "$tmp/tracks.txt"
+rows=$(wc -l <"$tmp/tracks.txt")
+[ "$rows" -gt 0 ] || fail "export --tracks wrote no rows"
+bad=$(grep -cvE '^[1-8],[1-9][0-9]*,-?[0-9.]+,-?[0-9.]+,[0-9.]+,[0-9.]+,[01]\.[0-9]+,[12],-1$' "$tmp/tracks.txt")
+[ "$bad" = 0 ] || fail "$bad track rows are not frame,id,x,y,w,h,score,class,-1: $(head -3 "$tmp/tracks.txt")"
+# The same video twice gives the same rows.
+expect 0 "" "$bin" export -q "$arch" --video video --tracks "$tmp/t1.txt"
+expect 0 "" "$bin" export -q "$arch" --video video_2 --tracks "$tmp/t2.txt"
+cmp -s "$tmp/t1.txt" "$tmp/t2.txt" || fail "the same video gave different tracks"
+
+# A complete archive is kept without --force, replaced with it.
+cp "$arch" "$tmp/before.h5"
+expect 1 "^nptrack run: error: .*run\.h5: a complete archive exists.*--force" \
+  "$bin" run -q -o "$arch" "$tmp/a/video.h5"
+cmp -s "$arch" "$tmp/before.h5" || fail "a refused run changed the archive"
+expect 0 "" "$bin" run -q --force -o "$arch" "$tmp/a/video.h5"
+[ -s "$tmp/out" ] && fail "-q printed: $(cat "$tmp/out")"
+expect 0 "" "$bin" info "$arch"
+grep -qE "^videos: +1;" "$tmp/out" || fail "--force did not replace the archive: $(cat "$tmp/out")"
+
+# A missing video: one line naming it, exit 1, nothing at the target.
+expect 1 "nope\.h5" "$bin" run -q -o "$tmp/missing.h5" "$tmp/a/video.h5" "$tmp/nope.h5"
+[ -e "$tmp/missing.h5" ] && fail "a failed run left $tmp/missing.h5"
+# A corrupt one likewise.
+echo "not hdf5" >"$tmp/bad.h5"
+expect 1 "bad\.h5" "$bin" run -q -o "$tmp/corrupt.h5" "$tmp/bad.h5"
+[ -e "$tmp/corrupt.h5" ] && fail "a failed run left $tmp/corrupt.h5"
+expect 2 "no video" "$bin" run -o "$tmp/x.h5"
+ls -A "$tmp" | grep -q '\.part$' && fail "temporary files left: $(ls -A "$tmp")"
+
+py=${NPTRACK_PYTHON:-}
+if [ -n "$py" ] && "$py" -c 'import h5py' 2>/dev/null; then
+  expect 0 "" "$bin" run -q -o "$tmp/py.h5" "$tmp/a/video.h5" "$tmp/b/other.h5"
+  "$py" - "$tmp/py.h5" "$src/models/nptrack.h5" <<'PY' || fail "h5py checks"
+import hashlib, sys
+import h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+assert a["status"] == "complete" and a["n_videos"] == 2, a
+assert sorted(f["videos"]) == ["other", "video"], list(f["videos"])
+assert a["model_sha256"] == hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
+assert a["backend"] == "cpu" and "track" in a["config"], a
+for s in ("detect", "track", "write", "total"):
+    assert a["timing_%s_s" % s] >= 0, s
+for v in f["videos"].values():
+    fr = v["detections/frame"][:]
+    assert len(fr) > 0 and np.all(np.diff(fr) >= 0) and fr.min() >= 0 and fr.max() < 8
+    assert (v["detections/track_id"][:] > 0).any()
+    assert v.attrs["pixel_size_source"].decode() == "file attribute"
+PY
+else
+  echo "run_basic: no NPTRACK_PYTHON with h5py; h5py checks skipped"
+fi
+
+finish run_basic
