@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The run archive (docs/archive-format.md, "The archive"), written by the real writer through
-the test helper archive_writer (no command makes an archive yet), read back with h5py by the
-documented paths only:
+the test helper archive_writer (made-up rows of known content; `nptrack run` writes real
+ones, tests/cli/run_basic.sh), read back with h5py by the documented paths only:
 
 - every dataset of every video exists with its documented dtype and shape, only gzip + shuffle,
   units and description on each, frame_base 0 on frame columns; fixed-length string attributes;
