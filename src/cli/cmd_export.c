@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "common/error.h"
+#include "common/path.h"
 #include "io/archive.h"
 #include "io/dets_file.h"
 #include "io/h5util.h"
@@ -95,12 +96,8 @@ static int write_text(text_job *job, const char *dest) {
       rc = npt_error_set(NPT_EIO, "standard output: cannot write: %s", strerror(errno));
     return rc;
   }
-  const char *slash = strrchr(dest, '/');
-  int dir = slash ? (int)(slash - dest + 1) : 0;
-  size_t n = strlen(dest) + 48;
-  char *tmp = malloc(n);
+  char *tmp = npt_temp_path(dest);
   NPT_ALLOC_CHECK(tmp);
-  snprintf(tmp, n, "%.*s.%s.%ld.part", dir, dest, dest + dir, (long)getpid());
   int rc = 0;
   FILE *out = fopen(tmp, "w");
   if (!out)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/path.h"
 #include "io/archive_internal.h"
 #include "io/h5util.h"
 #include "npt_buildinfo.h"
@@ -74,17 +75,6 @@ void npt_archive_abort(npt_archive *a) {
   archive_free(a);
 }
 
-/* "dir/name" -> "dir/.name.PID.part" (the same folder, so the rename is atomic). */
-static char *temp_name(const char *path) {
-  const char *slash = strrchr(path, '/');
-  size_t dir = slash ? (size_t)(slash - path + 1) : 0;
-  size_t n = strlen(path) + 48;
-  char *t = malloc(n);
-  if (t)
-    snprintf(t, n, "%.*s.%s.%ld.part", (int)dir, path, path + dir, (long)getpid());
-  return t;
-}
-
 /* The overwrite policy of npt_archive_open. */
 static int check_target(const char *path, int force) {
   struct stat st;
@@ -134,7 +124,7 @@ int npt_archive_open(npt_archive **out, const char *path, const npt_archive_opti
   a->file = a->videos = -1;
   a->opt = *opt;
   a->path = strdup(path);
-  a->tmp = temp_name(path);
+  a->tmp = npt_temp_path(path);
   if (!a->path || !a->tmp) {
     npt_archive_abort(a);
     return npt_error_set(NPT_ENOMEM, "%s: out of memory", path);

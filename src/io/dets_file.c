@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/path.h"
 #include "io/dets_file_internal.h"
 #include "io/h5util.h"
 #include "npt_buildinfo.h"
@@ -103,28 +104,6 @@ void npt_dets_writer_abort(npt_dets_writer *w) {
   if (w->tmp)
     unlink(w->tmp);
   writer_free(w);
-}
-
-/* "dir/name" -> "dir/.name.PID.part". */
-static char *temp_name(const char *path) {
-  const char *slash = strrchr(path, '/');
-  size_t dir = slash ? (size_t)(slash - path + 1) : 0;
-  size_t n = strlen(path) + 48;
-  char *t = malloc(n);
-  if (t)
-    snprintf(t, n, "%.*s.%s.%ld.part", (int)dir, path, path + dir, (long)getpid());
-  return t;
-}
-
-static int write_i64_attr(hid_t obj, const char *name, int64_t v) {
-  hid_t s = H5Screate(H5S_SCALAR);
-  hid_t a = s < 0 ? -1 : H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = (a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0) ? 0 : -1;
-  if (a >= 0)
-    H5Aclose(a);
-  if (s >= 0)
-    H5Sclose(s);
-  return rc;
 }
 
 /* A chunked, gzip + shuffle compressed dataset of `rank` dimensions whose first one grows. */
@@ -223,7 +202,7 @@ int npt_dets_writer_open(npt_dets_writer **out, const char *path, const npt_dets
   w->meta.model_provenance = dup_or_empty(meta->model_provenance);
   w->meta.class_names = dup_or_empty(meta->class_names);
   w->path = strdup(path);
-  w->tmp = temp_name(path);
+  w->tmp = npt_temp_path(path);
   w->counts = calloc((size_t)meta->n_frames + 1, sizeof *w->counts);
   int ok = w->path && w->tmp && w->counts && w->meta.config_text && w->meta.video_path &&
            w->meta.video_dataset && w->meta.model_path && w->meta.model_provenance &&
@@ -341,19 +320,19 @@ static int write_attrs(npt_dets_writer *w) {
   char version[128];
   snprintf(version, sizeof version, "%s (commit %s)", NPT_VERSION, NPT_GIT_COMMIT);
   hid_t g = w->group, f = w->file;
-  int bad = write_i64_attr(g, "n_rows", w->written) < 0 ||
-            write_i64_attr(g, "n_frames", m->n_frames) < 0 ||
-            write_i64_attr(g, "frame_begin", m->frame_begin) < 0 ||
-            write_i64_attr(g, "frame_end", m->frame_end) < 0 ||
-            write_i64_attr(g, "embed_dim", m->embed_dim) < 0 ||
+  int bad = npt_h5_write_i64_attr(g, "n_rows", w->written) < 0 ||
+            npt_h5_write_i64_attr(g, "n_frames", m->n_frames) < 0 ||
+            npt_h5_write_i64_attr(g, "frame_begin", m->frame_begin) < 0 ||
+            npt_h5_write_i64_attr(g, "frame_end", m->frame_end) < 0 ||
+            npt_h5_write_i64_attr(g, "embed_dim", m->embed_dim) < 0 ||
             npt_h5_write_f64_attr(g, "score_threshold", m->score_threshold) < 0 ||
-            write_i64_attr(g, "top_k", m->top_k) < 0 ||
-            write_i64_attr(g, "peak_kernel", m->peak_kernel) < 0 ||
+            npt_h5_write_i64_attr(g, "top_k", m->top_k) < 0 ||
+            npt_h5_write_i64_attr(g, "peak_kernel", m->peak_kernel) < 0 ||
             npt_h5_write_f64_attr(g, "suppress_ratio", m->suppress_ratio) < 0 ||
             npt_h5_write_str_attr(g, "description",
                                   "detections, one row per particle per frame, before tracking; "
                                   "frames [frame_begin, frame_end) were searched") < 0;
-  bad = bad || write_i64_attr(f, "format_version", NPT_DETS_FORMAT_VERSION) < 0 ||
+  bad = bad || npt_h5_write_i64_attr(f, "format_version", NPT_DETS_FORMAT_VERSION) < 0 ||
         npt_h5_write_str_attr(f, "format", "nptrack detections") < 0 ||
         npt_h5_write_str_attr(f, "config", m->config_text) < 0 ||
         npt_h5_write_str_attr(f, "nptrack_version", version) < 0 ||
