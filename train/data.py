@@ -133,7 +133,10 @@ class GpuData:
         """Heatmap (Gaussian per object at its nearest output cell), and at each centre cell:
         size (w, h) px, offset (cells), identity.  Objects cut by the crop border keep their
         whole box; one whose centre lies outside the crop is put at the nearest border cell
-        with its offset pointing outside, as long as at least a third of its box is in view."""
+        with its offset pointing outside.  An object counts when at least a third of its box is
+        in view, or, cut by the border, at least 16 px^2 of it with both visible sides >= 2 px:
+        real labels keep such slivers, and a particle entering the field should be found as it
+        enters (the decoder clips nothing; evaluation clips boxes to the frame)."""
         b, M, _ = obj.shape
         S, s, dev = self.crop, self.s, self.dev
         G = S // s
@@ -141,8 +144,9 @@ class GpuData:
         x0, x1 = (cx - w / 2).clamp(-0.5, S - 0.5), (cx + w / 2).clamp(-0.5, S - 0.5)
         y0, y1 = (cy - h / 2).clamp(-0.5, S - 0.5), (cy + h / 2).clamp(-0.5, S - 0.5)
         vis_area = (x1 - x0).clamp(min=0) * (y1 - y0).clamp(min=0)
-        valid = (obj[..., 6] > 0) & (vis_area >= (w * h) / 3) & ((x1 - x0) >= 2) & (
-            (y1 - y0) >= 2) & (w >= 1.5) & (h >= 1.5)
+        enough = (vis_area >= (w * h) / 3) | (vis_area >= 16.0)
+        valid = (obj[..., 6] > 0) & enough & ((x1 - x0) >= 2) & ((y1 - y0) >= 2) & (
+            w >= 1.5) & (h >= 1.5)
         gx = (cx - (s - 1) / 2) / s
         gy = (cy - (s - 1) / 2) / s
         j = gx.round().clamp(0, G - 1)

@@ -207,6 +207,9 @@ def decode_frame(heatmap, size, offset, embed, frame_h, frame_w, stride, score_t
             peaks.append((float(hm[i, j]), c, i * heatmap.shape[2] + j, i, j))
     # Score descending, then class, then the cell's index in the full head tensor.
     peaks.sort(key=lambda p: (-p[0], p[1], p[2]))
+    # Rule 3a: a peak whose centre lies outside the frame needs >= 2 px of its box in view.
+    peaks = [p for p in peaks if in_view(*decoded_box(size, offset, p[3], p[4], s), frame_w,
+                                         frame_h)]
     margins = [math.inf] * len(peaks)
     if suppress_ratio > 0 and peaks:
         # Suppression before top-K: one survivor beyond top_k tells that the frame saturates.
@@ -232,6 +235,17 @@ def decode_frame(heatmap, size, offset, embed, frame_h, frame_w, stride, score_t
         d["embedding"] = None if embed is None else normalise_embedding(embed[:, i, j])
         dets.append(d)
     return dets, saturated, (hv, wv)
+
+
+def in_view(cx, cy, w, h, frame_w, frame_h):
+    """docs/decode.md rule 3a, as in_view() of src/nn/decode.c: True when the decoded centre
+    lies in the frame (-0.5 .. W - 0.5), or else the box covers >= 2 px of it along both axes."""
+    x1, y1 = frame_w - 0.5, frame_h - 0.5
+    if -0.5 <= cx <= x1 and -0.5 <= cy <= y1:
+        return True
+    vx = min(cx + 0.5 * w, x1) - max(cx - 0.5 * w, -0.5)
+    vy = min(cy + 0.5 * h, y1) - max(cy - 0.5 * h, -0.5)
+    return vx >= 2.0 and vy >= 2.0
 
 
 def decoded_box(size, offset, i, j, stride):

@@ -101,6 +101,13 @@ def detect(net, frames, device, threshold=None, top_k=None, batch=8):
             cx = s * (xx + off[0]) + (s - 1) / 2
             cy = s * (yy + off[1]) + (s - 1) / 2
             boxes = torch.stack([cx - wh[0] / 2, cy - wh[1] / 2, wh[0], wh[1]], 1)
+            # rule 3a: a centre outside the frame needs >= 2 px of its box in view
+            x1, y1 = w - 0.5, h - 0.5
+            inside = (cx >= -0.5) & (cx <= x1) & (cy >= -0.5) & (cy <= y1)
+            vx = torch.clamp(cx + wh[0] / 2, max=x1) - torch.clamp(cx - wh[0] / 2, min=-0.5)
+            vy = torch.clamp(cy + wh[1] / 2, max=y1) - torch.clamp(cy - wh[1] / 2, min=-0.5)
+            ok = inside | ((vx >= 2) & (vy >= 2))
+            boxes, sc, c, cx, cy, wh = boxes[ok], sc[ok], c[ok], cx[ok], cy[ok], wh[:, ok]
             ratio = meta.get("suppress_ratio", 0.0) if SUPPRESS is None else SUPPRESS
             if ratio > 0 and len(boxes):
                 keep = centre_suppress(cx.double(), cy.double(), wh.double(), ratio)

@@ -1,7 +1,6 @@
 """Exports a training checkpoint as the model nptrack ships (models/nptrack.h5).
 
-    python3 train/ship.py --ckpt ckpt --out models/nptrack.h5 --threshold 0.25 --suppress 0.5 \
-        --log ckpt/log.jsonl
+    python3 train/ship.py --ckpt ckpt --out models/nptrack.h5 --threshold 0.35 --suppress 0.5
 
 The decoding defaults (score threshold, centre-distance suppression ratio) are chosen on the
 tune half of the real images and the synthetic validation set (docs/model.md says how); the
@@ -30,6 +29,13 @@ DATA_SEGMENTS = [
          steps="36987-47712"),
     dict(seed=80001, videos=900, families="general, large, faint, dense, lowdose",
          steps="47712-60000 (schedule restarted for 60000 steps)"),
+    # Fine-tuning (2026-11-25): zoom capped so the frame's median particle stays <= 96 px in a
+    # crop, particles cut by the crop border kept down to 16 px^2 in view, a new warm-up and
+    # cosine from 1e-3 over 60000-88500 (train.py --restart-at 60000 --lr 1e-3).
+    dict(seed=100001, videos=900, families="general, large, faint, dense, lowdose",
+         steps="60000-69593 (fine-tuning restart: 60000-88500, lr 1e-3)"),
+    dict(seed=120001, videos=900, families="general, large, faint, dense, lowdose",
+         steps="69593-88500 (two segments on the same data: the second found it in place)"),
 ]
 
 

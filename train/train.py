@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -79,16 +80,20 @@ class Criterion(nn.Module):
                           loss=loss.item())
 
 
-def lr_at(step, total, base, warm=500):
+def lr_at(step, total, base, warm=500, start=0):
+    """Linear warm-up over `warm` steps, then one cosine down to 0 at `total`; with start > 0
+    (a fine-tuning restart of a finished run) the warm-up and cosine begin at step `start`."""
+    step, total = step - start, total - start
     if step < warm:
         return base * (step + 1) / warm
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
-def save(path, net, opt, step, args):
+def save(path, net, crit, opt, step, args):
     os.makedirs(path, exist_ok=True)
-    torch.save(dict(model=net.state_dict(), step=step, args=vars(args),
-                    arch=net.meta["arch"]), os.path.join(path, "model.pt.tmp"))
+    torch.save(dict(model=net.state_dict(), step=step, args=vars(args), arch=net.meta["arch"],
+                    s_det=crit.s_det.item(), s_id=crit.s_id.item()),
+               os.path.join(path, "model.pt.tmp"))
     os.replace(os.path.join(path, "model.pt.tmp"), os.path.join(path, "model.pt"))
     st = opt.state_dict()  # its per-parameter dicts are the optimiser's own: copy, then shrink
     st["state"] = {i: {k: (v.to(torch.bfloat16) if k in ("exp_avg", "exp_avg_sq") else v)
@@ -109,6 +114,8 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--restart-at", type=int, default=0,
+                    help="fine-tuning: a new warm-up and cosine (to --steps) from this step")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ckpt-every", type=int, default=2000, help="steps between checkpoints")
     ap.add_argument("--frame-step", type=int, default=2)
@@ -128,6 +135,20 @@ def main():
         net.load_state_dict(ck["model"])
         step = ck["step"]
     crit = Criterion(n_ids, net.meta["embed_dim"]).to(dev)
+    if step:  # the task-uncertainty weights are trained too: carry them over
+        s_det, s_id = ck.get("s_det"), ck.get("s_id")
+        if s_det is None:  # checkpoints before they were saved: the log's last record has them
+            with open(os.path.join(a.resume, "log.jsonl")) as f:
+                last = json.loads(f.read().strip().splitlines()[-1])
+            s_det, s_id = last["s_det"], last["s_id"]
+        with torch.no_grad():
+            crit.s_det.fill_(s_det)
+            crit.s_id.fill_(s_id)
+    os.makedirs(a.out, exist_ok=True)
+    if a.resume and os.path.abspath(a.resume) != os.path.abspath(a.out) and \
+            os.path.exists(os.path.join(a.resume, "log.jsonl")) and \
+            not os.path.exists(os.path.join(a.out, "log.jsonl")):
+        shutil.copyfile(os.path.join(a.resume, "log.jsonl"), os.path.join(a.out, "log.jsonl"))
     opt = torch.optim.AdamW(list(net.parameters()) + [crit.s_det, crit.s_id], lr=a.lr,
                             weight_decay=1e-4)
     if a.resume and os.path.exists(os.path.join(a.resume, "opt.pt")):
@@ -148,7 +169,7 @@ def main():
     stop = min(a.steps, a.stop_at or a.steps)
     while step < stop and time.time() - t0 < a.time_budget:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.steps, a.lr)
+            g["lr"] = lr_at(step, a.steps, a.lr, start=a.restart_at)
         for g in cls_opt.param_groups:
             g["lr"] = a.lr if step - start_step >= 200 else a.lr * 5
         img, t = data.batch(a.batch, gen)
@@ -167,7 +188,7 @@ def main():
         n_acc += 1
         if step % 200 == 0 or step == a.steps:
             rec = {k: round(v / n_acc, 5) for k, v in acc.items()}
-            rec.update(step=step, lr=round(lr_at(step, a.steps, a.lr), 7),
+            rec.update(step=step, lr=round(lr_at(step, a.steps, a.lr, start=a.restart_at), 7),
                        s_det=round(crit.s_det.item(), 3), s_id=round(crit.s_id.item(), 3),
                        objects=t["n"], elapsed=round(time.time() - t0, 1))
             print(json.dumps(rec), flush=True)
@@ -175,8 +196,8 @@ def main():
             log.flush()
             acc, n_acc = {}, 0
         if step % a.ckpt_every == 0:
-            save(a.out, net, opt, step, a)
-    save(a.out, net, opt, step, a)
+            save(a.out, net, crit, opt, step, a)
+    save(a.out, net, crit, opt, step, a)
     print(f"train: stopped at step {step} of {a.steps} after {time.time() - t0:.0f} s; "
           f"checkpoint in {a.out}", flush=True)
 

@@ -6,6 +6,8 @@
  *   each other through such windows form a plateau; a plateau gives exactly one peak, its
  *   lowest-index candidate (row-major within the channel).  Windows are clipped to the cells
  *   that map onto the frame, so neither the padding nor peaks in it count;
+ * - a peak whose decoded centre lies outside the frame is kept only when its box covers at least
+ *   2 px of the frame along both axes (a particle cut by the border);
  * - peaks sorted by score, ties by (class, index); with suppress_ratio > 0, a peak whose decoded
  *   centre lies within suppress_ratio x the smaller box side of an earlier kept one's is dropped
  *   (decode_suppress.c), so one large particle gives one detection;
@@ -156,6 +158,32 @@ static void decode_box(const float *size, const float *offset, int64_t plane, in
   *cy = s * ((double)i + oy) + 0.5 * (s - 1);
 }
 
+/* Rule 3a (docs/decode.md): 1 when a peak's box may stand for a particle in view.  A decoded
+ * centre inside the frame always may; one outside it (a particle cut by the border, whose
+ * centre the offset head points to) only when the box covers at least 2 px of the frame along
+ * both axes.  The frame spans -0.5 .. W - 0.5 in nptrack's pixel-centre convention. */
+static int in_view(double cx, double cy, double w, double h, int frame_w, int frame_h) {
+  const double x1 = frame_w - 0.5, y1 = frame_h - 0.5;
+  if (cx >= -0.5 && cx <= x1 && cy >= -0.5 && cy <= y1)
+    return 1;
+  double vx = fmin(cx + 0.5 * w, x1) - fmax(cx - 0.5 * w, -0.5);
+  double vy = fmin(cy + 0.5 * h, y1) - fmax(cy - 0.5 * h, -0.5);
+  return vx >= 2.0 && vy >= 2.0;
+}
+
+/* Drops the peaks that rule 3a rejects; the rest keep their order. */
+static void drop_out_of_view(peak_list *l, const float *size, const float *offset, int64_t plane,
+                             int64_t w_out, int s, int frame_w, int frame_h) {
+  int64_t n = 0;
+  for (int64_t k = 0; k < l->n; k++) {
+    double cx, cy, w, h;
+    decode_box(size, offset, plane, w_out, s, l->p[k].idx, &cx, &cy, &w, &h);
+    if (in_view(cx, cy, w, h, frame_w, frame_h))
+      l->p[n++] = l->p[k];
+  }
+  l->n = n;
+}
+
 /* Drops the sorted peaks that rule 3 suppresses (decode_suppress.h), keeping at most
  * max_keep; the rest keep their order. */
 static int suppress_peaks(peak_list *l, const float *size, const float *offset, int64_t plane,
@@ -251,6 +279,7 @@ int npt_decode_frame(const npt_graph *g, const npt_head_outputs *out, int b, int
   const float *offset = out->offset + (int64_t)b * 2 * plane;
   if (rc == 0 && l.n > 0) {
     qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_peak);
+    drop_out_of_view(&l, size, offset, plane, out->w_out, s, frame_w, frame_h);
     /* Suppression before top-K: a suppressed peak is no detection and takes no place in the
      * top K.  One survivor beyond K is enough to know that the frame is saturated. */
     if (p->suppress_ratio > 0)

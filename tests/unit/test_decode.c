@@ -326,6 +326,8 @@ static void test_padding(void **state) {
   *H(f, 0, 0, 1, 3) = 0.9f; /* column 3: pixels 12..15, outside 10 columns */
   *H(f, 0, 0, 3, 2) = 0.6f; /* last valid cell, next to the padding */
   *H(f, 0, 0, 3, 3) = 0.95f;
+  /* Its decoded centre (13.5) lies in the padding: it stays for a box with >= 2 px in view. */
+  set_box(f, 0, 3, 2, 0.0f, 0.0f, 6.0f, 6.0f);
   npt_dets d;
   int sat, i, j;
   assert_int_equal(decode(f, 0, 13, 10, 0.5f, 10, 3, &d, &sat), 0);
@@ -336,6 +338,41 @@ static void test_padding(void **state) {
   /* 16 x 16 px: everything is inside; (3,2) is now next to the higher (3,3). */
   assert_int_equal(decode(f, 0, 16, 16, 0.5f, 10, 3, &d, &sat), 0);
   assert_int_equal(d.n, 2);
+  npt_dets_free(&d);
+  fx_free(f);
+}
+
+/* Rule 3a: a decoded centre outside the frame is kept only when its box covers >= 2 px of the
+ * frame along both axes; a centre inside is always kept, even with a zero box.  A 20 x 20 px
+ * frame at stride 2 (10 x 10 cells, frame spans -0.5 .. 19.5). */
+static void test_centre_outside_frame(void **state) {
+  (void)state;
+  fixture *f = fx_new(1, 0, 10, 10, 2);
+  /* (0, 0): centre (0.5 - 2, 0.5) = (-1.5, 0.5); box 7 wide reaches x = 2.0: 2.5 px in view. */
+  *H(f, 0, 0, 0, 0) = 0.9f;
+  set_box(f, 0, 0, 0, -1.0f, 0.0f, 7.0f, 7.0f);
+  /* (0, 5): centre y = -1.5; box 5 tall reaches y = 1.0: 1.5 px in view: dropped. */
+  *H(f, 0, 0, 0, 5) = 0.8f;
+  set_box(f, 0, 0, 5, 0.0f, -1.0f, 5.0f, 5.0f);
+  /* (9, 9): centre (19.5, 19.5), exactly on the frame's edge: inside, kept with a zero box. */
+  *H(f, 0, 0, 9, 9) = 0.7f;
+  set_box(f, 0, 9, 9, 0.5f, 0.5f, 0.0f, 0.0f);
+  /* (5, 9): centre x = 19.5 + 2 = 21.5 with a 3 px box: nothing in view: dropped. */
+  *H(f, 0, 0, 5, 9) = 0.6f;
+  set_box(f, 0, 5, 9, 1.5f, 0.0f, 3.0f, 3.0f);
+  /* (9, 0): centre y = 2 (9 + 3.5) + 0.5 = 25.5, box 16 tall reaches y = 17.5: exactly 2 px in
+   * view: kept. */
+  *H(f, 0, 0, 9, 0) = 0.5f;
+  set_box(f, 0, 9, 0, 0.0f, 3.5f, 4.0f, 16.0f);
+  npt_dets d;
+  int sat;
+  assert_int_equal(decode(f, 0, 20, 20, 0.3f, 10, 3, &d, &sat), 0);
+  assert_int_equal(d.n, 3); /* rows by score: (0, 0), (9, 9), (9, 0) */
+  const float want[3] = {0.9f, 0.7f, 0.5f};
+  for (int k = 0; k < 3; k++)
+    NPT_ASSERT_NEAR(d.det[k].score, want[k], 0);
+  NPT_ASSERT_NEAR(d.det[0].x, -1.5 - 3.5, 1e-6);
+  NPT_ASSERT_NEAR(d.det[2].y, 17.5, 1e-6);
   npt_dets_free(&d);
   fx_free(f);
 }
@@ -495,6 +532,7 @@ int main(void) {
       cmocka_unit_test(test_top_k_and_saturation),
       cmocka_unit_test(test_threshold_edge),
       cmocka_unit_test(test_padding),
+      cmocka_unit_test(test_centre_outside_frame),
       cmocka_unit_test(test_deterministic_order),
       cmocka_unit_test(test_embedding_normalisation),
       cmocka_unit_test(test_bad_head_values),
