@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/detect_common.h"
@@ -28,13 +29,14 @@ static void usage(FILE *f) {
           "configuration, version, model and its SHA-256, backend, timings\n"
           "(docs/archive-format.md).  VIDEO is an HDF5 file with the frames in detect.dataset,\n"
           "or FILE.h5:/path/to/dataset.  An existing complete archive is replaced only with\n"
-          "--force.\n\n"
+          "--force.  Progress (frames, frames/s, ETA) goes to stderr: one updating line on a\n"
+          "terminal, else a line every NPTRACK_PROGRESS_S seconds (default 30).\n\n"
           "Options:\n"
           "  -c, --config FILE   configuration file (libconfig)\n"
           "  -s, --set K=V       override one setting, e.g. -s track.lost_frames=10 (repeatable)\n"
           "  -o, --output FILE   the archive to write\n"
           "  -f, --force         replace an existing complete archive\n"
-          "  -q, --quiet         print nothing on success\n"
+          "  -q, --quiet         print nothing on success (no progress either)\n"
           "  -h, --help          this help\n\n"
           "Example:\n"
           "  nptrack run -o out/run.h5 out/a/video.h5 out/b/video.h5\n"
@@ -82,6 +84,58 @@ static int rows_reserve(rows_buf *r, int64_t more) {
   return 0;
 }
 
+/* Progress of one video on stderr: on a terminal one line rewritten at most every 0.5 s; else
+ * (a Slurm log, a pipe) a plain line every NPTRACK_PROGRESS_S seconds (default 30; 0: every
+ * batch).  Off with --quiet. */
+typedef struct progress {
+  int on, tty;
+  double interval, t0, last;
+  int64_t total, done;
+  const char *video;
+} progress;
+
+static void progress_start(progress *p, int on, const char *video, int64_t total) {
+  const char *env = getenv("NPTRACK_PROGRESS_S");
+  char *end = NULL;
+  double iv = env && *env ? strtod(env, &end) : 30.0;
+  if (env && *env && (*end || !(iv >= 0)))
+    iv = 30.0;
+  *p = (progress){on, isatty(STDERR_FILENO), 0.0, npt_cli_now_s(), 0.0, total, 0, video};
+  p->interval = p->tty ? 0.5 : iv;
+  p->last = p->t0;
+}
+
+/* "1h02m", "12m05s" or "42s". */
+static void fmt_duration(double s, char *out, size_t n) {
+  long t = s < 0 ? 0 : (long)(s + 0.5);
+  if (t >= 3600)
+    snprintf(out, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60)
+    snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
+  else
+    snprintf(out, n, "%lds", t);
+}
+
+static void progress_step(progress *p, int64_t frames, int final) {
+  p->done += frames;
+  double now = npt_cli_now_s();
+  if (!p->on || (!final && now - p->last < p->interval) || (final && !p->tty && p->done == 0))
+    return;
+  p->last = now;
+  double rate = now > p->t0 ? (double)p->done / (now - p->t0) : 0.0;
+  char eta[32] = "?";
+  if (rate > 0)
+    fmt_duration((double)(p->total - p->done) / rate, eta, sizeof eta);
+  if (final)
+    fmt_duration(now - p->t0, eta, sizeof eta);
+  /* On a terminal: back to the line's start, and clear what a longer line left after it. */
+  fprintf(stderr, "%snptrack run: %s: %lld/%lld frames (%.0f%%), %.1f frames/s, %s %s%s%s",
+          p->tty ? "\r" : "", p->video, (long long)p->done, (long long)p->total,
+          p->total > 0 ? 100.0 * (double)p->done / (double)p->total : 100.0, rate,
+          final ? "took" : "ETA", eta, p->tty ? "\033[K" : "", p->tty && !final ? "" : "\n");
+  fflush(stderr);
+}
+
 /* The state of one video's frame loop, handed to the sink. */
 typedef struct video_run {
   npt_tracker *tracker;
@@ -91,7 +145,28 @@ typedef struct video_run {
   int64_t tcap;
   double track_s;
   const char *video;
+  progress prog;
 } video_run;
+
+/* Ids that the tracker's last step gave detections of earlier frames (the first frames of
+ * tracks it confirmed): those rows are already written, in frame order. */
+static void backfill_ids(rows_buf *r, const npt_tracker *t) {
+  const npt_track_backfill *bf;
+  size_t n = npt_tracker_backfill(t, &bf);
+  for (size_t k = 0; k < n; k++) {
+    int64_t lo = 0, hi = r->n; /* the first row of frame bf[k].frame */
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (r->frame[mid] < bf[k].frame)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    int64_t row = lo + bf[k].index;
+    if (row < r->n && r->frame[row] == bf[k].frame)
+      r->track_id[row] = bf[k].id;
+  }
+}
 
 /* The batch's detections, frame by frame, through the tracker into the rows. */
 static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
@@ -118,6 +193,7 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
     }
     NPT_TRY(npt_tracker_step(v->tracker, f, v->tdets, (size_t)(i - b), v->ids));
     rows_buf *r = &v->rows;
+    backfill_ids(r, v->tracker);
     for (int64_t k = b; k < i; k++, r->n++) {
       const npt_detection *p = &d->det[k];
       r->frame[r->n] = f, r->track_id[r->n] = v->ids[k - b];
@@ -131,6 +207,7 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
     return npt_error_set(NPT_EINVAL, "%s: the engine's detections are not in frame order",
                          v->video);
   v->track_s += npt_cli_now_s() - t0;
+  progress_step(&v->prog, n, 0);
   return 0;
 }
 
@@ -170,7 +247,8 @@ typedef struct run_totals {
 
 /* One video: frames → engine → tracker → rows → the archive's group. */
 static int run_video(npt_cli_engine *ce, const npt_detect_options *o, const npt_track_settings *ts,
-                     npt_archive *a, const char *path, const char *name, run_totals *tot) {
+                     npt_archive *a, const char *path, const char *name, int quiet,
+                     run_totals *tot) {
   npt_frames *fr = NULL;
   NPT_TRY(npt_frames_open_opts(&fr, path, &ce->fo));
   const npt_frames_info *in = npt_frames_get_info(fr);
@@ -180,8 +258,13 @@ static int run_video(npt_cli_engine *ce, const npt_detect_options *o, const npt_
   if (rc == 0)
     rc = npt_tracker_create(ts, ce->embed_dim, &v.tracker);
   double t0 = npt_cli_now_s();
+  progress_start(&v.prog, !quiet, path, end - first);
   if (rc == 0)
     rc = npt_cli_detect_frames(ce, fr, first, end, o->batch, track_batch, &v, &tot->saturated);
+  if (rc == 0)
+    progress_step(&v.prog, 0, 1);
+  else if (v.prog.on && v.prog.tty && v.prog.done > 0)
+    fputc('\n', stderr); /* the error goes on a line of its own */
   double t1 = npt_cli_now_s();
   tot->detect_s += t1 - t0 - v.track_s;
   tot->track_s += v.track_s;
@@ -230,8 +313,8 @@ static int check_videos(const npt_cli_engine *ce, char **videos, int n) {
   return 0;
 }
 
-static int run(const npt_config *cfg, const npt_detect_options *o, int force, char **videos,
-               int n_videos, const char *out, run_totals *tot) {
+static int run(const npt_config *cfg, const npt_detect_options *o, int force, int quiet,
+               char **videos, int n_videos, const char *out, run_totals *tot) {
   npt_track_settings ts;
   npt_archive_options ao;
   NPT_TRY(npt_track_settings_get(cfg, &ts));
@@ -264,7 +347,7 @@ static int run(const npt_config *cfg, const npt_detect_options *o, int force, ch
     if (!(names[i] = strdup(name)))
       rc = npt_error_set(NPT_ENOMEM, "out of memory");
     else
-      rc = run_video(&ce, o, &ts, a, videos[i], name, tot);
+      rc = run_video(&ce, o, &ts, a, videos[i], name, quiet, tot);
   }
   const struct {
     const char *name;
@@ -345,7 +428,7 @@ int npt_cmd_run(int argc, char **argv) {
   }
   run_totals tot = {0};
   if (rc == 0)
-    rc = run(cfg, &o, force, videos, n_videos, out, &tot);
+    rc = run(cfg, &o, force, quiet, videos, n_videos, out, &tot);
   npt_config_free(cfg);
   if (rc < 0)
     return npt_cli_fail("run", rc);

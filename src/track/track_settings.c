@@ -1,7 +1,10 @@
 /* Settings of the online tracker (section `track`, see tracker.h).  The defaults are those of
- * ByteTrack and FairMOT where they have one (thresholds 0.5/0.1/0.6, IoU matches 0.5 and 0.7, a
+ * ByteTrack and FairMOT where they have one (low threshold 0.1, IoU matches 0.5 and 0.7, a
  * 30-frame lost buffer, momentum 0.9, the Kalman weights 1/20 and 1/160), with appearance and
- * motion weighted equally in the first stage because particles look alike. */
+ * motion weighted equally in the first stage because particles look alike.  The high and
+ * new-track thresholds (ByteTrack's 0.5 and 0.6) are set for nptrack's detector, whose heatmap
+ * peaks on real particles often score 0.4-0.6: 0.4 and 0.4, chosen on the tracking benchmark's
+ * tuning videos (docs/performance.md), never its test videos. */
 #include <string.h>
 
 #include "common/error.h"
@@ -10,7 +13,7 @@
 #define NONE NULL, 0
 
 const npt_setting_def npt_track_settings_table[] = {
-    {"track.high_score", NPT_SET_FLOAT, 0, 1, "0.5", "", NONE,
+    {"track.high_score", NPT_SET_FLOAT, 0, 1, "0.4", "", NONE,
      "Detections scoring at least this take part in the first association stages and may "
      "start tracks."},
     {"track.low_score", NPT_SET_FLOAT, 0, 1, "0.1", "", NONE,
@@ -18,7 +21,7 @@ const npt_setting_def npt_track_settings_table[] = {
      "pass (ByteTrack's), to continue tracks that are already tracked; lower ones are ignored. "
      "Only detections that the detector keeps reach the tracker: detect.score_threshold must be "
      "at most this for the second pass to see any.  Must not exceed track.high_score."},
-    {"track.new_track_score", NPT_SET_FLOAT, 0, 1, "0.6", "", NONE,
+    {"track.new_track_score", NPT_SET_FLOAT, 0, 1, "0.4", "", NONE,
      "A high detection left unmatched starts a new (unconfirmed) track when it scores at least "
      "this."},
     {"track.match_cost", NPT_SET_FLOAT, 0, 3, "0.5", "", NONE,
@@ -44,7 +47,10 @@ const npt_setting_def npt_track_settings_table[] = {
      "an unconfirmed track left unmatched is removed."},
     {"track.confirm_frames", NPT_SET_INT, 1, 1000, "2", "frames", NONE,
      "Consecutive frames with a match after which a new track is confirmed and gets its id; "
-     "1 confirms tracks at birth.  Detections of a track before its confirmation get no id."},
+     "1 confirms tracks at birth.  The detections of a track before its confirmation get the "
+     "id when it is confirmed (the archive's rows are written after that), so a particle's "
+     "track starts at its first detection; an unconfirmed track that dies leaves its "
+     "detections without an id (-1)."},
     {"track.lost_frames", NPT_SET_INT, 0, 1000000, "30", "frames", NONE,
      "A confirmed track without a match is kept (lost, its motion predicted) for this many "
      "frames after its last match and can take up its identity again; then it is removed and "

@@ -28,6 +28,7 @@ typedef struct track {
   int state;
   int gate_ok;
   int has_embed;
+  int npend;     /* matches before confirmation, held in the tracker's pend[] */
   int64_t match; /* this frame's detection, or -1 */
 } track;
 
@@ -65,13 +66,18 @@ struct npt_tracker {
   size_t cap_e;
   npt_assign_work *aw;
   birth_key *births;
+  /* Backfill: track slot i's matches before its confirmation, (frame, index, 0), are
+   * pend[i * npend_max ..]; the confirmations of the last step hand them ids in bf[0..nbf). */
+  int npend_max; /* confirm_frames - 1 */
+  npt_track_backfill *pend, *bf;
+  size_t nbf;
 };
 
 npt_track_settings npt_track_settings_default(void) {
   npt_track_settings s = {
-      .high_score = 0.5,
+      .high_score = 0.4,
       .low_score = 0.1,
-      .new_track_score = 0.6,
+      .new_track_score = 0.4,
       .match_cost = 0.5,
       .embed_weight = 0.5,
       .iou_match = 0.8,
@@ -126,6 +132,7 @@ int npt_tracker_create(const npt_track_settings *s, int embed_dim, npt_tracker *
   t->ks.std_weight_velocity = s->std_weight_velocity;
   t->dim = embed_dim;
   t->chi2 = s->gate == NPT_TRACK_GATE_4D ? NPT_KALMAN_CHI2_4DOF : NPT_KALMAN_CHI2_2DOF;
+  t->npend_max = s->confirm_frames - 1;
   int rc = npt_assign_work_init(&t->aw);
   if (rc < 0) {
     free(t);
@@ -152,6 +159,8 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->cell_item);
   free(t->edges);
   free(t->births);
+  free(t->pend);
+  free(t->bf);
   npt_assign_work_free(t->aw);
   free(t);
 }
@@ -161,6 +170,10 @@ size_t npt_tracker_num_tracks(const npt_tracker *t) {
 }
 int64_t npt_tracker_num_ids(const npt_tracker *t) {
   return t->next_id;
+}
+size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out) {
+  *out = t->bf;
+  return t->nbf;
 }
 
 #define GROW(p, n)                                                                                 \
@@ -195,6 +208,10 @@ static int reserve(npt_tracker *t, size_t nd) {
     GROW(t->rows, cap);
     if (t->dim > 0)
       GROW(t->emb, cap * (size_t)t->dim);
+    if (t->npend_max > 0) {
+      GROW(t->pend, cap * (size_t)t->npend_max);
+      GROW(t->bf, cap * (size_t)t->npend_max);
+    }
     t->cap_t = cap;
   }
   return 0;
@@ -451,6 +468,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
                            (long long)frame, j, d[j].x, d[j].y, d[j].w, d[j].h, d[j].score);
   NPT_TRY(reserve(t, n));
   const npt_track_settings *s = &t->s;
+  t->nbf = 0;
 
   /* Prediction over the frames since the last step (a track more than lost_frames + 1 frames
    * old is removed at the end of this step anyway, so no more are needed), and the gates. */
@@ -514,8 +532,17 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
       tr->state = ST_TRACKED;
       if (t->kind[j] == DET_HIGH && t->inv_norm[j] > 0)
         fold_embedding(t, tr, e, d[j].embed, t->inv_norm[j]);
-      if (tr->id == 0 && tr->hits >= s->confirm_frames)
+      if (tr->id == 0 && tr->hits >= s->confirm_frames) {
         tr->id = ++t->next_id;
+        /* Its earlier detections take the id too (npt_tracker_backfill). */
+        const npt_track_backfill *p = t->pend + i * (size_t)t->npend_max;
+        for (int k = 0; k < tr->npend; k++)
+          t->bf[t->nbf++] = (npt_track_backfill){p[k].frame, p[k].index, tr->id};
+        tr->npend = 0;
+      } else if (tr->id == 0) {
+        t->pend[i * (size_t)t->npend_max + (size_t)tr->npend++] =
+            (npt_track_backfill){frame, (int64_t)j, 0};
+      }
     } else if (tr->id == 0) {
       alive = 0;
     } else {
@@ -529,6 +556,9 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
       t->tr[keep] = *tr;
       if (t->dim > 0)
         memcpy(t->emb + keep * (size_t)t->dim, e, (size_t)t->dim * sizeof *e);
+      if (tr->npend > 0)
+        memcpy(t->pend + keep * (size_t)t->npend_max, t->pend + i * (size_t)t->npend_max,
+               (size_t)tr->npend * sizeof *t->pend);
     }
     /* det_track now points at the kept slot. */
     if (t->tr[keep].match >= 0)
@@ -555,8 +585,12 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->match = (int64_t)j;
     if (t->inv_norm[j] > 0)
       fold_embedding(t, tr, t->emb + t->nt * (size_t)t->dim, d[j].embed, t->inv_norm[j]);
-    if (s->confirm_frames <= 1)
+    if (s->confirm_frames <= 1) {
       tr->id = ++t->next_id;
+    } else {
+      t->pend[t->nt * (size_t)t->npend_max] = (npt_track_backfill){frame, (int64_t)j, 0};
+      tr->npend = 1;
+    }
     t->det_track[j] = (int64_t)t->nt;
     t->nt++;
   }

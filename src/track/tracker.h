@@ -32,7 +32,8 @@
  * the same frame are born in order of decreasing score, then increasing y, then x, then input
  * index.  A detection's output is the id of the confirmed track it was matched to (or that it
  * started, with confirm_frames 1), else -1: the detections of a track before its confirmation
- * are reported -1.
+ * are reported -1 by that frame's step, and handed their id by the step that confirms the track
+ * (npt_tracker_backfill), so that a particle's track starts at its first detection.
  *
  * Determinism: the output depends only on the settings and the sequence of frames, not on
  * memory or timing.  Permuting a frame's detections permutes its output the same way, except
@@ -101,6 +102,17 @@ void npt_tracker_free(npt_tracker *t);
  * this frame's updates but stays usable and freeable). */
 int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *dets, size_t n,
                      int64_t *track_id_out);
+
+/* A detection of an earlier frame that the last step's confirmation gave an id: detection
+ * `index` of the step for `frame`. */
+typedef struct npt_track_backfill {
+  int64_t frame, index, id;
+} npt_track_backfill;
+
+/* The detections of earlier frames (at most confirm_frames - 1 per track, in frame order per
+ * track, tracks in order of confirmation) that the last npt_tracker_step's confirmations gave
+ * ids; *out stays valid until the next step.  Returns their number (0 with confirm_frames 1). */
+size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out);
 
 /* Tracks alive now (confirmed, tracked or lost, and unconfirmed), and ids given so far. */
 size_t npt_tracker_num_tracks(const npt_tracker *t);

@@ -17,13 +17,24 @@ mv "$tmp/b/video.h5" "$tmp/b/other.h5"
 arch=$tmp/run.h5
 
 expect 0 "" "$bin" run -o "$arch" "$tmp/a/video.h5" "$tmp/b/other.h5" "$tmp/a/video.h5"
-[ -s "$tmp/err" ] && fail "run wrote to stderr: $(cat "$tmp/err")"
+# stderr is not a terminal here: one closing progress line per video, nothing else
+prog='^nptrack run: [^ ]+: [0-9]+/[0-9]+ frames \([0-9]+%\), [0-9.]+ frames/s, (ETA|took) [0-9hms]+$'
+grep -vqE "$prog" "$tmp/err" && fail "run wrote other things to stderr: $(cat "$tmp/err")"
+[ "$(grep -cE '^nptrack run: [^ ]+: 8/8 frames \(100%\), [0-9.]+ frames/s, took [0-9hms]+$' "$tmp/err")" = 3 ] ||
+  fail "want one closing progress line per video: $(cat "$tmp/err")"
 [ "$(head -1 "$tmp/out")" = "nptrack run: model $src/models/nptrack.h5 (build tree)" ] ||
   fail "model line: $(head -1 "$tmp/out")"
 tail -1 "$tmp/out" | grep -qE "^nptrack run: wrote $arch: 3 videos, 24 frames, [0-9]+ detections, [0-9]+ tracks, [0-9.]+ frames/s$" ||
   fail "summary line: $(cat "$tmp/out")"
 ntracks=$(tail -1 "$tmp/out" | sed -E 's/.* ([0-9]+) tracks.*/\1/')
 [ "$ntracks" -gt 0 ] || fail "no tracks: the checks below learn nothing"
+
+# NPTRACK_PROGRESS_S=0: a line after every batch (2 frames), then the closing one; -q: none.
+expect 0 "" env NPTRACK_PROGRESS_S=0 "$bin" run -s detect.batch=2 -o "$tmp/prog.h5" "$tmp/a/video.h5"
+[ "$(grep -cE "$prog" "$tmp/err")" = 5 ] && grep -q ': 4/8 frames (50%), .* ETA ' "$tmp/err" ||
+  fail "progress every batch: $(cat "$tmp/err")"
+expect 0 "" env NPTRACK_PROGRESS_S=0 "$bin" run -q --force -o "$tmp/prog.h5" "$tmp/a/video.h5"
+[ -s "$tmp/err" ] || [ -s "$tmp/out" ] && fail "run -q printed: $(cat "$tmp/out" "$tmp/err")"
 
 expect 0 "" "$bin" info "$arch"
 grep -qE "^status: +complete$" "$tmp/out" || fail "info status: $(cat "$tmp/out")"

@@ -159,6 +159,61 @@ static void test_constant_velocity(void **state) {
   }
 }
 
+/* Backfill: the step that confirms a track hands its earlier detections the id (confirm_frames
+ * 2 and 4), each exactly once, with the frame and index they had; other steps hand out none. */
+static void test_backfill(void **state) {
+  (void)state;
+  for (int cf = 2; cf <= 4; cf += 2) {
+    npt_track_settings s = npt_track_settings_default();
+    s.confirm_frames = cf;
+    npt_tracker *t;
+    assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+    npt_rng g;
+    npt_rng_seed(&g, 31, (uint64_t)cf);
+    const size_t np = 30;
+    particle *p = new_particles(np);
+    for (size_t i = 0; i < np; i++) {
+      p[i].x = 40 + 60 * (double)(i % 6) + npt_rng_range(&g, -5, 5);
+      p[i].y = 40 + 60 * (double)(i / 6) + npt_rng_range(&g, -5, 5);
+      p[i].vx = npt_rng_range(&g, -2, 2);
+      p[i].vy = npt_rng_range(&g, -2, 2);
+      random_unit(&g, p[i].emb);
+    }
+    /* Particle 0 appears only from frame 3: its track is confirmed at frame 3 + cf - 1. */
+    p[0].present = 0;
+    int got[30][8] = {{0}}; /* got[i][f]: backfilled frame f of particle i */
+    for (int64_t f = 0; f < 10; f++) {
+      if (f == 3)
+        p[0].present = 1;
+      step(t, f, p, np, &g, 0.3, NULL, 0, NULL);
+      const npt_track_backfill *bf;
+      size_t n = npt_tracker_backfill(t, &bf);
+      int64_t want = f == cf - 1 ? (int64_t)(np - 1) * (cf - 1) : f == 3 + cf - 1 ? cf - 1 : 0;
+      if ((int64_t)n != want)
+        fail_msg("confirm %d, frame %lld: %zu backfilled, want %lld", cf, (long long)f, n,
+                 (long long)want);
+      for (size_t k = 0; k < n; k++) {
+        assert_true(bf[k].frame < f && bf[k].frame >= f - (cf - 1));
+        /* Detections are the present particles in order: index k is particle k (+1 before
+         * particle 0 appears). */
+        size_t i = (size_t)bf[k].index + (bf[k].frame < 3 ? 1 : 0);
+        assert_true(i < np);
+        if (bf[k].id != p[i].id)
+          fail_msg("confirm %d: frame %lld index %lld got id %lld, the particle has %lld", cf,
+                   (long long)bf[k].frame, (long long)bf[k].index, (long long)bf[k].id,
+                   (long long)p[i].id);
+        got[i][bf[k].frame]++;
+      }
+      move(p, np);
+    }
+    for (size_t i = 0; i < np; i++)
+      for (int f = 0; f < cf - 1; f++)
+        assert_int_equal(got[i][f + (i == 0 ? 3 : 0)], 1);
+    free(p);
+    npt_tracker_free(t);
+  }
+}
+
 /* Two particles with the same embedding cross, passing 3 px apart (boxes of 16 px overlapping
  * most of their area): only motion tells them apart. */
 static void test_crossing_same_look(void **state) {
@@ -555,7 +610,8 @@ static void test_errors_and_config(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_crossing_same_look),
+      cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_backfill),
+      cmocka_unit_test(test_crossing_same_look),
       cmocka_unit_test(test_missed_detections), cmocka_unit_test(test_false_positives),
       cmocka_unit_test(test_appearance_change), cmocka_unit_test(test_low_score_second_pass),
       cmocka_unit_test(test_determinism),       cmocka_unit_test(test_density),
