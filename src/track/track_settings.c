@@ -55,6 +55,16 @@ const npt_setting_def npt_track_settings_table[] = {
      "A confirmed track without a match is kept (lost, its motion predicted) for this many "
      "frames after its last match and can take up its identity again; then it is removed and "
      "the particle, if seen again, gets a new id."},
+    {"track.merge_cover", NPT_SET_FLOAT, 0, 1, "0.3", "", NONE,
+     "Merges (sintering): a confirmed track tracked in the previous frame and unmatched now "
+     "ends in a merge when a detection matched to another confirmed track covers at least this "
+     "fraction of its predicted box, covers that other track's predicted box as much, and is "
+     "at least track.merge_growth times its area; both tracks end and the detection starts a "
+     "new, confirmed track (a merge gives a new identity, as nptrack synth's ground truth "
+     "does).  0 turns merges off: the grown particle keeps one parent's id."},
+    {"track.merge_growth", NPT_SET_FLOAT, 1, 100, "1.2", "", NONE,
+     "Merges: the merged particle's box must be at least this many times the area of the "
+     "parent track it was matched to."},
     {"track.embed_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
      "Smoothing of a track's embedding: at each match with a high detection it becomes "
      "normalise(m x old + (1 - m) x detection's); 0 keeps only the latest."},
@@ -83,6 +93,8 @@ int npt_track_settings_get(const npt_config *cfg, npt_track_settings *s) {
   s->confirm_frames = (int)npt_config_int(cfg, "track.confirm_frames");
   s->lost_frames = (int)npt_config_int(cfg, "track.lost_frames");
   s->embed_momentum = npt_config_float(cfg, "track.embed_momentum");
+  s->merge_cover = npt_config_float(cfg, "track.merge_cover");
+  s->merge_growth = npt_config_float(cfg, "track.merge_growth");
   s->gate = strcmp(npt_config_str(cfg, "track.gate"), "position") ? NPT_TRACK_GATE_4D
                                                                   : NPT_TRACK_GATE_POSITION;
   s->std_weight_position = npt_config_float(cfg, "track.std_weight_position");

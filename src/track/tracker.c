@@ -29,6 +29,7 @@ typedef struct track {
   int gate_ok;
   int has_embed;
   int npend;     /* matches before confirmation, held in the tracker's pend[] */
+  int merged;    /* merged into another particle this frame: ends now */
   int64_t match; /* this frame's detection, or -1 */
 } track;
 
@@ -52,6 +53,7 @@ struct npt_tracker {
   /* Per frame, for up to cap_d detections. */
   size_t cap_d;
   unsigned char *kind;
+  unsigned char *merge_child; /* per detection: 1 when it is the particle a merge made */
   double (*meas)[4];
   double *inv_norm;    /* 1 / |embedding|, 0 without one */
   int64_t *det_track;  /* per detection: its track's slot, or -1 */
@@ -85,6 +87,8 @@ npt_track_settings npt_track_settings_default(void) {
       .unconfirmed_match = 0.7,
       .confirm_frames = 2,
       .lost_frames = 30,
+      .merge_cover = 0.3,
+      .merge_growth = 1.2,
       .embed_momentum = 0.9,
       .gate = NPT_TRACK_GATE_4D,
       .std_weight_position = NPT_KALMAN_STD_WEIGHT_POSITION,
@@ -108,6 +112,8 @@ static int check_settings(const npt_track_settings *s) {
   IN(unconfirmed_match, 0, 1)
   IN(confirm_frames, 1, 1000)
   IN(lost_frames, 0, 1000000)
+  IN(merge_cover, 0, 1)
+  IN(merge_growth, 1, 100)
   IN(embed_momentum, 0, 1)
   IN(std_weight_position, 1e-6, 10)
   IN(std_weight_velocity, 1e-6, 10)
@@ -148,6 +154,7 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->tr);
   free(t->emb);
   free(t->kind);
+  free(t->merge_child);
   free(t->meas);
   free(t->inv_norm);
   free(t->det_track);
@@ -189,6 +196,7 @@ static int reserve(npt_tracker *t, size_t nd) {
   if (nd > t->cap_d) {
     size_t cap = nd > 2 * t->cap_d ? nd : 2 * t->cap_d;
     GROW(t->kind, cap);
+    GROW(t->merge_child, cap);
     GROW(t->meas, cap);
     GROW(t->inv_norm, cap);
     GROW(t->det_track, cap);
@@ -340,6 +348,69 @@ static double embed_dist(const npt_tracker *t, size_t i, const npt_track_det *d,
   return 1 - (double)dot * t->inv_norm[j];
 }
 
+/* Area of the intersection of two boxes given as centre and size. */
+static double overlap_area(const double a[4], const double b[4]) {
+  double ix =
+      fmin(a[0] + 0.5 * a[2], b[0] + 0.5 * b[2]) - fmax(a[0] - 0.5 * a[2], b[0] - 0.5 * b[2]);
+  double iy =
+      fmin(a[1] + 0.5 * a[3], b[1] + 0.5 * b[3]) - fmax(a[1] - 0.5 * a[3], b[1] - 0.5 * b[3]);
+  return ix > 0 && iy > 0 ? ix * iy : 0.0;
+}
+
+/* Merges (sintering): a confirmed track B tracked in the previous frame and unmatched now, whose
+ * predicted box is covered (intersection / its area) by at least merge_cover by a high
+ * detection j that was matched to another confirmed track A, where j also covers A's predicted
+ * box by merge_cover and is at least merge_growth times its area: A and B end, and j starts a
+ * new track, confirmed at birth (a merge gives the particle a new identity).  Tracks are
+ * visited in birth order and each B takes the detection covering it most (lower index on
+ * ties), so the outcome is deterministic. */
+static int merge_pass(npt_tracker *t) {
+  const npt_track_settings *s = &t->s;
+  if (!(s->merge_cover > 0))
+    return 0;
+  for (size_t i = 0; i < t->nt; i++) {
+    track *b = &t->tr[i];
+    if (b->id == 0 || b->state != ST_TRACKED || b->match >= 0 || b->merged)
+      continue;
+    const double *pb = b->kf.mean;
+    double area_b = pb[2] * pb[3];
+    if (!(area_b > 0))
+      continue;
+    double hx = 0.5 * pb[2] + t->max_half_w, hy = 0.5 * pb[3] + t->max_half_h;
+    size_t nc = grid_query(t, pb[0] - hx, pb[0] + hx, pb[1] - hy, pb[1] + hy);
+    int64_t best = -1;
+    double best_cover = 0;
+    for (size_t c = 0; c < nc; c++) {
+      size_t j = t->cand[c];
+      int64_t ia = t->det_track[j];
+      if (t->kind[j] != DET_HIGH || ia < 0 || (size_t)ia == i)
+        continue;
+      const track *a = &t->tr[ia];
+      if (a->id == 0)
+        continue;
+      const double *z = t->meas[j], *pa = a->kf.mean;
+      double cover_b = overlap_area(pb, z) / area_b;
+      double area_a = pa[2] * pa[3];
+      if (!(cover_b >= s->merge_cover) || !(area_a > 0) ||
+          !(overlap_area(pa, z) / area_a >= s->merge_cover) ||
+          !(z[2] * z[3] >= s->merge_growth * area_a))
+        continue;
+      if (cover_b > best_cover || (cover_b == best_cover && (int64_t)j < best))
+        best = (int64_t)j, best_cover = cover_b;
+    }
+    if (best < 0)
+      continue;
+    b->merged = 1;
+    if (!t->merge_child[best]) {
+      t->merge_child[best] = 1;
+      track *a = &t->tr[t->det_track[best]];
+      a->merged = 1;
+      a->match = -1;
+    }
+  }
+  return 0;
+}
+
 /* Solves the stage whose k rows (t->rows) and edges are set and records its matches. */
 static int solve_stage(npt_tracker *t, size_t k, size_t n, size_t ne, double max_cost) {
   if (ne == 0)
@@ -484,6 +555,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->gate_ok =
         npt_kalman_gate_init(&t->ks, &tr->kf, s->gate == NPT_TRACK_GATE_POSITION, &tr->gate) == 0;
     tr->match = -1;
+    tr->merged = 0;
   }
   npt_error_clear();
 
@@ -498,6 +570,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
                  : dj->score >= s->low_score ? DET_LOW
                                              : DET_IGNORED;
     t->det_track[j] = -1;
+    t->merge_child[j] = 0;
     t->inv_norm[j] = 0;
     if (dj->embed && t->dim > 0) {
       double ss = 0;
@@ -513,6 +586,10 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   NPT_TRY(stage_iou(t, n, 1, DET_HIGH, s->iou_match));
   NPT_TRY(stage_iou(t, n, 1, DET_LOW, s->low_match));
   NPT_TRY(stage_iou(t, n, 0, DET_HIGH, s->unconfirmed_match));
+  NPT_TRY(merge_pass(t));
+  for (size_t j = 0; j < n; j++)
+    if (t->merge_child[j])
+      t->det_track[j] = -1; /* its parent no longer holds it: it is born below */
 
   /* Updates, confirmations, losses and removals, in birth order. */
   size_t keep = 0;
@@ -520,7 +597,9 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     track *tr = &t->tr[i];
     float *e = t->emb ? t->emb + i * (size_t)t->dim : NULL;
     int alive = 1;
-    if (tr->match >= 0) {
+    if (tr->merged) {
+      alive = 0;
+    } else if (tr->match >= 0) {
       size_t j = (size_t)tr->match;
       if (npt_kalman_update(&t->ks, &tr->kf, t->meas[j], tr->gate_ok ? &tr->gate : NULL) < 0) {
         /* A filter that cannot take the measurement starts again from it; the identity stays. */
@@ -570,7 +649,8 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   /* Births. */
   size_t nb = 0;
   for (size_t j = 0; j < n; j++)
-    if (t->kind[j] == DET_HIGH && t->det_track[j] < 0 && d[j].score >= s->new_track_score)
+    if (t->kind[j] == DET_HIGH && t->det_track[j] < 0 &&
+        (d[j].score >= s->new_track_score || t->merge_child[j]))
       t->births[nb++] = (birth_key){d[j].score, t->meas[j][1], t->meas[j][0], j};
   qsort(t->births, nb, sizeof *t->births, cmp_birth);
   for (size_t b = 0; b < nb; b++) {
@@ -585,7 +665,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->match = (int64_t)j;
     if (t->inv_norm[j] > 0)
       fold_embedding(t, tr, t->emb + t->nt * (size_t)t->dim, d[j].embed, t->inv_norm[j]);
-    if (s->confirm_frames <= 1) {
+    if (s->confirm_frames <= 1 || t->merge_child[j]) {
       tr->id = ++t->next_id;
     } else {
       t->pend[t->nt * (size_t)t->npend_max] = (npt_track_backfill){frame, (int64_t)j, 0};

@@ -20,6 +20,13 @@
  *      below low_match.  Low detections never start tracks and never change embeddings.
  *   4. unconfirmed tracks x the high detections left, 1 - IoU below unconfirmed_match.
  *
+ * Then merges (sintering): a confirmed track B, tracked in the previous frame and unmatched now,
+ * whose predicted box is covered by >= merge_cover (intersection over its area) by a high
+ * detection matched to another confirmed track A, which that detection covers as much while
+ * being >= merge_growth times A's predicted area: A and B end and the detection starts a new
+ * track, confirmed at birth (a merge makes a new particle; nptrack synth's ground truth gives
+ * it a new id).  merge_cover 0 turns this off.
+ *
  * Then: confirmed tracks unmatched become (or stay) lost and are removed once more than
  * lost_frames frames have passed since their last match; unconfirmed tracks unmatched are
  * removed; high detections left with score >= new_track_score start unconfirmed tracks, which
@@ -64,6 +71,8 @@ typedef struct npt_track_settings {
   double unconfirmed_match;   /* stage 4: 1 - IoU below this */
   int confirm_frames;         /* consecutive matches that confirm a track, >= 1 */
   int lost_frames;            /* frames a lost track is kept for, >= 0 */
+  double merge_cover;         /* merges: cover of both parents' boxes by the child, 0: off */
+  double merge_growth;        /* merges: the child's area over the matched parent's, >= 1 */
   double embed_momentum;      /* EMA weight of the old embedding, in [0, 1] */
   npt_track_gate_kind gate;   /* Mahalanobis gate on centre and size, or on the centre only */
   double std_weight_position; /* Kalman noise weights (kalman.h) */

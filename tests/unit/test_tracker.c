@@ -214,6 +214,61 @@ static void test_backfill(void **state) {
   }
 }
 
+/* Merge (sintering): two particles approach and become one larger particle.  With merges on,
+ * both tracks end at the merge and the merged particle gets a new id at once (not -1); with
+ * track.merge_cover 0 it keeps one parent's id.  Bystanders keep theirs either way. */
+static void test_merge(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    npt_track_settings s = npt_track_settings_default();
+    if (!on)
+      s.merge_cover = 0;
+    npt_tracker *t;
+    assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+    npt_rng g;
+    npt_rng_seed(&g, 5, (uint64_t)on);
+    particle *p = new_particles(4);
+    /* 0 and 1 approach each other at 1 px/frame; 2 and 3 stand apart. */
+    p[0].x = 100, p[0].y = 100, p[0].vx = 1;
+    p[1].x = 130, p[1].y = 100, p[1].vx = -1;
+    p[2].x = 300, p[2].y = 300;
+    p[3].x = 100, p[3].y = 300;
+    for (int i = 0; i < 4; i++)
+      random_unit(&g, p[i].emb);
+    int64_t before[4] = {0}, merged_id = 0;
+    for (int64_t f = 0; f < 30; f++) {
+      if (f == 12) { /* 0 and 1 (centres 112 and 118) become one particle of 1.26 x the side */
+        p[0].x = 115, p[0].vx = 0, p[0].size = 16 * 1.26;
+        random_unit(&g, p[0].emb);
+        p[1].present = 0;
+      }
+      step(t, f, p, 4, &g, 0.2, NULL, 0, NULL);
+      if (f == 11)
+        for (int i = 0; i < 4; i++)
+          before[i] = p[i].id;
+      if (f == 12) {
+        merged_id = p[0].id;
+        assert_true(merged_id > 0);
+        if (on)
+          assert_true(merged_id != before[0] && merged_id != before[1] &&
+                      merged_id == npt_tracker_num_ids(t));
+        else
+          assert_true(merged_id == before[0] || merged_id == before[1]);
+      }
+      if (f > 12)
+        assert_int_equal(p[0].id, merged_id);
+      if (f >= 11) {
+        assert_int_equal(p[2].id, before[2]);
+        assert_int_equal(p[3].id, before[3]);
+      }
+      move(p, 4);
+    }
+    expect_distinct(before, 4);
+    free(p);
+    npt_tracker_free(t);
+  }
+}
+
 /* Two particles with the same embedding cross, passing 3 px apart (boxes of 16 px overlapping
  * most of their area): only motion tells them apart. */
 static void test_crossing_same_look(void **state) {
@@ -611,6 +666,7 @@ static void test_errors_and_config(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_backfill),
+      cmocka_unit_test(test_merge),
       cmocka_unit_test(test_crossing_same_look),
       cmocka_unit_test(test_missed_detections), cmocka_unit_test(test_false_positives),
       cmocka_unit_test(test_appearance_change), cmocka_unit_test(test_low_score_second_pass),
