@@ -18,12 +18,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import visibility
 
-def _load_one(d, frame_step):
-    """One video: frames [T', H, W] float16 in [0, 1], its gt rows of the kept frames, and the
-    kept-frame index of each row."""
+
+def _load_one(d, frame_step, visible_k=0.0, background_k=0.0):
+    """One video: frames [T', H, W] float16 in [0, 1], its gt rows of the kept frames, the
+    kept-frame index of each row, and per row its `valid` code (load_videos) from its
+    detectability d' (visibility.py)."""
     with h5py.File(os.path.join(d, "video.h5"), "r") as f:
         v = f["/frames"][::frame_step]
+        attrs = {k: float(x) for k, x in f.attrs.items() if k.startswith("synth.")}
     full = 255.0 if v.dtype == np.uint8 else 65535.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a video whose particles all left has no rows
@@ -31,12 +35,23 @@ def _load_one(d, frame_step):
     k = gt[:, 0].astype(np.int64) - 1
     gt = gt[(k % frame_step == 0) & (k // frame_step < v.shape[0])]
     k = (gt[:, 0].astype(np.int64) - 1) // frame_step
-    return (v.astype(np.float32) / full).astype(np.float16), gt, k
+    seen = np.ones(len(gt), np.float32)
+    if visible_k > 0 and len(gt):
+        dp = visibility.detectability(gt[:, 2:6], gt[:, 7], attrs)
+        seen[dp < visible_k] = -1
+        seen[dp < background_k] = -2
+    return (v.astype(np.float32) / full).astype(np.float16), gt, k, seen
 
 
-def load_videos(root, frame_step=2, max_videos=None, max_ids_per_video=400, workers=None):
+def load_videos(root, frame_step=2, max_videos=None, max_ids_per_video=400, workers=None,
+                visible_k=0.0, background_k=0.0):
     """Frames scaled to [0, 1] by their full scale (float16), and per frame an [M, 7] float32
-    table (cx, cy, w, h, class 0/1, global id, valid), M the most objects of any frame.
+    table (cx, cy, w, h, class 0/1, global id, valid), M the most objects of any frame.  valid
+    is 1 for a particle, 0 for padding; with visible_k > 0, a particle under the visibility
+    criterion d' >= visible_k gets -1: no target, and its heatmap footprint is ignored by the
+    loss (neither a positive nor a negative); under background_k (< visible_k) it gets -2 and
+    counts as background, so the network learns not to put peaks where nothing can be seen
+    instead of guessing.
     Identities are numbered across videos; videos with more than max_ids_per_video identities
     (dense monolayers) get id -1, which the identity loss skips: their thousands of look-alike
     particles would swamp the classifier and teach little about re-identification."""
@@ -45,7 +60,9 @@ def load_videos(root, frame_step=2, max_videos=None, max_ids_per_video=400, work
         dirs = dirs[:max_videos]
     frames, objs, next_id = [], [], 0
     with ProcessPoolExecutor(workers or min(16, os.cpu_count())) as ex:
-        for v, gt, k in ex.map(_load_one, dirs, [frame_step] * len(dirs), chunksize=4):
+        for v, gt, k, seen in ex.map(_load_one, dirs, [frame_step] * len(dirs),
+                                     [visible_k] * len(dirs), [background_k] * len(dirs),
+                                     chunksize=4):
             uniq, inv = np.unique(gt[:, 1], return_inverse=True)
             if len(uniq) <= max_ids_per_video:
                 gid = (next_id + inv).astype(np.float32)
@@ -53,7 +70,7 @@ def load_videos(root, frame_step=2, max_videos=None, max_ids_per_video=400, work
             else:
                 gid = np.full(len(gt), -1, np.float32)
             tab = np.stack([gt[:, 2] + gt[:, 4] / 2, gt[:, 3] + gt[:, 5] / 2, gt[:, 4], gt[:, 5],
-                            gt[:, 7] - 1, gid, np.ones(len(gt))], 1).astype(np.float32)
+                            gt[:, 7] - 1, gid, seen], 1).astype(np.float32)
             for t in range(v.shape[0]):
                 objs.append(tab[k == t])
                 frames.append(v[t])
@@ -155,6 +172,21 @@ class GpuData:
         sigma = (0.07 * size_cells + 0.15).clamp(min=0.35)
         rad = torch.ceil(3 * sigma).clamp(max=24)
         hm = torch.zeros(b, self.nc, G, G, device=dev)
+        # barely visible particles (valid -1) in view: their footprint, over all classes, is
+        # ignored; invisible ones (-2) are simply background
+        hidden = (obj[..., 6] < -0.5) & (obj[..., 6] > -1.5) & (vis_area > 0)
+        ign = torch.zeros(b, 1, G, G, device=dev)
+        hb, ho = torch.nonzero(hidden, as_tuple=True)
+        if hb.numel():
+            R = int(rad[hb, ho].max().item())
+            off = torch.arange(-R, R + 1, device=dev, dtype=torch.float32)
+            dy, dx = torch.meshgrid(off, off, indexing="ij")
+            dy, dx = dy.reshape(1, -1), dx.reshape(1, -1)
+            ii, jj = i[hb, ho][:, None] + dy, j[hb, ho][:, None] + dx
+            keep = (dx.abs() <= rad[hb, ho][:, None]) & (dy.abs() <= rad[hb, ho][:, None]) & (
+                ii >= 0) & (ii < G) & (jj >= 0) & (jj < G)
+            flat = (hb[:, None] * G + ii.long().clamp(0, G - 1)) * G + jj.long().clamp(0, G - 1)
+            ign.view(-1).scatter_(0, flat[keep], 1.0)
         bi, oi = torch.nonzero(valid, as_tuple=True)
         if bi.numel():
             R = int(rad[bi, oi].max().item())
@@ -180,7 +212,7 @@ class GpuData:
         reg[cell] = torch.stack([gx[bi, oi] - j[bi, oi], gy[bi, oi] - i[bi, oi]], -1)
         ids[cell] = obj[bi, oi, 5].long()
         mask[cell] = 1.0
-        return dict(hm=hm, wh=wh.view(b, G, G, 2), reg=reg.view(b, G, G, 2),
+        return dict(hm=hm, ign=ign, wh=wh.view(b, G, G, 2), reg=reg.view(b, G, G, 2),
                     ids=ids.view(b, G, G), mask=mask.view(b, G, G), n=int(bi.numel()))
 
 

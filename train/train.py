@@ -33,11 +33,14 @@ import model as npt_model  # noqa: E402
 from data import GpuData, load_videos  # noqa: E402
 
 
-def focal_loss(pred, gt):
-    """CenterNet's penalty-reduced focal loss; pred are probabilities."""
+def focal_loss(pred, gt, ignore=None):
+    """CenterNet's penalty-reduced focal loss; pred are probabilities.  ignore [b, 1, H, W]: 1
+    where a negative is not penalised (the footprint of a particle nobody can see)."""
     pred = pred.float().clamp(1e-4, 1 - 1e-4)
     pos = gt.eq(1).float()
     neg = 1 - pos
+    if ignore is not None:
+        neg = neg * (1 - ignore)
     pos_l = torch.log(pred) * (1 - pred) ** 2 * pos
     neg_l = torch.log(1 - pred) * pred ** 2 * (1 - gt) ** 4 * neg
     n = pos.sum()
@@ -54,7 +57,7 @@ class Criterion(nn.Module):
         self.max_id_objects = 2048
 
     def forward(self, out, t):
-        hm = focal_loss(out["heatmap"], t["hm"])
+        hm = focal_loss(out["heatmap"], t["hm"], t.get("ign"))
         mask = t["mask"] > 0
         n = mask.sum().clamp(min=1)
         size = out["size"].float().permute(0, 2, 3, 1)[mask]
@@ -120,11 +123,16 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=2000, help="steps between checkpoints")
     ap.add_argument("--frame-step", type=int, default=2)
     ap.add_argument("--max-videos", type=int, default=None)
+    ap.add_argument("--visible-k", type=float, default=0.0,
+                    help="ignore particles under d' >= K (visibility.py; Rose: 5); 0: all count")
+    ap.add_argument("--background-k", type=float, default=0.0,
+                    help="with --visible-k: particles under d' >= this count as background")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
     t0 = time.time()
     dev = torch.device(a.device)
-    frames, objs, n_ids = load_videos(a.data, a.frame_step, a.max_videos)
+    frames, objs, n_ids = load_videos(a.data, a.frame_step, a.max_videos,
+                                      visible_k=a.visible_k, background_k=a.background_k)
     data = GpuData(frames, objs, n_ids, dev, crop=a.crop)
     print(f"train: {frames.shape[0]} frames, {n_ids} identities, loaded in "
           f"{time.time() - t0:.0f} s", flush=True)

@@ -40,18 +40,22 @@ LATTICE_NM = {1: 0.203, 2: 0.209}  # config/synth/train.cfg: lattice_metal_nm, l
 
 def mean_attenuation(tmax_nm, mfp_nm, void=0.0, n=256):
     """Mean of 1 - exp(-t / mfp) over the disc of a sphere of thickness tmax at its centre; with
-    void > 0, a shell whose hollow core is the sphere scaled by `void`."""
+    void > 0, a shell whose hollow core is the sphere scaled by `void`.  tmax_nm and void may be
+    arrays (one value per particle); returns an array of their shape."""
+    tmax = np.asarray(tmax_nm, np.float64)[..., None]
+    v = np.broadcast_to(np.asarray(void, np.float64), np.shape(tmax_nm))[..., None]
     u = (np.arange(n) + 0.5) / n  # r^2 / R^2: uniform over the disc's area
-    t = tmax_nm * np.sqrt(1 - u)
-    if void > 0:
-        inner = tmax_nm * void * np.sqrt(np.clip(1 - u / (void * void), 0, None))
-        t = t - inner
-    return float(np.mean(1 - np.exp(-t / mfp_nm)))
+    t = tmax * np.sqrt(1 - u)
+    vv = np.where(v > 0, v, 1.0)
+    inner = np.where(v > 0, tmax * v * np.sqrt(np.clip(1 - u / (vv * vv), 0, None)), 0.0)
+    return np.mean(1 - np.exp(-(t - inner) / mfp_nm), axis=-1)
 
 
-def detectability(boxes, classes, attrs):
+def detectability(boxes, classes, attrs, chunk=16384):
     """d' of each ground-truth particle (boxes [n, 4] px, classes 1 metal / 2 oxide) of a video
     whose drawn parameters are `attrs` (the synth.* attributes of its video.h5)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    classes = np.asarray(classes).reshape(-1).astype(np.int64)
     p = attrs["synth.pixel_size_nm"]
     dose = attrs["synth.dose_e_px"]
     g = attrs["synth.support_grain_nm"] / p
@@ -59,24 +63,25 @@ def detectability(boxes, classes, attrs):
     fw = attrs["synth.fresnel_width_nm"] / p
     blur = attrs["synth.blur_px"]
     out = np.zeros(len(boxes))
-    for k, (b, c) in enumerate(zip(boxes, classes)):
-        d_px = float(np.sqrt(max(b[2], 1e-3) * max(b[3], 1e-3)))
+    for k0 in range(0, len(boxes), chunk):
+        b, c = boxes[k0:k0 + chunk], classes[k0:k0 + chunk]
+        d_px = np.sqrt(np.maximum(b[:, 2], 1e-3) * np.maximum(b[:, 3], 1e-3))
         r = d_px / 2
         area = np.pi * r * r
-        if int(c) == 2:
-            contrast = mean_attenuation(d_px * p, attrs["synth.oxide_mfp_nm"],
-                                        attrs["synth.void_frac"])
-        else:
-            contrast = mean_attenuation(d_px * p, attrs["synth.metal_mfp_nm"])
+        oxide = c == 2
+        contrast = np.where(
+            oxide, mean_attenuation(d_px * p, attrs["synth.oxide_mfp_nm"],
+                                    np.where(oxide, attrs["synth.void_frac"], 0.0)),
+            mean_attenuation(d_px * p, attrs["synth.metal_mfp_nm"]))
         var = 0.8 * sc * sc * np.pi * g * g / (area + np.pi * g * g) + 1.0 / (dose * area)
         d_thick = contrast / np.sqrt(var)
         d_fresnel = attrs["synth.fresnel_amp"] * np.sqrt(dose * 2 * np.pi * r * fw)
-        period = LATTICE_NM.get(int(c), 0.203) / p
-        d_lattice = 0.0
-        if period >= 2 and attrs["synth.zone_axis_frac"] > 0:
-            mtf = np.exp(-2 * np.pi ** 2 * blur ** 2 / period ** 2)
-            d_lattice = attrs["synth.lattice_amp"] * mtf / np.sqrt(2) * np.sqrt(dose * area)
-        out[k] = np.sqrt(d_thick ** 2 + d_fresnel ** 2 + d_lattice ** 2)
+        period = np.where(oxide, LATTICE_NM[2], LATTICE_NM[1]) / p
+        mtf = np.exp(-2 * np.pi ** 2 * blur ** 2 / period ** 2)
+        on = (period >= 2) & (attrs["synth.zone_axis_frac"] > 0)
+        d_lattice = np.where(on, attrs["synth.lattice_amp"] * mtf / np.sqrt(2) *
+                             np.sqrt(dose * area), 0.0)
+        out[k0:k0 + chunk] = np.sqrt(d_thick ** 2 + d_fresnel ** 2 + d_lattice ** 2)
     return out
 
 
