@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <hdf5.h>
+
 #include "cli/cli.h"
 #include "common/error.h"
 
@@ -33,6 +35,10 @@ static void print_help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  /* HDF5's exit handler closes the files still open; after a failed write (a full disk) it
+   * crashes on the half-closed file.  Every file is closed explicitly on success, and a failed
+   * run removes its temporary file itself, so the handler is not needed. */
+  H5dont_atexit();
   if (argc < 2) {
     print_help(stderr);
     return NPT_EXIT_USAGE;

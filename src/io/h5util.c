@@ -23,7 +23,21 @@ static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
 const char *npt_h5_last_error(char *buf, size_t n) {
   char tmp[256] = "";
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, tmp);
-  snprintf(buf, n, "%s", tmp);
+  /* A failed write reads "file write failed: time = ...\n, filename = ..., errno = 28, error
+   * message = 'No space left on device', buf = ...": keep "file write failed: No space left on
+   * device", on one line. */
+  const char *msg = strstr(tmp, "error message = '");
+  const char *colon = strchr(tmp, ':');
+  if (msg && colon && colon < msg) {
+    msg += strlen("error message = '");
+    const char *end = strchr(msg, '\'');
+    snprintf(buf, n, "%.*s: %.*s", (int)(colon - tmp), tmp, (int)(end ? end - msg : 120), msg);
+  } else {
+    snprintf(buf, n, "%s", tmp);
+  }
+  for (char *c = buf; *c; c++)
+    if (*c == '\n' || *c == '\r')
+      *c = ' ';
   return buf;
 }
 

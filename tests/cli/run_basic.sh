@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nptrack run: two videos (one of them given twice) into one archive with the shipped model;
 # `info` and `export --tracks` read it; a complete archive is kept without --force and replaced
-# with it; a missing video fails naming the file and leaves no archive.  With NPTRACK_PYTHON
+# with it; a missing or corrupt video, or a full disk, fails naming the file and leaves no
+# archive.  With NPTRACK_PYTHON
 # set (a Python with h5py), the archive's groups and provenance are also read with h5py.
 #   usage: run_basic.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR
 set -uo pipefail
@@ -71,6 +72,14 @@ expect 1 "nope\.h5" "$bin" run -q -o "$tmp/missing.h5" "$tmp/a/video.h5" "$tmp/n
 echo "not hdf5" >"$tmp/bad.h5"
 expect 1 "bad\.h5" "$bin" run -q -o "$tmp/corrupt.h5" "$tmp/bad.h5"
 [ -e "$tmp/corrupt.h5" ] && fail "a failed run left $tmp/corrupt.h5"
+# A full disk (here a 16 KiB file-size limit, whose writes fail with EFBIG as a full disk's do
+# with ENOSPC): one line naming the archive and the cause, exit 1, no archive, no temporary
+# file left, and no crash in HDF5's exit handler (it used to segfault on the half-closed file).
+mkdir -p "$tmp/full"
+expect 1 "^nptrack run: error: $tmp/full/run\.h5: .*File too large\)$" \
+  bash -c 'trap "" XFSZ; ulimit -f 16; exec "$0" "$@"' "$bin" run -q -s archive.embeddings=all \
+  -o "$tmp/full/run.h5" "$tmp/a/video.h5"
+[ -z "$(ls -A "$tmp/full")" ] || fail "a run that hit the size limit left: $(ls -A "$tmp/full")"
 expect 2 "no video" "$bin" run -o "$tmp/x.h5"
 ls -A "$tmp" | grep -q '\.part$' && fail "temporary files left: $(ls -A "$tmp")"
 
