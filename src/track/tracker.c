@@ -328,15 +328,20 @@ static int push_edge(npt_tracker *t, size_t *ne, size_t row, size_t col, double 
   return 0;
 }
 
-/* 1 - IoU of a track's predicted box and detection j's. */
-static double iou_cost(const double a[4], const double b[4]) {
+/* Area of the intersection of two boxes given as centre and size. */
+static double overlap_area(const double a[4], const double b[4]) {
   double ix =
       fmin(a[0] + 0.5 * a[2], b[0] + 0.5 * b[2]) - fmax(a[0] - 0.5 * a[2], b[0] - 0.5 * b[2]);
   double iy =
       fmin(a[1] + 0.5 * a[3], b[1] + 0.5 * b[3]) - fmax(a[1] - 0.5 * a[3], b[1] - 0.5 * b[3]);
-  if (!(ix > 0 && iy > 0))
+  return ix > 0 && iy > 0 ? ix * iy : 0.0;
+}
+
+/* 1 - IoU of a track's predicted box and detection j's. */
+static double iou_cost(const double a[4], const double b[4]) {
+  double inter = overlap_area(a, b);
+  if (!(inter > 0))
     return 1;
-  double inter = ix * iy;
   return 1 - inter / (a[2] * a[3] + b[2] * b[3] - inter);
 }
 
@@ -348,15 +353,6 @@ static double embed_dist(const npt_tracker *t, size_t i, const npt_track_det *d,
   return 1 - (double)dot * t->inv_norm[j];
 }
 
-/* Area of the intersection of two boxes given as centre and size. */
-static double overlap_area(const double a[4], const double b[4]) {
-  double ix =
-      fmin(a[0] + 0.5 * a[2], b[0] + 0.5 * b[2]) - fmax(a[0] - 0.5 * a[2], b[0] - 0.5 * b[2]);
-  double iy =
-      fmin(a[1] + 0.5 * a[3], b[1] + 0.5 * b[3]) - fmax(a[1] - 0.5 * a[3], b[1] - 0.5 * b[3]);
-  return ix > 0 && iy > 0 ? ix * iy : 0.0;
-}
-
 /* Merges (sintering): a confirmed track B tracked in the previous frame and unmatched now, whose
  * predicted box is covered (intersection / its area) by at least merge_cover by a high
  * detection j that was matched to another confirmed track A, where j also covers A's predicted
@@ -364,10 +360,10 @@ static double overlap_area(const double a[4], const double b[4]) {
  * new track, confirmed at birth (a merge gives the particle a new identity).  Tracks are
  * visited in birth order and each B takes the detection covering it most (lower index on
  * ties), so the outcome is deterministic. */
-static int merge_pass(npt_tracker *t) {
+static void merge_pass(npt_tracker *t) {
   const npt_track_settings *s = &t->s;
   if (!(s->merge_cover > 0))
-    return 0;
+    return;
   for (size_t i = 0; i < t->nt; i++) {
     track *b = &t->tr[i];
     if (b->id == 0 || b->state != ST_TRACKED || b->match >= 0 || b->merged)
@@ -408,7 +404,6 @@ static int merge_pass(npt_tracker *t) {
       a->match = -1;
     }
   }
-  return 0;
 }
 
 /* Solves the stage whose k rows (t->rows) and edges are set and records its matches. */
@@ -586,7 +581,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   NPT_TRY(stage_iou(t, n, 1, DET_HIGH, s->iou_match));
   NPT_TRY(stage_iou(t, n, 1, DET_LOW, s->low_match));
   NPT_TRY(stage_iou(t, n, 0, DET_HIGH, s->unconfirmed_match));
-  NPT_TRY(merge_pass(t));
+  merge_pass(t);
   for (size_t j = 0; j < n; j++)
     if (t->merge_child[j])
       t->det_track[j] = -1; /* its parent no longer holds it: it is born below */
