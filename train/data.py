@@ -178,29 +178,13 @@ class GpuData:
         ign = torch.zeros(b, 1, G, G, device=dev)
         hb, ho = torch.nonzero(hidden, as_tuple=True)
         if hb.numel():
-            R = int(rad[hb, ho].max().item())
-            off = torch.arange(-R, R + 1, device=dev, dtype=torch.float32)
-            dy, dx = torch.meshgrid(off, off, indexing="ij")
-            dy, dx = dy.reshape(1, -1), dx.reshape(1, -1)
-            ii, jj = i[hb, ho][:, None] + dy, j[hb, ho][:, None] + dx
-            keep = (dx.abs() <= rad[hb, ho][:, None]) & (dy.abs() <= rad[hb, ho][:, None]) & (
-                ii >= 0) & (ii < G) & (jj >= 0) & (jj < G)
-            flat = (hb[:, None] * G + ii.long().clamp(0, G - 1)) * G + jj.long().clamp(0, G - 1)
-            ign.view(-1).scatter_(0, flat[keep], 1.0)
+            cells, _, keep = _footprint(i[hb, ho], j[hb, ho], rad[hb, ho], None, G)
+            ign.view(-1).scatter_(0, (hb[:, None] * G * G + cells)[keep], 1.0)
         bi, oi = torch.nonzero(valid, as_tuple=True)
         if bi.numel():
-            R = int(rad[bi, oi].max().item())
-            off = torch.arange(-R, R + 1, device=dev, dtype=torch.float32)
-            dy, dx = torch.meshgrid(off, off, indexing="ij")
-            dy, dx = dy.reshape(1, -1), dx.reshape(1, -1)
-            ii, jj = i[bi, oi][:, None] + dy, j[bi, oi][:, None] + dx
-            sg = sigma[bi, oi][:, None]
-            val = torch.exp(-(dx * dx + dy * dy) / (2 * sg * sg))
-            keep = (dx.abs() <= rad[bi, oi][:, None]) & (dy.abs() <= rad[bi, oi][:, None]) & (
-                ii >= 0) & (ii < G) & (jj >= 0) & (jj < G)
-            cls = obj[bi, oi, 4].long()[:, None].expand_as(ii)
-            flat = ((bi[:, None] * self.nc + cls) * G + ii.long().clamp(0, G - 1)) * G + \
-                jj.long().clamp(0, G - 1)
+            cells, val, keep = _footprint(i[bi, oi], j[bi, oi], rad[bi, oi], sigma[bi, oi], G)
+            cls = obj[bi, oi, 4].long()[:, None]
+            flat = (bi[:, None] * self.nc + cls) * G * G + cells
             hm.view(-1).scatter_reduce_(0, flat[keep], val[keep], reduce="amax")
         # regression targets at centre cells
         cell = (bi * G + i[bi, oi].long()) * G + j[bi, oi].long()
@@ -214,6 +198,25 @@ class GpuData:
         mask[cell] = 1.0
         return dict(hm=hm, ign=ign, wh=wh.view(b, G, G, 2), reg=reg.view(b, G, G, 2),
                     ids=ids.view(b, G, G), mask=mask.view(b, G, G), n=int(bi.numel()))
+
+
+def _footprint(i, j, rad, sigma, G):
+    """The output cells around n centre cells (i, j) within a square of half side rad (clipped
+    to the G x G grid): their flat index i' G + j' [n, K], the Gaussian of std sigma there (None
+    without sigma) and which are in the window and on the grid [n, K]."""
+    R = int(rad.max().item())
+    off = torch.arange(-R, R + 1, device=i.device, dtype=torch.float32)
+    dy, dx = torch.meshgrid(off, off, indexing="ij")
+    dy, dx = dy.reshape(1, -1), dx.reshape(1, -1)
+    ii, jj = i[:, None] + dy, j[:, None] + dx
+    keep = (dx.abs() <= rad[:, None]) & (dy.abs() <= rad[:, None]) & (ii >= 0) & (ii < G) & (
+        jj >= 0) & (jj < G)
+    cells = ii.long().clamp(0, G - 1) * G + jj.long().clamp(0, G - 1)
+    val = None
+    if sigma is not None:
+        sg = sigma[:, None]
+        val = torch.exp(-(dx * dx + dy * dy) / (2 * sg * sg))
+    return cells, val, keep
 
 
 def _blur(img, sigma):
