@@ -101,28 +101,28 @@ int npt_h5_read_str_attr(hid_t obj, const char *name, char **out) {
   return rc;
 }
 
+/* A scalar attribute `name` of file type `ft` on obj, from `value` of memory type `mt`. */
+static int write_scalar_attr(hid_t obj, const char *name, hid_t ft, hid_t mt, const void *value) {
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, ft, s, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (a >= 0 && H5Awrite(a, mt, value) >= 0) ? 0 : -1;
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(s);
+  return rc;
+}
+
 int npt_h5_write_str_attr(hid_t obj, const char *name, const char *value) {
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, H5T_VARIABLE);
   H5Tset_cset(t, H5T_CSET_UTF8);
-  hid_t s = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = (a >= 0 && H5Awrite(a, t, &value) >= 0) ? 0 : -1;
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(s);
+  int rc = write_scalar_attr(obj, name, t, t, &value);
   H5Tclose(t);
   return rc;
 }
 
 int npt_h5_write_f64_attr(hid_t obj, const char *name, double value) {
-  hid_t s = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = (a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &value) >= 0) ? 0 : -1;
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(s);
-  return rc;
+  return write_scalar_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 int npt_h5_write_fixed_str_attr(hid_t obj, const char *name, const char *value) {
@@ -134,24 +134,13 @@ int npt_h5_write_fixed_str_attr(hid_t obj, const char *name, const char *value) 
   H5Tset_size(t, strlen(value) + 1);
   H5Tset_strpad(t, H5T_STR_NULLTERM);
   H5Tset_cset(t, H5T_CSET_UTF8);
-  hid_t s = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = (a >= 0 && H5Awrite(a, t, value) >= 0) ? 0 : -1;
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(s);
+  int rc = write_scalar_attr(obj, name, t, t, value);
   H5Tclose(t);
   return rc;
 }
 
 int npt_h5_write_i64_attr(hid_t obj, const char *name, int64_t value) {
-  hid_t s = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = (a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &value) >= 0) ? 0 : -1;
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(s);
-  return rc;
+  return write_scalar_attr(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
 }
 
 static int read_num_attr(hid_t obj, const char *name, hid_t mem_type, void *value) {
