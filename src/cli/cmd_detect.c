@@ -56,7 +56,7 @@ static int append_to_file(void *w, int64_t first, int n, const npt_dets *d) {
 static int detect(const npt_config *cfg, const npt_detect_options *o, const char *video,
                   const char *out_path, run_stats *st) {
   npt_cli_engine ce;
-  NPT_TRY(npt_cli_engine_open(&ce, o));
+  NPT_TRY(npt_cli_engine_open(&ce, o, 0));
   npt_frames *fr = NULL;
   int rc = npt_frames_open_opts(&fr, video, &ce.fo);
   if (rc < 0) {

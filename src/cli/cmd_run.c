@@ -1,8 +1,18 @@
-/* nptrack run: the whole pipeline on one process.  Each video's frames stream through the engine
- * exactly as in `nptrack detect` (detect_common.c), each frame's detections go to the online
- * tracker in frame order, and every video's rows go into one run archive (io/archive.h) with
- * the run's provenance.  The archive is written under a temporary name and renamed only when
- * complete, so a failed run leaves no archive at the target. */
+/* nptrack run: the pipeline, alone or under mpirun/srun (docs/architecture.md, "MPI pipeline").
+ *
+ * Phases, every rank in step:
+ *   1. setup: rank 0 reads the configuration and broadcasts its text; every rank parses it; rank
+ *      0 checks the videos and the target and broadcasts what the plan needs; every rank builds
+ *      the same chunk plan (pipeline/chunk_plan.h) and opens its engine (GPU: node-local rank %
+ *      device count).  Each step ends with npt_mpi_agree, so a failure anywhere ends every rank
+ *      cleanly with that rank's message.
+ *   2. chunks: ranks take chunks from the dynamic counter (mpi/mpi_util.h) and save each as a
+ *      part file (run_chunk.c).  An error here is one rank's: the top level prints it and calls
+ *      MPI_Abort, which ends every rank at once.
+ *   3. root: stitching and the archive (run_assemble.c) while the other ranks wait without
+ *      spinning; the root's status is broadcast and every rank exits with it.
+ * Without mpirun this is the same plan on one rank. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,95 +22,59 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/detect_common.h"
+#include "cli/run_internal.h"
 #include "common/error.h"
 #include "common/sha256.h"
 #include "config/config.h"
-#include "io/archive.h"
-#include "io/frames.h"
-#include "track/tracker.h"
+#include "mpi/mpi_util.h"
+#include "nn/gpu_info.h"
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: nptrack run [-c FILE] [-s K=V]... [--force] -o ARCHIVE.h5 VIDEO...\n\n"
+          "Usage: nptrack run [-c FILE] [-s K=V]... [--force] [--resume] -o ARCHIVE.h5 VIDEO...\n"
+          "       mpirun -n N nptrack run ... (the same, over N ranks)\n\n"
           "Detects the particles in every frame of each VIDEO (as `nptrack detect` does),\n"
           "tracks them (section track) and writes one archive with a group per video\n"
-          "(/videos/NAME, NAME = the file's name without extension) and the run's provenance:\n"
-          "configuration, version, model and its SHA-256, backend, timings\n"
-          "(docs/archive-format.md).  VIDEO is an HDF5 file with the frames in detect.dataset,\n"
-          "or FILE.h5:/path/to/dataset.  An existing complete archive is replaced only with\n"
+          "(/videos/NAME, NAME = the file's name without extension) and the run's provenance\n"
+          "(docs/archive-format.md).  Videos are cut into overlapping chunks (section chunking);\n"
+          "ranks take chunks one at a time and save each in ARCHIVE.parts/; the root rank\n"
+          "joins the tracks across chunk boundaries and writes the archive, identical for any\n"
+          "number of ranks.  VIDEO is an HDF5 file with the frames in detect.dataset, or\n"
+          "FILE.h5:/path/to/dataset.  An existing complete archive is replaced only with\n"
           "--force.  Progress (frames, frames/s, ETA) goes to stderr: one updating line on a\n"
           "terminal, else a line every NPTRACK_PROGRESS_S seconds (default 30).\n\n"
           "Options:\n"
           "  -c, --config FILE   configuration file (libconfig)\n"
-          "  -s, --set K=V       override one setting, e.g. -s track.lost_frames=10 (repeatable)\n"
+          "  -s, --set K=V       override one setting, e.g. -s chunking.frames=256 (repeatable)\n"
           "  -o, --output FILE   the archive to write\n"
           "  -f, --force         replace an existing complete archive\n"
+          "  -r, --resume        keep the chunks a killed run saved in ARCHIVE.parts/ (refused\n"
+          "                      when made from another configuration, model or input)\n"
           "  -q, --quiet         print nothing on success (no progress either)\n"
           "  -h, --help          this help\n\n"
           "Example:\n"
           "  nptrack run -o out/run.h5 out/a/video.h5 out/b/video.h5\n"
-          "  nptrack info out/run.h5\n"
-          "  nptrack export out/run.h5 --video video --tracks tracks.txt\n");
+          "  mpirun -n 4 nptrack run -s chunking.frames=256 -o out/run.h5 long.h5\n"
+          "  nptrack info out/run.h5\n");
 }
 
-/* A video's rows, columnar and growing (npt_archive_rows points into it). */
-typedef struct rows_buf {
-  int64_t n, cap;
-  int64_t *frame, *track_id;
-  float *x, *y, *w, *h, *score, *embed;
-  int32_t *cls;
-  int dim;
-} rows_buf;
-
-static void rows_free(rows_buf *r) {
-  free(r->frame), free(r->track_id), free(r->x), free(r->y), free(r->w), free(r->h);
-  free(r->score), free(r->embed), free(r->cls);
-  *r = (rows_buf){.dim = r->dim};
-}
-
-/* Resizes *p to k elements of `size` bytes; on failure *p is kept.  Returns 0 or -1. */
-static int grow(void *p, size_t size, int64_t k) {
-  void *q = realloc(*(void **)p, size * (size_t)k);
-  if (!q)
-    return -1;
-  *(void **)p = q;
-  return 0;
-}
-
-static int rows_reserve(rows_buf *r, int64_t more) {
-  if (r->n + more <= r->cap)
-    return 0;
-  int64_t c = r->cap ? r->cap : 1024;
-  while (c < r->n + more)
-    c *= 2;
-  if (grow(&r->frame, sizeof *r->frame, c) || grow(&r->track_id, sizeof *r->track_id, c) ||
-      grow(&r->x, sizeof *r->x, c) || grow(&r->y, sizeof *r->y, c) ||
-      grow(&r->w, sizeof *r->w, c) || grow(&r->h, sizeof *r->h, c) ||
-      grow(&r->score, sizeof *r->score, c) || grow(&r->cls, sizeof *r->cls, c) ||
-      (r->dim && grow(&r->embed, sizeof *r->embed * (size_t)r->dim, c)))
-    return npt_error_set(NPT_ENOMEM, "out of memory for %lld detections", (long long)c);
-  r->cap = c;
-  return 0;
-}
-
-/* Progress of one video on stderr: on a terminal one line rewritten at most every 0.5 s; else
- * (a Slurm log, a pipe) a plain line every NPTRACK_PROGRESS_S seconds (default 30; 0: every
- * batch).  Off with --quiet. */
+/* ------------------------------------------------------------------------------------------- */
+/* Progress of the whole run on rank 0's stderr: on a terminal one line rewritten at most every
+ * 0.5 s; else (a Slurm log, a pipe) a plain line every NPTRACK_PROGRESS_S seconds (default 30;
+ * 0: at every report).  Off with --quiet.  Frames count every chunk's frames (overlaps twice). */
 typedef struct progress {
   int on, tty;
   double interval, t0, last;
   int64_t total, done;
-  const char *video;
 } progress;
 
-static void progress_start(progress *p, int on, const char *video, int64_t total) {
+static void progress_start(progress *p, int on, int64_t total) {
   const char *env = getenv("NPTRACK_PROGRESS_S");
   char *end = NULL;
   double iv = env && *env ? strtod(env, &end) : 30.0;
   if (env && *env && (*end || !(iv >= 0)))
     iv = 30.0;
-  *p = (progress){on, isatty(STDERR_FILENO), 0.0, npt_cli_now_s(), 0.0, total, 0, video};
+  *p = (progress){on, isatty(STDERR_FILENO), 0.0, npt_cli_now_s(), 0.0, total, 0};
   p->interval = p->tty ? 0.5 : iv;
   p->last = p->t0;
 }
@@ -116,10 +90,9 @@ static void fmt_duration(double s, char *out, size_t n) {
     snprintf(out, n, "%lds", t);
 }
 
-static void progress_step(progress *p, int64_t frames, int final) {
-  p->done += frames;
+static void progress_show(progress *p, int final) {
   double now = npt_cli_now_s();
-  if (!p->on || (!final && now - p->last < p->interval) || (final && !p->tty && p->done == 0))
+  if (!p->on || (!final && now - p->last < p->interval))
     return;
   p->last = now;
   double rate = now > p->t0 ? (double)p->done / (now - p->t0) : 0.0;
@@ -128,88 +101,21 @@ static void progress_step(progress *p, int64_t frames, int final) {
     fmt_duration((double)(p->total - p->done) / rate, eta, sizeof eta);
   if (final)
     fmt_duration(now - p->t0, eta, sizeof eta);
-  /* On a terminal: back to the line's start, and clear what a longer line left after it. */
-  fprintf(stderr, "%snptrack run: %s: %lld/%lld frames (%.0f%%), %.1f frames/s, %s %s%s%s",
-          p->tty ? "\r" : "", p->video, (long long)p->done, (long long)p->total,
+  fprintf(stderr, "%snptrack run: %lld/%lld frames (%.0f%%), %.1f frames/s, %s %s%s%s",
+          p->tty ? "\r" : "", (long long)p->done, (long long)p->total,
           p->total > 0 ? 100.0 * (double)p->done / (double)p->total : 100.0, rate,
           final ? "took" : "ETA", eta, p->tty ? "\033[K" : "", p->tty && !final ? "" : "\n");
   fflush(stderr);
 }
 
-/* The state of one video's frame loop, handed to the sink. */
-typedef struct video_run {
-  npt_tracker *tracker;
-  rows_buf rows;
-  npt_track_det *tdets;
-  int64_t *ids;
-  int64_t tcap;
-  double track_s;
-  const char *video;
-  progress prog;
-} video_run;
-
-/* Ids that the tracker's last step gave detections of earlier frames (the first frames of
- * tracks it confirmed): those rows are already written, in frame order. */
-static void backfill_ids(rows_buf *r, const npt_tracker *t) {
-  const npt_track_backfill *bf;
-  size_t n = npt_tracker_backfill(t, &bf);
-  for (size_t k = 0; k < n; k++) {
-    int64_t lo = 0, hi = r->n; /* the first row of frame bf[k].frame */
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo) / 2;
-      if (r->frame[mid] < bf[k].frame)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    int64_t row = lo + bf[k].index;
-    if (row < r->n && r->frame[row] == bf[k].frame)
-      r->track_id[row] = bf[k].id;
-  }
+static void progress_cb(void *ctx, int64_t done) {
+  progress *p = ctx;
+  p->done = done;
+  progress_show(p, 0);
 }
 
-/* The batch's detections, frame by frame, through the tracker into the rows. */
-static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
-  video_run *v = ctx;
-  double t0 = npt_cli_now_s();
-  if (d->n > v->tcap) {
-    free(v->tdets), free(v->ids);
-    v->tdets = malloc(sizeof *v->tdets * (size_t)d->n);
-    v->ids = malloc(sizeof *v->ids * (size_t)d->n);
-    v->tcap = v->tdets && v->ids ? d->n : 0;
-    if (!v->tcap)
-      return npt_error_set(NPT_ENOMEM, "out of memory");
-  }
-  NPT_TRY(rows_reserve(&v->rows, d->n));
-  int64_t i = 0;
-  for (int64_t f = first; f < first + n; f++) {
-    int64_t b = i;
-    while (i < d->n && d->det[i].frame == f)
-      i++;
-    for (int64_t k = b; k < i; k++) {
-      const npt_detection *p = &d->det[k];
-      v->tdets[k - b] = (npt_track_det){
-          p->x, p->y, p->w, p->h, p->score, p->cls, d->embed ? d->embed + k * d->embed_dim : NULL};
-    }
-    NPT_TRY(npt_tracker_step(v->tracker, f, v->tdets, (size_t)(i - b), v->ids));
-    rows_buf *r = &v->rows;
-    backfill_ids(r, v->tracker);
-    for (int64_t k = b; k < i; k++, r->n++) {
-      const npt_detection *p = &d->det[k];
-      r->frame[r->n] = f, r->track_id[r->n] = v->ids[k - b];
-      r->x[r->n] = p->x, r->y[r->n] = p->y, r->w[r->n] = p->w, r->h[r->n] = p->h;
-      r->score[r->n] = p->score, r->cls[r->n] = p->cls;
-      if (r->dim)
-        memcpy(r->embed + r->n * r->dim, d->embed + k * d->embed_dim, sizeof(float) * r->dim);
-    }
-  }
-  if (i != d->n)
-    return npt_error_set(NPT_EINVAL, "%s: the engine's detections are not in frame order",
-                         v->video);
-  v->track_s += npt_cli_now_s() - t0;
-  progress_step(&v->prog, n, 0);
-  return 0;
-}
+/* ------------------------------------------------------------------------------------------- */
+/* Setup */
 
 /* The archive's name for `path`: its base name without extension (and without a dataset after
  * a colon), "_2", "_3", ... appended when an earlier video has the name. */
@@ -239,136 +145,361 @@ static void video_name(char **names, int i, const char *path, char *out, size_t 
   }
 }
 
-typedef struct run_totals {
-  int64_t frames, dets, tracks;
-  int saturated, top_k;
-  double detect_s, track_s, write_s;
-} run_totals;
+typedef struct run_args {
+  npt_cli_cfgopts co;
+  const char *out;
+  int force, quiet, resume;
+  char **videos;
+  int n_videos;
+} run_args;
 
-/* One video: frames → engine → tracker → rows → the archive's group. */
-static int run_video(npt_cli_engine *ce, const npt_detect_options *o, const npt_track_settings *ts,
-                     npt_archive *a, const char *path, const char *name, int quiet,
-                     run_totals *tot) {
-  npt_frames *fr = NULL;
-  NPT_TRY(npt_frames_open_opts(&fr, path, &ce->fo));
-  const npt_frames_info *in = npt_frames_get_info(fr);
-  int64_t first = 0, end = 0;
-  video_run v = {.rows = {.dim = ce->embed_dim}, .video = path};
-  int rc = npt_cli_frame_range(o, path, in, &first, &end);
-  if (rc == 0)
-    rc = npt_tracker_create(ts, ce->embed_dim, &v.tracker);
-  double t0 = npt_cli_now_s();
-  progress_start(&v.prog, !quiet, path, end - first);
-  if (rc == 0)
-    rc = npt_cli_detect_frames(ce, fr, first, end, o->batch, track_batch, &v, &tot->saturated);
-  if (rc == 0)
-    progress_step(&v.prog, 0, 1);
-  else if (v.prog.on && v.prog.tty && v.prog.done > 0)
-    fputc('\n', stderr); /* the error goes on a line of its own */
-  double t1 = npt_cli_now_s();
-  tot->detect_s += t1 - t0 - v.track_s;
-  tot->track_s += v.track_s;
-  if (rc == 0) {
-    int unknown = isnan(in->pixel_size_nm);
-    npt_archive_video av = {name,
-                            path,
-                            in->n_frames,
-                            in->height,
-                            in->width,
-                            in->frame_rate_hz,
-                            in->pixel_size_nm,
-                            unknown ? NPT_PIXEL_SOURCE_UNKNOWN : NPT_PIXEL_SOURCE_FILE};
-    rows_buf *r = &v.rows;
-    npt_archive_rows ar = {r->n,
-                           r->frame,
-                           r->track_id,
-                           r->x,
-                           r->y,
-                           r->w,
-                           r->h,
-                           r->score,
-                           r->cls,
-                           r->dim,
-                           r->dim ? r->embed : NULL};
-    rc = npt_archive_add_video(a, &av, &ar);
-    tot->write_s += npt_cli_now_s() - t1;
-    tot->frames += end - first;
-    tot->dets += r->n;
-    tot->tracks += npt_tracker_num_ids(v.tracker);
+/* Rank 0 loads the configuration; every rank parses its text.  Collective. */
+static int setup_config(const npt_mpi_world *w, const run_args *a, npt_config **cfg) {
+  char *text = NULL;
+  int rc = 0;
+  if (w->rank == 0) {
+    rc = npt_config_load(cfg, a->co.path, a->co.overrides, a->co.n_overrides);
+    if (rc == 0 && !(text = npt_config_text(*cfg)))
+      rc = npt_error_set(NPT_ENOMEM, "out of memory");
   }
-  npt_tracker_free(v.tracker);
-  rows_free(&v.rows);
-  free(v.tdets), free(v.ids);
-  npt_frames_close(fr);
-  return rc;
+  rc = npt_mpi_share_status(w, 0, rc);
+  if (rc < 0) {
+    free(text);
+    return rc;
+  }
+  if (w->size == 1)
+    return 0;
+  int64_t len = text ? (int64_t)strlen(text) + 1 : 0;
+  NPT_MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT64_T, 0, w->comm));
+  if (w->rank != 0 && !(text = malloc((size_t)len)))
+    rc = npt_error_set(NPT_ENOMEM, "out of memory");
+  NPT_TRY(npt_mpi_agree(w, rc));
+  NPT_MPI_CHECK(MPI_Bcast(text, (int)len, MPI_CHAR, 0, w->comm));
+  if (w->rank != 0)
+    rc = npt_config_load_text(cfg, text, "rank 0's configuration", NULL, 0);
+  free(text);
+  return npt_mpi_agree(w, rc);
 }
 
-/* Checks every video opens before the (long) run starts, so a typo fails at once. */
-static int check_videos(const npt_cli_engine *ce, char **videos, int n) {
-  for (int i = 0; i < n; i++) {
+/* Rank 0: the videos' sizes and frame ranges, the model's hash, the parts folder, and the
+ * target's overwrite policy (checked now, not after hours of work). */
+static int setup_root(npt_run *r, const run_args *a) {
+  npt_frames_opts fo = {r->o.dataset, NPT_FRAMES_THW};
+  NPT_TRY(npt_frames_axes_parse(r->o.axis_order, &fo.axes));
+  for (int i = 0; i < r->n_videos; i++) {
     npt_frames *fr = NULL;
-    NPT_TRY(npt_frames_open_opts(&fr, videos[i], &ce->fo));
+    NPT_TRY(npt_frames_open_opts(&fr, r->videos[i], &fo));
+    r->info[i] = *npt_frames_get_info(fr);
     npt_frames_close(fr);
+    NPT_TRY(npt_cli_frame_range(&r->o, r->videos[i], &r->info[i], &r->first[i], &r->end[i]));
   }
+  NPT_TRY(npt_sha256_file(r->o.model, r->model_sha256));
+  npt_archive_options ao = r->ao;
+  ao.force = a->force;
+  npt_archive *probe = NULL;
+  NPT_TRY(npt_archive_open(&probe, a->out, &ao));
+  npt_archive_abort(probe);
+  if (mkdir(r->parts_dir, 0777) != 0 && errno != EEXIST)
+    return npt_error_set(NPT_EIO, "%s: cannot create the parts folder: %s", r->parts_dir,
+                         strerror(errno));
   return 0;
 }
 
-static int run(const npt_config *cfg, const npt_detect_options *o, int force, int quiet,
-               char **videos, int n_videos, const char *out, run_totals *tot) {
-  npt_track_settings ts;
-  npt_archive_options ao;
-  NPT_TRY(npt_track_settings_get(cfg, &ts));
-  NPT_TRY(npt_archive_options_get(cfg, &ao));
-  ao.force = force;
-  char sha[65];
-  NPT_TRY(npt_sha256_file(o->model, sha));
-  double t_start = npt_cli_now_s();
-  npt_cli_engine ce;
-  NPT_TRY(npt_cli_engine_open(&ce, o));
-  tot->top_k = ce.dp.top_k;
-  npt_archive *a = NULL;
-  char *text = NULL;
-  char **names = calloc((size_t)n_videos, sizeof *names);
-  int rc = names ? check_videos(&ce, videos, n_videos) : npt_error_set(NPT_ENOMEM, "out of memory");
+/* Everything but the engine.  Collective. */
+static int setup_run(const npt_mpi_world *w, const run_args *a, const npt_config *cfg, npt_run *r) {
+  int rc = npt_detect_options_get(cfg, &r->o);
   if (rc == 0)
-    rc = npt_archive_open(&a, out, &ao);
-  if (rc == 0 && !(text = npt_config_text(cfg)))
+    rc = npt_track_settings_get(cfg, &r->ts);
+  if (rc == 0)
+    rc = npt_chunking_settings_get(cfg, &r->ts, &r->cs);
+  if (rc == 0)
+    rc = npt_archive_options_get(cfg, &r->ao);
+  if (rc == 0)
+    rc = npt_run_config_hash(cfg, r->config_sha256);
+  r->videos = a->videos;
+  r->n_videos = a->n_videos;
+  r->resume = a->resume;
+  size_t nv = (size_t)a->n_videos;
+  r->names = calloc(nv, sizeof *r->names);
+  r->info = calloc(nv, sizeof *r->info);
+  r->first = calloc(nv, sizeof *r->first);
+  r->end = calloc(nv, sizeof *r->end);
+  size_t plen = strlen(a->out) + 8;
+  r->parts_dir = malloc(plen);
+  if (rc == 0 && (!r->names || !r->info || !r->first || !r->end || !r->parts_dir))
     rc = npt_error_set(NPT_ENOMEM, "out of memory");
+  if (rc == 0)
+    snprintf(r->parts_dir, plen, "%s.parts", a->out);
+  for (int i = 0; i < a->n_videos && rc == 0; i++) {
+    char name[256];
+    video_name(r->names, i, a->videos[i], name, sizeof name);
+    if (!(r->names[i] = strdup(name)))
+      rc = npt_error_set(NPT_ENOMEM, "out of memory");
+  }
+  NPT_TRY(npt_mpi_agree(w, rc));
+  if (w->rank == 0)
+    rc = setup_root(r, a);
+  NPT_TRY(npt_mpi_share_status(w, 0, rc));
+  if (w->size > 1) {
+    NPT_MPI_CHECK(MPI_Bcast(r->info, (int)(nv * sizeof *r->info), MPI_BYTE, 0, w->comm));
+    NPT_MPI_CHECK(MPI_Bcast(r->first, (int)nv, MPI_INT64_T, 0, w->comm));
+    NPT_MPI_CHECK(MPI_Bcast(r->end, (int)nv, MPI_INT64_T, 0, w->comm));
+    NPT_MPI_CHECK(MPI_Bcast(r->model_sha256, 65, MPI_CHAR, 0, w->comm));
+  }
+  rc = npt_chunk_plan_build(&r->cs, r->n_videos, r->first, r->end, &r->plan);
+  return npt_mpi_agree(w, rc);
+}
+
+static void run_free(npt_run *r) {
+  for (int i = 0; r->names && i < r->n_videos; i++)
+    free(r->names[i]);
+  free(r->names), free(r->info), free(r->first), free(r->end), free(r->parts_dir);
+  npt_chunk_plan_free(&r->plan);
+}
+
+/* The GPU of this rank: its node-local rank modulo the node's device count (several ranks may
+ * share one).  The CPU backend needs none. */
+static int pick_device(const npt_mpi_world *w, const char *backend, int *device, char *desc,
+                       size_t n) {
+  *device = 0;
+  if (!strcmp(backend, "cpu")) {
+    snprintf(desc, n, "cpu");
+    return 0;
+  }
+  int count = npt_gpu_count();
+  if (count < 1)
+    return npt_error_set(NPT_ECONFIG,
+                         "detect.backend = %s but %s has no usable GPU (detect.backend = cpu "
+                         "runs without one; a run never mixes backends)",
+                         backend, w->host);
+  *device = w->local_rank % count;
+  snprintf(desc, n, "%s:%d", backend, *device);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The chunk phase and the root's phase */
+
+enum { N_STATS = 9 };
+
+typedef struct totals {
+  int64_t frames, dets, tracks, saturated;
+  double chunk_wall_s;
+} totals;
+
+/* Per-rank provenance, one line per rank, on the root. */
+static char *rank_lines(const npt_mpi_world *w, const double *st, const char *hosts,
+                        const char *devs) {
+  size_t cap = (size_t)w->size * 256 + 1, used = 0;
+  char *s = malloc(cap);
+  if (!s)
+    return NULL;
+  s[0] = '\0';
+  for (int i = 0; i < w->size; i++) {
+    const double *x = st + (size_t)i * N_STATS;
+    used += (size_t)snprintf(
+        s + used, cap - used,
+        "rank %d: host %s, device %s, %lld chunks (%lld resumed), %lld frames, detect %.3f s, "
+        "track %.3f s, part files %.3f s, resume checks %.3f s, idle %.3f s\n",
+        i, hosts + (size_t)i * 64, devs + (size_t)i * 32, (long long)x[5], (long long)x[7],
+        (long long)x[6], x[0], x[1], x[2], x[3], x[4]);
+  }
+  return s;
+}
+
+static void remove_parts(const npt_run *r) {
+  for (int64_t c = 0; c < r->plan.n_chunks; c++) {
+    char *p = npt_part_path(r->parts_dir, c);
+    if (p)
+      unlink(p);
+    free(p);
+  }
+  rmdir(r->parts_dir);
+}
+
+/* The root's phase: provenance, stitching, archive. */
+static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_config *cfg,
+                      const npt_run *r, npt_cli_engine *ce, const char *lines, double t_start,
+                      const double *sum, totals *tot) {
+  npt_archive_options ao = r->ao;
+  ao.force = a->force;
+  npt_archive *ar = NULL;
+  char *text = npt_config_text(cfg);
+  if (!text)
+    return npt_error_set(NPT_ENOMEM, "out of memory");
+  int rc = npt_archive_open(&ar, a->out, &ao);
   if (rc == 0) {
     char classes[512];
-    npt_cli_class_names(ce.g, classes, sizeof classes);
-    npt_archive_timing tm[] = {{"detect", 0.0}, {"track", 0.0}, {"write", 0.0}, {"total", 0.0}};
-    npt_archive_run r = {text, o->model, sha, o->backend, classes, ce.g->n_classes, tm, 4};
-    rc = npt_archive_set_run(a, &r);
+    npt_cli_class_names(ce->g, classes, sizeof classes);
+    npt_archive_run run = {
+        text, r->o.model, r->model_sha256, r->o.backend, classes, ce->g->n_classes, NULL, 0};
+    rc = npt_archive_set_run(ar, &run);
   }
-  for (int i = 0; i < n_videos && rc == 0; i++) {
-    char name[256];
-    video_name(names, i, videos[i], name, sizeof name);
-    if (!(names[i] = strdup(name)))
-      rc = npt_error_set(NPT_ENOMEM, "out of memory");
-    else
-      rc = run_video(&ce, o, &ts, a, videos[i], name, quiet, tot);
-  }
+  free(text);
+  char plan[128];
+  snprintf(plan, sizeof plan, "%d chunks of %lld frames, overlap %lld", r->plan.n_chunks,
+           (long long)r->cs.frames, (long long)r->cs.overlap);
+  if (rc == 0)
+    rc = npt_archive_set_attr_i64(ar, "mpi_ranks", w->size);
+  if (rc == 0)
+    rc = npt_archive_set_attr_i64(ar, "mpi_nodes", w->n_nodes);
+  if (rc == 0)
+    rc = npt_archive_set_attr_str(ar, "chunk_plan", plan);
+  if (rc == 0)
+    rc = npt_archive_set_attr_str(ar, "ranks", lines);
+  int64_t shared = 0, motion = 0;
+  double stitch_s = 0, write_s = 0;
+  if (rc == 0)
+    rc = npt_run_assemble(r, ar, &tot->tracks, &tot->dets, &shared, &motion, &stitch_s, &write_s);
+  if (rc == 0)
+    rc = npt_archive_set_attr_i64(ar, "stitch_links_shared", shared);
+  if (rc == 0)
+    rc = npt_archive_set_attr_i64(ar, "stitch_links_motion", motion);
   const struct {
     const char *name;
     double s;
-  } t[] = {{"detect", tot->detect_s},
-           {"track", tot->track_s},
-           {"write", tot->write_s},
+  } t[] = {{"detect", sum[0]},
+           {"track", sum[1]},
+           {"parts", sum[2]},
+           {"chunks", tot->chunk_wall_s},
+           {"stitch", stitch_s},
+           {"write", write_s},
            {"total", npt_cli_now_s() - t_start}};
   for (size_t i = 0; i < sizeof t / sizeof t[0] && rc == 0; i++)
-    rc = npt_archive_set_timing(a, t[i].name, t[i].s);
+    rc = npt_archive_set_timing(ar, t[i].name, t[i].s);
   if (rc == 0)
-    rc = npt_archive_finish(a);
-  else if (a)
-    npt_archive_abort(a);
-  for (int i = 0; names && i < n_videos; i++)
-    free(names[i]);
-  free(names);
-  free(text);
-  npt_cli_engine_close(&ce);
+    rc = npt_archive_finish(ar);
+  else if (ar)
+    npt_archive_abort(ar);
+  if (rc == 0)
+    remove_parts(r);
   return rc;
 }
+
+/* The whole run.  *agreed says whether an error is known to every rank (else the top level
+ * must abort the job). */
+static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agreed) {
+  *agreed = 1;
+  double t_start = npt_cli_now_s();
+  npt_config *cfg = NULL;
+  NPT_TRY(setup_config(w, a, &cfg));
+  npt_run r = {0};
+  int rc = setup_run(w, a, cfg, &r);
+  npt_cli_engine ce = {0};
+  char dev[32] = "";
+  int device = 0;
+  if (rc == 0) {
+    int lrc = pick_device(w, r.o.backend, &device, dev, sizeof dev);
+    if (lrc == 0)
+      lrc = npt_cli_engine_open(&ce, &r.o, device);
+    if (lrc == 0)
+      lrc = npt_run_fault(w->rank, "start");
+    rc = npt_mpi_agree(w, lrc);
+    if (rc < 0 && lrc == 0)
+      npt_cli_engine_close(&ce);
+  }
+  if (rc == 0 && w->rank == 0 && !a->quiet) {
+    printf("nptrack run: model %s (%s), %d ranks on %d nodes, %s\n", r.o.model,
+           npt_model_source_name(r.o.model_source), w->size, w->n_nodes, dev);
+    fflush(stdout);
+  }
+  if (rc < 0) {
+    run_free(&r);
+    npt_config_free(cfg);
+    return rc;
+  }
+  /* Chunks. */
+  int64_t total_frames = 0;
+  for (int c = 0; c < r.plan.n_chunks; c++)
+    total_frames += r.plan.chunk[c].end - r.plan.chunk[c].begin;
+  progress prog;
+  progress_start(&prog, w->rank == 0 && !a->quiet, total_frames);
+  npt_rank_stats st = {0};
+  npt_chunk_counter *counter = NULL;
+  double t_chunks = npt_cli_now_s();
+  rc = npt_chunk_counter_start(&counter, w, r.plan.n_chunks, progress_cb, &prog);
+  npt_frames *fr = NULL;
+  int fr_video = -1;
+  int64_t chunk = 0, done = 0;
+  *agreed = 0;
+  while (rc == 0) {
+    rc = npt_chunk_counter_next(counter, done, &chunk);
+    if (rc < 0 || chunk < 0)
+      break;
+    rc = npt_run_chunk(&r, &ce, chunk, w->rank, &fr, &fr_video, &st);
+    done = rc == 0 ? r.plan.chunk[chunk].end - r.plan.chunk[chunk].begin : 0;
+  }
+  npt_frames_close(fr);
+  double t_idle = npt_cli_now_s();
+  if (rc == 0)
+    rc = npt_chunk_counter_stop(counter);
+  if (rc < 0) { /* one rank's error: the top level aborts the job */
+    npt_cli_engine_close(&ce);
+    run_free(&r);
+    npt_config_free(cfg);
+    return rc;
+  }
+  *agreed = 1;
+  double stats[N_STATS] = {st.detect_s,
+                           st.track_s,
+                           st.part_s,
+                           st.resume_s,
+                           0,
+                           (double)st.chunks + (double)st.skipped,
+                           (double)st.frames,
+                           (double)st.skipped,
+                           (double)st.saturated};
+  /* Every rank reaches this barrier once its last chunk is done: the idle time is the wait for
+   * the slowest rank. */
+  if (w->size > 1) {
+    MPI_Request req;
+    rc = MPI_Ibarrier(w->comm, &req);
+    rc = rc == MPI_SUCCESS ? npt_mpi_wait(&req)
+                           : npt__mpi_fail(rc, __FILE__, __LINE__, "MPI_Ibarrier");
+  }
+  stats[4] = npt_cli_now_s() - t_idle;
+  tot->chunk_wall_s = npt_cli_now_s() - t_chunks;
+  double *all = w->rank == 0 ? malloc(sizeof *all * N_STATS * (size_t)w->size) : NULL;
+  char *hosts = w->rank == 0 ? malloc((size_t)w->size * 64) : NULL;
+  char *devs = w->rank == 0 ? malloc((size_t)w->size * 32) : NULL;
+  int lrc =
+      w->rank == 0 && (!all || !hosts || !devs) ? npt_error_set(NPT_ENOMEM, "out of memory") : rc;
+  rc = npt_mpi_agree(w, lrc);
+  if (rc == 0 && w->size == 1) {
+    memcpy(all, stats, sizeof stats);
+    memcpy(hosts, w->host, 64);
+    memcpy(devs, dev, 32);
+  } else if (rc == 0 &&
+             (MPI_Gather(stats, N_STATS, MPI_DOUBLE, all, N_STATS, MPI_DOUBLE, 0, w->comm) ||
+              MPI_Gather(w->host, 64, MPI_CHAR, hosts, 64, MPI_CHAR, 0, w->comm) ||
+              MPI_Gather(dev, 32, MPI_CHAR, devs, 32, MPI_CHAR, 0, w->comm)))
+    rc = npt_error_set(NPT_EMPI, "gathering the ranks' statistics failed");
+  if (rc == 0) {
+    int root_rc = 0;
+    if (w->rank == 0) {
+      progress_show(&prog, 1);
+      double sum[N_STATS] = {0};
+      for (int i = 0; i < w->size; i++)
+        for (int k = 0; k < N_STATS; k++)
+          sum[k] += all[(size_t)i * N_STATS + k];
+      tot->saturated = (int64_t)sum[8];
+      for (int v = 0; v < r.n_videos; v++)
+        tot->frames += r.end[v] - r.first[v];
+      char *lines = rank_lines(w, all, hosts, devs);
+      root_rc = lines ? root_phase(w, a, cfg, &r, &ce, lines, t_start, sum, tot)
+                      : npt_error_set(NPT_ENOMEM, "out of memory");
+      free(lines);
+    }
+    rc = npt_mpi_share_status(w, 0, root_rc);
+  }
+  free(all), free(hosts), free(devs);
+  npt_cli_engine_close(&ce);
+  run_free(&r);
+  npt_config_free(cfg);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- */
 
 /* 1 when `a` and `b` name the same existing file. */
 static int same_file(const char *a, const char *b) {
@@ -376,72 +507,101 @@ static int same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-int npt_cmd_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                           {"set", required_argument, NULL, 's'},
-                                           {"output", required_argument, NULL, 'o'},
-                                           {"force", no_argument, NULL, 'f'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
-  npt_cli_cfgopts co = {0};
-  const char *out = NULL;
-  int quiet = 0, force = 0, opt;
+static int parse_args(int argc, char **argv, run_args *a) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+      {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+      {"resume", no_argument, NULL, 'r'},       {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+  int opt;
   opterr = 0;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, ":c:s:o:fqh", longopts, NULL)) != -1) {
-    int st = npt_cli_cfgopt("run", opt, argv, &co, usage);
+  while ((opt = getopt_long(argc, argv, ":c:s:o:frqh", longopts, NULL)) != -1) {
+    int st = npt_cli_cfgopt("run", opt, argv, &a->co, usage);
     if (st != NPT_CLI_OWN) {
       if (st >= 0)
         return st;
       continue;
     }
     if (opt == 'o')
-      out = optarg;
+      a->out = optarg;
     else if (opt == 'f')
-      force = 1;
+      a->force = 1;
+    else if (opt == 'r')
+      a->resume = 1;
     else if (opt == 'q')
-      quiet = 1;
+      a->quiet = 1;
   }
-  int n_videos = argc - optind;
-  char **videos = argv + optind;
-  if (n_videos < 1 || !out || !*out) {
-    npt_cli_cfgopts_free(&co);
-    if (n_videos < 1)
-      return npt_cli_usage_error("run", "no video (nptrack run -o ARCHIVE.h5 VIDEO...)");
+  a->n_videos = argc - optind;
+  a->videos = argv + optind;
+  if (a->n_videos < 1)
+    return npt_cli_usage_error("run", "no video (nptrack run -o ARCHIVE.h5 VIDEO...)");
+  if (!a->out || !*a->out)
     return npt_cli_usage_error("run", "no output file (-o ARCHIVE.h5)");
+  for (int i = 0; i < a->n_videos; i++)
+    if (same_file(a->out, a->videos[i]))
+      return npt_cli_usage_error("run", "the output %s is the video %s", a->out, a->videos[i]);
+  return -1;
+}
+
+int npt_cmd_run(int argc, char **argv) {
+  run_args a = {0};
+  int st = parse_args(argc, argv, &a);
+  if (st >= 0) {
+    npt_cli_cfgopts_free(&a.co);
+    return st;
   }
-  for (int i = 0; i < n_videos; i++)
-    if (same_file(out, videos[i])) {
-      npt_cli_cfgopts_free(&co);
-      return npt_cli_usage_error("run", "the output %s is the video %s", out, videos[i]);
-    }
-  npt_config *cfg = NULL;
-  int rc = npt_config_load(&cfg, co.path, co.overrides, co.n_overrides);
-  npt_cli_cfgopts_free(&co);
-  npt_detect_options o;
-  if (rc == 0)
-    rc = npt_detect_options_get(cfg, &o);
-  if (rc == 0 && !quiet) {
-    printf("nptrack run: model %s (%s)\n", o.model, npt_model_source_name(o.model_source));
-    fflush(stdout);
+  /* Started by a launcher: MPI.  Alone: the same plan on one rank, without MPI. */
+  int use_mpi = npt_mpi_launched(), provided = 0, rc = 0;
+  if (use_mpi && MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+    fprintf(stderr, "nptrack run: error: MPI_Init_thread failed\n");
+    npt_cli_cfgopts_free(&a.co);
+    return NPT_EXIT_FAILURE;
   }
-  run_totals tot = {0};
+  npt_mpi_world w;
+  if (use_mpi) {
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    rc = npt_mpi_world_init(&w, MPI_COMM_WORLD);
+    if (rc == 0 && w.size > 1 && provided < MPI_THREAD_MULTIPLE)
+      rc = npt_error_set(NPT_EMPI, "this MPI provides thread level %d, not MPI_THREAD_MULTIPLE",
+                         provided);
+  } else {
+    npt_mpi_world_single(&w);
+  }
+  int agreed = 1;
+  totals tot = {0};
   if (rc == 0)
-    rc = run(cfg, &o, force, quiet, videos, n_videos, out, &tot);
-  npt_config_free(cfg);
-  if (rc < 0)
-    return npt_cli_fail("run", rc);
+    rc = run(&w, &a, &tot, &agreed);
+  npt_cli_cfgopts_free(&a.co);
+  if (rc < 0 && !agreed && w.size > 1) {
+    /* One rank's error: its message, then the end of every rank (Open MPI 4.1 cannot free the
+     * others from a collective any other way). */
+    char msg[1200];
+    snprintf(msg, sizeof msg, "rank %d: %s", w.rank, npt_error_msg(rc));
+    npt_error_set(rc, "%s", msg);
+    npt_cli_fail("run", rc);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, npt_exit_status(rc));
+  }
+  if (rc < 0) {
+    int code = w.rank == 0 ? npt_cli_fail("run", rc) : npt_exit_status(rc);
+    if (use_mpi)
+      MPI_Finalize();
+    return code;
+  }
+  if (use_mpi)
+    MPI_Finalize();
+  if (w.rank != 0)
+    return NPT_EXIT_OK;
   if (tot.saturated > 0)
     fprintf(stderr,
-            "nptrack run: warning: in %d frames more than top_k = %d peaks passed the score "
-            "threshold; the best %d were kept (raise detect.top_k or detect.score_threshold)\n",
-            tot.saturated, tot.top_k, tot.top_k);
-  double busy = tot.detect_s + tot.track_s;
-  if (!quiet)
+            "nptrack run: warning: in %lld frames more than detect.top_k peaks passed the score "
+            "threshold; the best were kept (raise detect.top_k or detect.score_threshold)\n",
+            (long long)tot.saturated);
+  if (!a.quiet)
     printf("nptrack run: wrote %s: %d videos, %lld frames, %lld detections, %lld tracks, %.1f "
            "frames/s\n",
-           out, n_videos, (long long)tot.frames, (long long)tot.dets, (long long)tot.tracks,
-           busy > 0 ? (double)tot.frames / busy : 0.0);
+           a.out, a.n_videos, (long long)tot.frames, (long long)tot.dets, (long long)tot.tracks,
+           tot.chunk_wall_s > 0 ? (double)tot.frames / tot.chunk_wall_s : 0.0);
   return NPT_EXIT_OK;
 }

@@ -6,10 +6,10 @@
 
 #include "common/error.h"
 
-int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o) {
+int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o, int device) {
   *ce = (npt_cli_engine){.fo = {o->dataset, NPT_FRAMES_THW}};
   NPT_TRY(npt_frames_axes_parse(o->axis_order, &ce->fo.axes));
-  npt_backend_params bp = {o->threads, 0};
+  npt_backend_params bp = {o->threads, device};
   NPT_TRY(npt_engine_open(&ce->e, o->model, o->backend, &bp));
   ce->g = npt_engine_graph(ce->e);
   npt_detect_decode_params(o, &ce->g->decode, &ce->dp);
@@ -54,6 +54,8 @@ int npt_cli_detect_frames(npt_cli_engine *ce, npt_frames *fr, int64_t first, int
     int sat = 0;
     npt_dets_clear(&d);
     rc = npt_frames_read(fr, t, n, frames);
+    if (rc == 0 && ce->frame_hash)
+      npt_sha256_update(ce->frame_hash, frames, fbytes * (size_t)n);
     if (rc == 0)
       rc = npt_engine_detect(ce->e, frames, in->bit_depth, n, in->height, in->width, t, &ce->dp, &d,
                              &sat);

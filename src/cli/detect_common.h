@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/sha256.h"
 #include "io/frames.h"
 #include "nn/detect_settings.h"
 #include "nn/detections.h"
@@ -17,11 +18,13 @@ typedef struct npt_cli_engine {
   npt_decode_params dp; /* the settings, else the model's defaults */
   npt_frames_opts fo;   /* detect.dataset, detect.axis_order */
   int embed_dim;        /* 0: the model has no embedding head */
+  npt_sha256 *frame_hash; /* when set, npt_cli_detect_frames feeds it every frame it reads */
 } npt_cli_engine;
 
-/* Opens the model and backend of `o` (the model file is read whole and closed here, so its
- * errors come before any frame is read).  Returns 0 or an error; on error nothing is held. */
-int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o);
+/* Opens the model and backend of `o` on GPU `device` (GPU backends; ignored by the CPU one).
+ * The model file is read whole and closed here, so its errors come before any frame is read.
+ * Returns 0 or an error; on error nothing is held. */
+int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o, int device);
 void npt_cli_engine_close(npt_cli_engine *ce);
 
 /* The 0-based frames [*first, *end) that detect.first_frame/last_frame select in a video of

@@ -105,6 +105,12 @@ int npt_archive_set_run(npt_archive *a, const npt_archive_run *run);
  * npt_archive_finish.  name: [a-z0-9_]+. */
 int npt_archive_set_timing(npt_archive *a, const char *name, double seconds);
 
+/* Records (or replaces) a further root attribute of provenance: a fixed-length string or an
+ * int64 (the MPI run's ranks, nodes, devices and per-rank timings).  name: [a-z0-9_]+, not one
+ * the writer owns. */
+int npt_archive_set_attr_str(npt_archive *a, const char *name, const char *value);
+int npt_archive_set_attr_i64(npt_archive *a, const char *name, int64_t value);
+
 /* Writes one video: its group, metadata and every table derived from `rows` (the rows are not
  * kept).  Returns 0, NPT_EINVAL (bad rows or metadata, message naming the video and row) or an
  * HDF5 error.  After an error the archive can only be aborted. */

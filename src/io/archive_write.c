@@ -177,6 +177,34 @@ int npt_archive_set_timing(npt_archive *a, const char *name, double seconds) {
   return 0;
 }
 
+static int attr_name_ok(const char *name) {
+  static const char *const owned[] = {"format", "format_version", "status", "n_videos", NULL};
+  if (!name || !*name || strlen(name) > 100 ||
+      strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name))
+    return 0;
+  for (int i = 0; owned[i]; i++)
+    if (!strcmp(name, owned[i]))
+      return 0;
+  return 1;
+}
+
+int npt_archive_set_attr_str(npt_archive *a, const char *name, const char *value) {
+  if (!attr_name_ok(name))
+    return npt_error_set(NPT_EINVAL, "%s: bad attribute name '%s'", a->path, name ? name : "");
+  if (npt_h5_write_fixed_str_attr(a->file, name, value ? value : "") < 0)
+    return npt_h5_fail(a->path, "cannot write a root attribute");
+  return 0;
+}
+
+int npt_archive_set_attr_i64(npt_archive *a, const char *name, int64_t value) {
+  if (!attr_name_ok(name))
+    return npt_error_set(NPT_EINVAL, "%s: bad attribute name '%s'", a->path, name ? name : "");
+  if ((H5Aexists(a->file, name) > 0 && H5Adelete(a->file, name) < 0) ||
+      npt_h5_write_i64_attr(a->file, name, value) < 0)
+    return npt_h5_fail(a->path, "cannot write a root attribute");
+  return 0;
+}
+
 /* The run's provenance on the root, written as soon as it is known: an archive whose writer
  * died still says what made it. */
 static int root_attrs(npt_archive *a) {

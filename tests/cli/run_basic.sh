@@ -19,21 +19,24 @@ arch=$tmp/run.h5
 
 expect 0 "" "$bin" run -o "$arch" "$tmp/a/video.h5" "$tmp/b/other.h5" "$tmp/a/video.h5"
 # stderr is not a terminal here: one closing progress line per video, nothing else
-prog='^nptrack run: [^ ]+: [0-9]+/[0-9]+ frames \([0-9]+%\), [0-9.]+ frames/s, (ETA|took) [0-9hms]+$'
+prog='^nptrack run: [0-9]+/[0-9]+ frames \([0-9]+%\), [0-9.]+ frames/s, (ETA|took) [0-9hms]+$'
 grep -vqE "$prog" "$tmp/err" && fail "run wrote other things to stderr: $(cat "$tmp/err")"
-[ "$(grep -cE '^nptrack run: [^ ]+: 8/8 frames \(100%\), [0-9.]+ frames/s, took [0-9hms]+$' "$tmp/err")" = 3 ] ||
-  fail "want one closing progress line per video: $(cat "$tmp/err")"
-[ "$(head -1 "$tmp/out")" = "nptrack run: model $src/models/nptrack.h5 (build tree)" ] ||
+[ "$(grep -cE '^nptrack run: 24/24 frames \(100%\), [0-9.]+ frames/s, took [0-9hms]+$' "$tmp/err")" = 1 ] ||
+  fail "want one closing progress line for the run: $(cat "$tmp/err")"
+[ "$(head -1 "$tmp/out")" = "nptrack run: model $src/models/nptrack.h5 (build tree), 1 ranks on 1 nodes, cpu" ] ||
   fail "model line: $(head -1 "$tmp/out")"
+[ -e "$arch.parts" ] && fail "a complete run left its parts folder $arch.parts"
 tail -1 "$tmp/out" | grep -qE "^nptrack run: wrote $arch: 3 videos, 24 frames, [0-9]+ detections, [0-9]+ tracks, [0-9.]+ frames/s$" ||
   fail "summary line: $(cat "$tmp/out")"
 ntracks=$(tail -1 "$tmp/out" | sed -E 's/.* ([0-9]+) tracks.*/\1/')
 [ "$ntracks" -gt 0 ] || fail "no tracks: the checks below learn nothing"
 
-# NPTRACK_PROGRESS_S=0: a line after every batch (2 frames), then the closing one; -q: none.
-expect 0 "" env NPTRACK_PROGRESS_S=0 "$bin" run -s detect.batch=2 -o "$tmp/prog.h5" "$tmp/a/video.h5"
-[ "$(grep -cE "$prog" "$tmp/err")" = 5 ] && grep -q ': 4/8 frames (50%), .* ETA ' "$tmp/err" ||
-  fail "progress every batch: $(cat "$tmp/err")"
+# NPTRACK_PROGRESS_S=0: a line after every chunk (4 chunks of 3, 3, 3 and 2 frames: 11 frames
+# with the overlaps), then the closing one; -q: none.
+chunks="-s chunking.frames=3 -s chunking.overlap=1 -s track.confirm_frames=1 -s track.lost_frames=0"
+expect 0 "" env NPTRACK_PROGRESS_S=0 "$bin" run $chunks -o "$tmp/prog.h5" "$tmp/a/video.h5"
+[ "$(grep -cE "$prog" "$tmp/err")" = 5 ] && grep -q ': 6/11 frames (55%), .* ETA ' "$tmp/err" ||
+  fail "progress every chunk: $(cat "$tmp/err")"
 expect 0 "" env NPTRACK_PROGRESS_S=0 "$bin" run -q --force -o "$tmp/prog.h5" "$tmp/a/video.h5"
 [ -s "$tmp/err" ] || [ -s "$tmp/out" ] && fail "run -q printed: $(cat "$tmp/out" "$tmp/err")"
 
@@ -76,10 +79,12 @@ expect 1 "bad\.h5" "$bin" run -q -o "$tmp/corrupt.h5" "$tmp/bad.h5"
 # with ENOSPC): one line naming the archive and the cause, exit 1, no archive, no temporary
 # file left, and no crash in HDF5's exit handler (it used to segfault on the half-closed file).
 mkdir -p "$tmp/full"
-expect 1 "^nptrack run: error: $tmp/full/run\.h5: .*File too large\)$" \
+expect 1 "^nptrack run: error: .*$tmp/full/run\.h5[^:]*: .*File too large\)$" \
   bash -c 'trap "" XFSZ; ulimit -f 16; exec "$0" "$@"' "$bin" run -q -s archive.embeddings=all \
   -o "$tmp/full/run.h5" "$tmp/a/video.h5"
-[ -z "$(ls -A "$tmp/full")" ] || fail "a run that hit the size limit left: $(ls -A "$tmp/full")"
+# What is left is the parts folder (for --resume), nothing else.
+[ -z "$(ls -A "$tmp/full" | grep -v '^run\.h5\.parts$')" ] ||
+  fail "a run that hit the size limit left: $(ls -A "$tmp/full")"
 expect 2 "no video" "$bin" run -o "$tmp/x.h5"
 ls -A "$tmp" | grep -q '\.part$' && fail "temporary files left: $(ls -A "$tmp")"
 

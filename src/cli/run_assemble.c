@@ -1,0 +1,253 @@
+/* The root's part of `nptrack run` (run_internal.h): stitching the chunks' tracklets into
+ * tracks of whole videos, then assembling the archive from the part files with global ids.
+ *
+ * Two passes over the parts, each in global chunk order, each holding one or two chunks at a
+ * time: pass 1 reads each part's tracklets and rows, matches them with the previous chunk's
+ * (track/stitch.h) and numbers the joined tracks; pass 2 reads each part again and keeps the rows
+ * of the frames the chunk owns (chunk_plan.h), with global ids.  The rows therefore come in frame
+ * order whichever rank made which part, and the tables are the same for any rank count.
+ *
+ * Root assembly, not parallel HDF5: the archive's derived tables (tracks, the per-track row
+ * index, the per-frame summary) need all of a video's rows (io/archive.h), so one process builds
+ * them; the video's rows are held in memory on the root while its group is written (the gap to
+ * the issue's "memory bounded by the chunk" is stated in docs/architecture.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/run_internal.h"
+#include "common/error.h"
+#include "track/stitch.h"
+
+/* One video's stitching result: for each of its chunks, the tracklets' local ids and global
+ * ids. */
+typedef struct id_map {
+  int64_t n;
+  int64_t *local, *global;
+} id_map;
+
+static void maps_free(id_map *m, int n) {
+  for (int i = 0; m && i < n; i++)
+    free(m[i].local), free(m[i].global);
+  free(m);
+}
+
+static int64_t map_id(const id_map *m, int64_t local) {
+  if (local < 0)
+    return -1;
+  int64_t lo = 0, hi = m->n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (m->local[mid] < local)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < m->n && m->local[lo] == local ? m->global[lo] : -1;
+}
+
+typedef struct link_list {
+  int64_t n, cap;
+  int64_t *a, *b;
+} link_list;
+
+static int link_add(link_list *l, int64_t a, int64_t b) {
+  if (l->n == l->cap) {
+    int64_t c = l->cap ? 2 * l->cap : 256;
+    int64_t *na = realloc(l->a, sizeof *na * (size_t)c);
+    if (na)
+      l->a = na;
+    int64_t *nb = na ? realloc(l->b, sizeof *nb * (size_t)c) : NULL;
+    if (!na || !nb)
+      return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+    l->b = nb;
+    l->cap = c;
+  }
+  l->a[l->n] = a, l->b[l->n] = b, l->n++;
+  return 0;
+}
+
+/* Reads chunk c's part and checks it is the planned chunk. */
+static int read_part(const npt_run *r, int64_t c, npt_part_rows *rows, npt_tracklets *t) {
+  char *path = npt_part_path(r->parts_dir, c);
+  NPT_ALLOC_CHECK(path);
+  npt_part_meta m;
+  int rc = npt_part_read(path, &m, rows, t);
+  const npt_chunk *ch = &r->plan.chunk[c];
+  if (rc == 0 &&
+      (m.chunk != c || m.begin != ch->begin || m.end != ch->end ||
+       strcmp(m.config_sha256, r->config_sha256) || strcmp(m.model_sha256, r->model_sha256))) {
+    npt_part_rows_free(rows);
+    npt_tracklets_free(t);
+    rc =
+        npt_error_set(NPT_EFORMAT, "%s: not the part of this run's chunk %lld", path, (long long)c);
+  }
+  free(path);
+  return rc;
+}
+
+/* Pass 1 for video v: links between neighbouring chunks, then global ids. */
+static int stitch_video(const npt_run *r, int v, id_map *maps, int64_t *n_ids,
+                        int64_t *links_shared, int64_t *links_motion) {
+  int c0 = r->plan.video_chunk[v], c1 = r->plan.video_chunk[v + 1];
+  npt_part_rows prev_rows = {0}, rows = {0};
+  npt_tracklets prev_t = {0}, t = {0};
+  link_list links = {0};
+  npt_stitch_key *keys = NULL;
+  int64_t n_nodes = 0, prev_base = 0;
+  int rc = 0;
+  for (int c = c0; c < c1 && rc == 0; c++) {
+    rc = read_part(r, c, &rows, &t);
+    if (rc < 0)
+      break;
+    id_map *m = &maps[c - c0];
+    m->n = (int64_t)t.n;
+    m->local = malloc(sizeof *m->local * (t.n + 1));
+    m->global = malloc(sizeof *m->global * (t.n + 1));
+    npt_stitch_key *k2 = realloc(keys, sizeof *keys * (size_t)(n_nodes + (int64_t)t.n + 1));
+    if (k2)
+      keys = k2;
+    if (!m->local || !m->global || !k2)
+      rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+    for (size_t i = 0; i < t.n && rc == 0; i++) {
+      m->local[i] = t.t[i].id;
+      keys[n_nodes + (int64_t)i] = (npt_stitch_key){t.t[i].own_frame, t.t[i].own_y, t.t[i].own_x};
+    }
+    if (rc == 0 && c > c0) {
+      npt_stitch_link *l = NULL;
+      size_t nl = 0;
+      npt_stitch_rows ra = npt_part_rows_view(&prev_rows), rb = npt_part_rows_view(&rows);
+      rc = npt_stitch_boundary(&r->ts, &prev_t, &ra, &t, &rb, r->plan.chunk[c].begin,
+                               r->plan.chunk[c - 1].end, &l, &nl);
+      for (size_t i = 0; i < nl && rc == 0; i++) {
+        rc = link_add(&links, prev_base + (int64_t)l[i].a, n_nodes + (int64_t)l[i].b);
+        *links_shared += l[i].kind == NPT_STITCH_SHARED;
+        *links_motion += l[i].kind == NPT_STITCH_MOTION;
+      }
+      free(l);
+    }
+    prev_base = n_nodes;
+    n_nodes += (int64_t)t.n;
+    npt_part_rows_free(&prev_rows);
+    npt_tracklets_free(&prev_t);
+    prev_rows = rows, prev_t = t;
+    memset(&rows, 0, sizeof rows);
+    memset(&t, 0, sizeof t);
+  }
+  npt_part_rows_free(&prev_rows);
+  npt_tracklets_free(&prev_t);
+  npt_stitch_uf uf = {0};
+  int64_t *ids = NULL;
+  if (rc == 0)
+    rc = npt_stitch_uf_init(&uf, (size_t)n_nodes);
+  if (rc == 0 && !(ids = malloc(sizeof *ids * (size_t)(n_nodes + 1))))
+    rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  for (int64_t i = 0; i < links.n && rc == 0; i++)
+    npt_stitch_uf_union(&uf, links.a[i], links.b[i]);
+  if (rc == 0) {
+    int64_t n = npt_stitch_number(&uf, keys, ids);
+    if (n < 0)
+      rc = (int)n;
+    else
+      *n_ids = n;
+  }
+  for (int c = c0, base = 0; c < c1 && rc == 0; c++) {
+    id_map *m = &maps[c - c0];
+    for (int64_t i = 0; i < m->n; i++)
+      m->global[i] = ids[base + i];
+    base += (int)m->n;
+  }
+  npt_stitch_uf_free(&uf);
+  free(ids);
+  free(keys);
+  free(links.a), free(links.b);
+  return rc;
+}
+
+/* Pass 2 for video v: the owned rows of each chunk, with global ids, into the archive. */
+static int write_video(const npt_run *r, int v, const id_map *maps, npt_archive *a, int64_t *dets) {
+  int c0 = r->plan.video_chunk[v], c1 = r->plan.video_chunk[v + 1];
+  int keep_embed = r->ao.embeddings != NPT_ARCHIVE_EMBED_NONE;
+  npt_part_rows out = {0}, rows = {0};
+  npt_tracklets t = {0};
+  int rc = 0;
+  for (int c = c0; c < c1 && rc == 0; c++) {
+    rc = read_part(r, c, &rows, &t);
+    if (rc < 0)
+      break;
+    if (c == c0)
+      out.embed_dim = keep_embed ? rows.embed_dim : 0;
+    const npt_chunk *ch = &r->plan.chunk[c];
+    rc = npt_part_rows_reserve(&out, rows.n);
+    for (int64_t i = 0; i < rows.n && rc == 0; i++) {
+      if (rows.frame[i] < ch->own_begin || rows.frame[i] >= ch->own_end)
+        continue;
+      int64_t j = out.n++;
+      out.frame[j] = rows.frame[i];
+      out.id[j] = map_id(&maps[c - c0], rows.id[i]);
+      out.x[j] = rows.x[i], out.y[j] = rows.y[i], out.w[j] = rows.w[i], out.h[j] = rows.h[i];
+      out.score[j] = rows.score[i], out.cls[j] = rows.cls[i];
+      if (out.embed_dim)
+        memcpy(out.embed + j * out.embed_dim, rows.embed + i * rows.embed_dim,
+               sizeof(float) * (size_t)out.embed_dim);
+    }
+    npt_part_rows_free(&rows);
+    npt_tracklets_free(&t);
+  }
+  if (rc == 0) {
+    const npt_frames_info *in = &r->info[v];
+    npt_archive_video av = {
+        r->names[v],
+        r->videos[v],
+        in->n_frames,
+        in->height,
+        in->width,
+        in->frame_rate_hz,
+        in->pixel_size_nm,
+        in->pixel_size_nm > 0 ? NPT_PIXEL_SOURCE_FILE : NPT_PIXEL_SOURCE_UNKNOWN};
+    npt_archive_rows ar = {out.n,
+                           out.frame,
+                           out.id,
+                           out.x,
+                           out.y,
+                           out.w,
+                           out.h,
+                           out.score,
+                           out.cls,
+                           out.embed_dim,
+                           out.embed_dim ? out.embed : NULL};
+    rc = npt_archive_add_video(a, &av, &ar);
+    *dets += out.n;
+  }
+  npt_part_rows_free(&out);
+  return rc;
+}
+
+int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t *dets,
+                     int64_t *links_shared, int64_t *links_motion, double *stitch_s,
+                     double *write_s) {
+  *tracks = *dets = *links_shared = *links_motion = 0;
+  *stitch_s = *write_s = 0;
+  int rc = 0;
+  for (int v = 0; v < r->n_videos && rc == 0; v++) {
+    int nc = r->plan.video_chunk[v + 1] - r->plan.video_chunk[v];
+    id_map *maps = calloc((size_t)nc, sizeof *maps);
+    if (!maps)
+      return npt_error_set(NPT_ENOMEM, "out of memory");
+    double t0 = npt_cli_now_s();
+    int64_t n_ids = 0;
+    rc = stitch_video(r, v, maps, &n_ids, links_shared, links_motion);
+    if (rc == 0)
+      rc = npt_run_fault(0, "stitch");
+    double t1 = npt_cli_now_s();
+    if (rc == 0)
+      rc = write_video(r, v, maps, a, dets);
+    if (rc == 0)
+      rc = npt_run_fault(0, "write");
+    *stitch_s += t1 - t0;
+    *write_s += npt_cli_now_s() - t1;
+    *tracks += n_ids;
+    maps_free(maps, nc);
+  }
+  return rc;
+}

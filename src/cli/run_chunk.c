@@ -1,0 +1,289 @@
+/* One chunk of `nptrack run` on one rank (run_internal.h): detect, track with a fresh tracker,
+ * summarise the tracklets and save the part file; or, with --resume, check and keep the part a
+ * previous run saved. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/run_internal.h"
+#include "common/error.h"
+#include "common/sha256.h"
+
+int npt_run_fault(int rank, const char *stage) {
+  const char *env = getenv("NPTRACK_TEST_FAIL");
+  char *end = NULL;
+  if (!env || !*env)
+    return 0;
+  long r = strtol(env, &end, 10);
+  if (end == env || *end != ':' || r != rank)
+    return 0;
+  if (!strncmp(end + 1, "kill-", 5) && !strcmp(end + 6, stage)) {
+    fflush(NULL);
+    raise(SIGKILL);
+  }
+  if (strcmp(end + 1, stage))
+    return 0;
+  return npt_error_set(NPT_EIO, "test fault at '%s' (NPTRACK_TEST_FAIL)", stage);
+}
+
+int npt_run_config_hash(const npt_config *cfg, char hex[65]) {
+  static const char *const skip[] = {"detect.model", "detect.threads", "detect.batch", NULL};
+  npt_sha256 h;
+  npt_sha256_init(&h);
+  for (int t = 0; npt_config_schema[t]; t++)
+    for (const npt_setting_def *d = npt_config_schema[t]; d->name; d++) {
+      if (strncmp(d->name, "detect.", 7) && strncmp(d->name, "track.", 6) &&
+          strncmp(d->name, "chunking.", 9))
+        continue;
+      int skipped = 0;
+      for (int k = 0; skip[k]; k++)
+        skipped |= !strcmp(d->name, skip[k]);
+      if (skipped)
+        continue;
+      char line[1024];
+      double lo, hi;
+      switch (d->type) {
+      case NPT_SET_INT:
+        snprintf(line, sizeof line, "%s=%lld\n", d->name, (long long)npt_config_int(cfg, d->name));
+        break;
+      case NPT_SET_FLOAT:
+        snprintf(line, sizeof line, "%s=%.17g\n", d->name, npt_config_float(cfg, d->name));
+        break;
+      case NPT_SET_BOOL:
+        snprintf(line, sizeof line, "%s=%d\n", d->name, npt_config_bool(cfg, d->name));
+        break;
+      case NPT_SET_STRING:
+      case NPT_SET_ENUM:
+        snprintf(line, sizeof line, "%s=%s\n", d->name, npt_config_str(cfg, d->name));
+        break;
+      default:
+        npt_config_range(cfg, d->name, &lo, &hi);
+        snprintf(line, sizeof line, "%s=%.17g,%.17g\n", d->name, lo, hi);
+      }
+      npt_sha256_update(&h, line, strlen(line));
+    }
+  npt_sha256_final(&h, hex);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+typedef struct chunk_run {
+  npt_tracker *tracker;
+  npt_part_rows rows;
+  npt_track_det *tdets;
+  int64_t *ids;
+  int64_t tcap;
+  double track_s;
+  int rank;
+  int64_t chunk;
+  int batches;
+} chunk_run;
+
+/* Ids that the tracker's last step gave detections of earlier frames (the first frames of
+ * tracks it confirmed): those rows are already in the buffer, in frame order. */
+static void backfill_ids(npt_part_rows *r, const npt_tracker *t) {
+  const npt_track_backfill *bf;
+  size_t n = npt_tracker_backfill(t, &bf);
+  for (size_t k = 0; k < n; k++) {
+    int64_t lo = 0, hi = r->n; /* the first row of frame bf[k].frame */
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (r->frame[mid] < bf[k].frame)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    int64_t row = lo + bf[k].index;
+    if (row < r->n && r->frame[row] == bf[k].frame)
+      r->id[row] = bf[k].id;
+  }
+}
+
+static double now_s(void) {
+  return npt_cli_now_s();
+}
+
+/* A batch's detections, frame by frame, through the tracker into the rows. */
+static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
+  chunk_run *v = ctx;
+  double t0 = now_s();
+  if (v->batches++ == 1)
+    NPT_TRY(npt_run_fault(v->rank, "chunk"));
+  if (d->n > v->tcap) {
+    free(v->tdets), free(v->ids);
+    v->tdets = malloc(sizeof *v->tdets * (size_t)d->n);
+    v->ids = malloc(sizeof *v->ids * (size_t)d->n);
+    v->tcap = v->tdets && v->ids ? d->n : 0;
+    if (!v->tcap)
+      return npt_error_set(NPT_ENOMEM, "out of memory");
+  }
+  npt_part_rows *r = &v->rows;
+  NPT_TRY(npt_part_rows_reserve(r, d->n));
+  int64_t i = 0;
+  for (int64_t f = first; f < first + n; f++) {
+    int64_t b = i;
+    while (i < d->n && d->det[i].frame == f)
+      i++;
+    for (int64_t k = b; k < i; k++) {
+      const npt_detection *p = &d->det[k];
+      v->tdets[k - b] = (npt_track_det){
+          p->x, p->y, p->w, p->h, p->score, p->cls, d->embed ? d->embed + k * d->embed_dim : NULL};
+    }
+    NPT_TRY(npt_tracker_step(v->tracker, f, v->tdets, (size_t)(i - b), v->ids));
+    backfill_ids(r, v->tracker);
+    for (int64_t k = b; k < i; k++, r->n++) {
+      const npt_detection *p = &d->det[k];
+      r->frame[r->n] = f, r->id[r->n] = v->ids[k - b];
+      r->x[r->n] = p->x, r->y[r->n] = p->y, r->w[r->n] = p->w, r->h[r->n] = p->h;
+      r->score[r->n] = p->score, r->cls[r->n] = p->cls;
+      if (r->embed_dim)
+        memcpy(r->embed + r->n * r->embed_dim, d->embed + k * d->embed_dim,
+               sizeof(float) * (size_t)r->embed_dim);
+    }
+  }
+  if (i != d->n)
+    return npt_error_set(NPT_EINVAL, "chunk %lld: the engine's detections are not in frame order",
+                         (long long)v->chunk);
+  v->track_s += now_s() - t0;
+  return 0;
+}
+
+/* The hash of a chunk's frames: their geometry, then the pixels as read. */
+static void hash_start(npt_sha256 *h, const npt_frames_info *in, const npt_chunk *ch) {
+  char head[128];
+  snprintf(head, sizeof head, "%dx%dx%d bits, frames %lld-%lld\n", in->width, in->height,
+           in->bit_depth, (long long)ch->begin, (long long)ch->end);
+  npt_sha256_init(h);
+  npt_sha256_update(h, head, strlen(head));
+}
+
+/* Reads the chunk's frames only, for the input hash of a part found on --resume. */
+static int hash_frames(npt_frames *fr, const npt_chunk *ch, char hex[65]) {
+  const npt_frames_info *in = npt_frames_get_info(fr);
+  size_t fbytes = (size_t)in->height * (size_t)in->width * (size_t)(in->bit_depth / 8);
+  enum { BATCH = 16 };
+  void *buf = malloc(fbytes * BATCH);
+  NPT_ALLOC_CHECK(buf);
+  npt_sha256 h;
+  hash_start(&h, in, ch);
+  int rc = 0;
+  for (int64_t t = ch->begin; t < ch->end && rc == 0; t += BATCH) {
+    int n = ch->end - t < BATCH ? (int)(ch->end - t) : BATCH;
+    rc = npt_frames_read(fr, t, n, buf);
+    if (rc == 0)
+      npt_sha256_update(&h, buf, fbytes * (size_t)n);
+  }
+  free(buf);
+  if (rc == 0)
+    npt_sha256_final(&h, hex);
+  return rc;
+}
+
+/* --resume: 1 when chunk's part is there and made from the same inputs, 0 when there is none (or
+ * an unreadable one, e.g. cut short by a crash before its rename, which cannot happen to a part
+ * with its final name but may to a foreign file), or an error when it was made from others. */
+static int resume_check(const npt_run *r, const char *path, const npt_chunk *ch, int64_t chunk,
+                        npt_frames *fr) {
+  if (access(path, F_OK) != 0)
+    return 0;
+  npt_part_meta m;
+  if (npt_part_read_meta(path, &m) < 0)
+    return 0;
+  const char *what = NULL;
+  if (strcmp(m.config_sha256, r->config_sha256))
+    what = "a different configuration (detect, track or chunking settings)";
+  else if (strcmp(m.model_sha256, r->model_sha256))
+    what = "a different model file";
+  else if (m.chunk != chunk || m.begin != ch->begin || m.end != ch->end ||
+           m.own_begin != ch->own_begin || m.own_end != ch->own_end)
+    what = "a different chunk plan (other videos or frame range)";
+  if (!what) {
+    char hex[65];
+    NPT_TRY(hash_frames(fr, ch, hex));
+    if (strcmp(hex, m.input_sha256))
+      what = "different input frames";
+  }
+  if (what)
+    return npt_error_set(NPT_ECONFIG,
+                         "--resume: %s was made from %s; remove %s or run without --resume", path,
+                         what, r->parts_dir);
+  return 1;
+}
+
+int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank, npt_frames **fr,
+                  int *fr_video, npt_rank_stats *st) {
+  const npt_chunk *ch = &r->plan.chunk[chunk];
+  if (*fr_video != ch->video) {
+    npt_frames_close(*fr);
+    *fr = NULL;
+    *fr_video = -1;
+    NPT_TRY(npt_frames_open_opts(fr, r->videos[ch->video], &ce->fo));
+    *fr_video = ch->video;
+  }
+  char *path = npt_part_path(r->parts_dir, chunk);
+  NPT_ALLOC_CHECK(path);
+  double t0 = now_s();
+  int rc = r->resume ? resume_check(r, path, ch, chunk, *fr) : 0;
+  if (rc != 0) {
+    st->resume_s += now_s() - t0;
+    st->skipped += rc > 0;
+    free(path);
+    return rc < 0 ? rc : 0;
+  }
+  chunk_run v = {.rows = {.embed_dim = ce->embed_dim}, .rank = rank, .chunk = chunk};
+  npt_sha256 h;
+  hash_start(&h, npt_frames_get_info(*fr), ch);
+  ce->frame_hash = &h;
+  int sat = 0;
+  rc = npt_tracker_create(&r->ts, ce->embed_dim, &v.tracker);
+  if (rc == 0)
+    rc = npt_cli_detect_frames(ce, *fr, ch->begin, ch->end, r->o.batch, track_batch, &v, &sat);
+  ce->frame_hash = NULL;
+  double t1 = now_s();
+  npt_tracklets tl = {0};
+  if (rc == 0) {
+    npt_stitch_rows view = npt_part_rows_view(&v.rows);
+    rc = npt_tracklets_build(&r->ts, &view, ch->own_begin, ch->own_end, &tl);
+  }
+  if (rc == 0) {
+    npt_part_meta m = {.chunk = chunk,
+                       .video = ch->video,
+                       .index = ch->index,
+                       .begin = ch->begin,
+                       .end = ch->end,
+                       .own_begin = ch->own_begin,
+                       .own_end = ch->own_end};
+    memcpy(m.config_sha256, r->config_sha256, 65);
+    memcpy(m.model_sha256, r->model_sha256, 65);
+    npt_sha256_final(&h, m.input_sha256);
+    m.rank = rank;
+    m.detect_s = t1 - t0 - v.track_s;
+    m.track_s = v.track_s;
+    m.saturated = sat;
+    rc = npt_part_write(path, &m, &v.rows, &tl);
+  }
+  if (rc < 0) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", npt_error_msg(rc));
+    npt_error_set(rc, "chunk %lld (%s, frames %lld-%lld): %s", (long long)chunk,
+                  r->names[ch->video], (long long)ch->begin + 1, (long long)ch->end, msg);
+  }
+  double t2 = now_s();
+  st->detect_s += t1 - t0 - v.track_s;
+  st->track_s += v.track_s;
+  st->part_s += t2 - t1;
+  st->chunks += rc == 0;
+  st->frames += rc == 0 ? ch->end - ch->begin : 0;
+  st->saturated += sat;
+  npt_tracklets_free(&tl);
+  npt_tracker_free(v.tracker);
+  npt_part_rows_free(&v.rows);
+  free(v.tdets), free(v.ids);
+  free(path);
+  if (rc == 0)
+    rc = npt_run_fault(rank, "part");
+  return rc;
+}

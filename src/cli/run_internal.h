@@ -1,0 +1,61 @@
+/* What the parts of `nptrack run` share (cmd_run.c: the command and its MPI phases;
+ * run_chunk.c: one chunk on one rank; run_assemble.c: stitching and the archive, on the root). */
+#ifndef NPT_CLI_RUN_INTERNAL_H
+#define NPT_CLI_RUN_INTERNAL_H
+
+#include <stdint.h>
+
+#include "cli/detect_common.h"
+#include "io/archive.h"
+#include "io/frames.h"
+#include "pipeline/chunk_plan.h"
+#include "pipeline/part_file.h"
+#include "track/tracker.h"
+
+/* A run's inputs and plan: the same on every rank. */
+typedef struct npt_run {
+  npt_detect_options o;
+  npt_track_settings ts;
+  npt_chunking_settings cs;
+  npt_archive_options ao;
+  char **videos; /* as given */
+  int n_videos;
+  char **names;          /* the archive's group names */
+  npt_frames_info *info; /* each video's (from rank 0) */
+  int64_t *first, *end;  /* searched frames of each video */
+  npt_chunk_plan plan;
+  char config_sha256[65]; /* of the result-relevant settings */
+  char model_sha256[65];
+  char *parts_dir; /* ARCHIVE.parts */
+  int resume;
+} npt_run;
+
+/* What one rank did in the chunk phase. */
+typedef struct npt_rank_stats {
+  double detect_s, track_s, part_s, resume_s, idle_s;
+  int64_t chunks, frames, skipped, saturated;
+} npt_rank_stats;
+
+/* The SHA-256 of the settings that change a chunk's rows: detect.* (but the model path, which
+ * the model's hash covers, threads and batch, which change nothing), track.* and chunking.*. */
+int npt_run_config_hash(const npt_config *cfg, char hex[65]);
+
+/* Test-only fault injection (NPTRACK_TEST_FAIL=RANK:STAGE, docs/config.md): returns an error
+ * when this rank and stage are named; a stage "kill-STAGE" kills the process with SIGKILL
+ * instead.  Returns 0 otherwise. */
+int npt_run_fault(int rank, const char *stage);
+
+/* Runs one chunk on this rank: frames -> engine -> a fresh tracker -> the chunk's part file,
+ * unless `resume` finds a part made from the same inputs (then *skipped = 1).  A part made from
+ * other inputs is an error naming it.  `fr`/`fr_video` cache an open video between chunks.
+ * Returns 0 or an error naming the chunk. */
+int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank, npt_frames **fr,
+                  int *fr_video, npt_rank_stats *st);
+
+/* Root: stitches the parts and writes every video into the open archive `a`.  *tracks receives
+ * the number of global tracks, *dets the rows written, *stitch_s and *write_s the times. */
+int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t *dets,
+                     int64_t *links_shared, int64_t *links_motion, double *stitch_s,
+                     double *write_s);
+
+#endif

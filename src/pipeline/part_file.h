@@ -1,0 +1,64 @@
+/* Part files: one finished chunk of a run (chunk_plan.h), saved beside the archive in
+ * ARCHIVE.parts/chunk_NNNNNN.h5 (NNNNNN: the chunk's global index).  A part holds every row the
+ * chunk detected (its overlap frames included: stitching matches on them) with chunk-local track
+ * ids, the chunk's tracklet summaries (track/stitch.h) and what it was made from: SHA-256 hashes
+ * of the result-relevant configuration, of the model file and of the chunk's frames.  The root
+ * stitches from the summaries and assembles the archive from the rows, and `nptrack run
+ * --resume` skips chunks whose part is there and made from the same inputs.
+ *
+ * A part is written under a temporary name, fsync'ed and renamed: a part file with its final name
+ * is whole.  Plain serial HDF5, uncompressed (scratch data, read back once or twice).  Nothing
+ * here is collective; each rank writes the parts of its chunks. */
+#ifndef NPT_PIPELINE_PART_FILE_H
+#define NPT_PIPELINE_PART_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "track/stitch.h"
+
+#define NPT_PART_FORMAT "nptrack part"
+enum { NPT_PART_FORMAT_VERSION = 1 };
+
+/* A chunk's rows, columnar, in frame order, growing. */
+typedef struct npt_part_rows {
+  int64_t n, cap;
+  int64_t *frame, *id; /* id: chunk-local track id, or -1 */
+  float *x, *y, *w, *h, *score;
+  int32_t *cls;
+  int embed_dim; /* 0: no embeddings kept */
+  float *embed;  /* n x embed_dim */
+} npt_part_rows;
+
+/* Room for `more` rows.  Returns 0 or NPT_ENOMEM. */
+int npt_part_rows_reserve(npt_part_rows *r, int64_t more);
+void npt_part_rows_free(npt_part_rows *r);
+/* The stitcher's view of the rows. */
+npt_stitch_rows npt_part_rows_view(const npt_part_rows *r);
+
+typedef struct npt_part_meta {
+  int64_t chunk;                          /* global chunk index */
+  int64_t video, index;                   /* video of the run, chunk within it */
+  int64_t begin, end, own_begin, own_end; /* chunk_plan.h */
+  char config_sha256[65], model_sha256[65], input_sha256[65];
+  int64_t rank;             /* the rank that made it (provenance only) */
+  double detect_s, track_s; /* its time, s */
+  int64_t saturated;        /* frames where top-K saturated */
+} npt_part_meta;
+
+/* The path of chunk `chunk`'s part in `dir`; malloc'd, NULL when out of memory. */
+char *npt_part_path(const char *dir, int64_t chunk);
+
+/* Writes a part atomically.  Returns 0, or NPT_EIO/NPT_EHDF5 naming the file (no file is left at
+ * `path` then). */
+int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows *r,
+                   const npt_tracklets *t);
+
+/* Reads a part's metadata only.  Returns 0, NPT_EIO (missing or not HDF5) or NPT_EFORMAT. */
+int npt_part_read_meta(const char *path, npt_part_meta *m);
+
+/* Reads a whole part; r and t are owned by the caller (npt_part_rows_free, npt_tracklets_free).
+ * Returns 0 or an error naming the file. */
+int npt_part_read(const char *path, npt_part_meta *m, npt_part_rows *r, npt_tracklets *t);
+
+#endif

@@ -1,0 +1,440 @@
+/* Tracklet summaries, boundary matching, union-find and global numbering (stitch.h). */
+#include "track/stitch.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "track/assign.h"
+
+/* ------------------------------------------------------------------------------------------- */
+/* Summaries */
+
+void npt_tracklets_free(npt_tracklets *t) {
+  free(t->t);
+  free(t->embed);
+  memset(t, 0, sizeof *t);
+}
+
+int npt_tracklets_alloc(npt_tracklets *t, size_t n, int embed_dim) {
+  memset(t, 0, sizeof *t);
+  t->t = calloc(n ? n : 1, sizeof *t->t);
+  if (embed_dim > 0)
+    t->embed = calloc((n ? n : 1) * 2 * (size_t)embed_dim, sizeof *t->embed);
+  if (!t->t || (embed_dim > 0 && !t->embed)) {
+    npt_tracklets_free(t);
+    return npt_error_set(NPT_ENOMEM, "out of memory for %zu tracklets", n);
+  }
+  t->n = n;
+  t->embed_dim = embed_dim;
+  for (size_t i = 0; i < n && embed_dim > 0; i++) {
+    t->t[i].head_embed = t->embed + 2 * i * (size_t)embed_dim;
+    t->t[i].tail_embed = t->t[i].head_embed + embed_dim;
+  }
+  return 0;
+}
+
+int64_t npt_tracklets_find(const npt_tracklets *t, int64_t id) {
+  size_t lo = 0, hi = t->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (t->t[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < t->n && t->t[lo].id == id ? (int64_t)lo : -1;
+}
+
+typedef struct {
+  int64_t id, row;
+} id_row;
+
+static int cmp_id_row(const void *a, const void *b) {
+  const id_row *p = a, *q = b;
+  if (p->id != q->id)
+    return p->id < q->id ? -1 : 1;
+  return (p->row > q->row) - (p->row < q->row);
+}
+
+/* The mean of embeddings of rows rr[0..n), scaled to unit length (zero stays zero). */
+static void mean_embed(const npt_stitch_rows *r, const id_row *rr, int64_t n, float *out) {
+  const int d = r->embed_dim;
+  double acc[1024] = {0}, norm = 0;
+  int dd = d < 1024 ? d : 1024;
+  for (int64_t j = 0; j < n; j++)
+    for (int c = 0; c < dd; c++)
+      acc[c] += r->embed[rr[j].row * d + c];
+  for (int c = 0; c < dd; c++)
+    norm += acc[c] * acc[c];
+  norm = sqrt(norm);
+  for (int c = 0; c < d; c++)
+    out[c] = c < dd && norm > 0 ? (float)(acc[c] / norm) : 0.0f;
+}
+
+static void box_meas(const npt_stitch_rows *r, int64_t i, double m[4]) {
+  m[0] = (double)r->x[i] + 0.5 * r->w[i];
+  m[1] = (double)r->y[i] + 0.5 * r->h[i];
+  m[2] = r->w[i];
+  m[3] = r->h[i];
+}
+
+/* The Kalman state after the rows rr[0..n) (one track, in frame order), predicted over gaps as
+ * the tracker does. */
+static void fit_tail(const npt_track_settings *ts, const npt_stitch_rows *r, const id_row *rr,
+                     int64_t n, npt_kalman_state *st) {
+  npt_kalman_settings ks = {ts->std_weight_position, ts->std_weight_velocity};
+  double m[4];
+  box_meas(r, rr[0].row, m);
+  if (npt_kalman_init(&ks, m, st) < 0)
+    memset(st, 0, sizeof *st);
+  for (int64_t j = 1; j < n; j++) {
+    for (int64_t f = r->frame[rr[j - 1].row]; f < r->frame[rr[j].row]; f++)
+      npt_kalman_predict(&ks, st);
+    box_meas(r, rr[j].row, m);
+    npt_kalman_update(&ks, st, m, NULL); /* a degenerate update keeps the prediction */
+  }
+}
+
+int npt_tracklets_build(const npt_track_settings *ts, const npt_stitch_rows *r, int64_t own_begin,
+                        int64_t own_end, npt_tracklets *out) {
+  memset(out, 0, sizeof *out);
+  int64_t m = 0;
+  for (int64_t i = 0; i < r->n; i++) {
+    if (i > 0 && r->frame[i] < r->frame[i - 1])
+      return npt_error_set(NPT_EINVAL, "stitching: rows not in frame order (row %lld)",
+                           (long long)i);
+    m += r->id[i] >= 0;
+  }
+  id_row *p = malloc(sizeof *p * (size_t)(m ? m : 1));
+  NPT_ALLOC_CHECK(p);
+  m = 0;
+  for (int64_t i = 0; i < r->n; i++)
+    if (r->id[i] >= 0)
+      p[m++] = (id_row){r->id[i], i};
+  qsort(p, (size_t)m, sizeof *p, cmp_id_row);
+  size_t k = 0;
+  for (int64_t j = 0; j < m; j++)
+    k += j == 0 || p[j].id != p[j - 1].id;
+  int d = r->embed ? r->embed_dim : 0;
+  int rc = npt_tracklets_alloc(out, k, d);
+  if (rc < 0) {
+    free(p);
+    return rc;
+  }
+  k = 0;
+  for (int64_t j0 = 0; j0 < m; k++) {
+    int64_t j1 = j0;
+    while (j1 < m && p[j1].id == p[j0].id)
+      j1++;
+    npt_tracklet *t = &out->t[k];
+    int64_t first = p[j0].row, last = p[j1 - 1].row, n = j1 - j0;
+    t->id = p[j0].id;
+    t->n = n;
+    t->first_frame = r->frame[first];
+    t->last_frame = r->frame[last];
+    t->head[0] = r->x[first], t->head[1] = r->y[first];
+    t->head[2] = r->w[first], t->head[3] = r->h[first];
+    t->own_frame = -1;
+    for (int64_t j = j0; j < j1; j++) {
+      int64_t i = p[j].row;
+      if (r->frame[i] >= own_begin && r->frame[i] < own_end) {
+        t->own_frame = r->frame[i], t->own_x = r->x[i], t->own_y = r->y[i];
+        break;
+      }
+    }
+    int64_t nm = n < NPT_STITCH_MOTION_DETS ? n : NPT_STITCH_MOTION_DETS;
+    fit_tail(ts, r, p + j1 - nm, nm, &t->tail);
+    if (d > 0) {
+      int64_t ne = n < NPT_STITCH_EMBED_DETS ? n : NPT_STITCH_EMBED_DETS;
+      mean_embed(r, p + j0, ne, t->head_embed);
+      mean_embed(r, p + j1 - ne, ne, t->tail_embed);
+    }
+    j0 = j1;
+  }
+  free(p);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Boundary matching */
+
+/* The rows of `r` in frames [b, e): *lo .. *hi - 1. */
+static void frame_span(const npt_stitch_rows *r, int64_t b, int64_t e, int64_t *lo, int64_t *hi) {
+  int64_t i = 0;
+  while (i < r->n && r->frame[i] < b)
+    i++;
+  *lo = i;
+  while (i < r->n && r->frame[i] < e)
+    i++;
+  *hi = i;
+}
+
+typedef struct {
+  int64_t a, b, votes;
+} vote;
+
+static int cmp_vote(const void *x, const void *y) {
+  const vote *p = x, *q = y;
+  if (p->a != q->a)
+    return p->a < q->a ? -1 : 1;
+  return (p->b > q->b) - (p->b < q->b);
+}
+
+/* cnt[k] += rows lo..hi-1 of tracklet k. */
+static int count_rows(const npt_tracklets *t, const npt_stitch_rows *r, int64_t lo, int64_t hi,
+                      int64_t *cnt) {
+  for (int64_t i = lo; i < hi; i++) {
+    if (r->id[i] < 0)
+      continue;
+    int64_t k = npt_tracklets_find(t, r->id[i]);
+    if (k < 0)
+      return npt_error_set(NPT_EINVAL, "stitching: track %lld has no summary", (long long)r->id[i]);
+    cnt[k]++;
+  }
+  return 0;
+}
+
+/* Step 1: one-to-one matches on shared detections; marks used[]. */
+static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, const npt_tracklets *tb,
+                        const npt_stitch_rows *rb, int64_t b, int64_t e, npt_stitch_link *links,
+                        size_t *n_links, char *used_a, char *used_b) {
+  int64_t alo, ahi, blo, bhi;
+  frame_span(ra, b, e, &alo, &ahi);
+  frame_span(rb, b, e, &blo, &bhi);
+  int64_t *na = calloc(ta->n + 1, sizeof *na), *nb = calloc(tb->n + 1, sizeof *nb);
+  int64_t cap = (ahi - alo < bhi - blo ? ahi - alo : bhi - blo) + 1;
+  vote *v = malloc(sizeof *v * (size_t)cap);
+  if (!na || !nb || !v) {
+    free(na), free(nb), free(v);
+    return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  }
+  int rc = 0;
+  int64_t nv = 0, i = alo, j = blo;
+  rc = count_rows(ta, ra, alo, ahi, na);
+  if (rc == 0)
+    rc = count_rows(tb, rb, blo, bhi, nb);
+  /* Walk the frames together; the k-th row of a frame in A is the k-th in B when the boxes are
+   * the same (they are, for the same engine and frames). */
+  while (rc == 0 && i < ahi && j < bhi) {
+    int64_t f = ra->frame[i] < rb->frame[j] ? ra->frame[i] : rb->frame[j];
+    int64_t i1 = i, j1 = j;
+    while (i1 < ahi && ra->frame[i1] == f)
+      i1++;
+    while (j1 < bhi && rb->frame[j1] == f)
+      j1++;
+    for (int64_t k = 0; i + k < i1 && j + k < j1; k++) {
+      int64_t x = i + k, y = j + k;
+      if (ra->id[x] < 0 || rb->id[y] < 0 || ra->x[x] != rb->x[y] || ra->y[x] != rb->y[y] ||
+          ra->w[x] != rb->w[y] || ra->h[x] != rb->h[y])
+        continue;
+      v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1};
+    }
+    i = i1, j = j1;
+  }
+  qsort(v, (size_t)nv, sizeof *v, cmp_vote);
+  int64_t ne = 0;
+  for (int64_t k = 0; k < nv; k++)
+    if (ne > 0 && v[ne - 1].a == v[k].a && v[ne - 1].b == v[k].b)
+      v[ne - 1].votes++;
+    else
+      v[ne++] = v[k];
+  npt_assign_edge *edges = malloc(sizeof *edges * (size_t)(ne ? ne : 1));
+  int64_t *a2b = malloc(sizeof *a2b * (ta->n ? ta->n : 1));
+  if (rc == 0 && (!edges || !a2b))
+    rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  for (int64_t k = 0; k < ne && rc == 0; k++) {
+    double s = (double)v[k].votes, u = (double)(na[v[k].a] + nb[v[k].b]) - s;
+    edges[k] = (npt_assign_edge){v[k].a, v[k].b, 1.0 - s / u};
+  }
+  if (rc == 0)
+    rc = npt_assign_solve(ta->n, tb->n, edges, (size_t)ne, NPT_STITCH_SHARED_MAX_COST, a2b, NULL,
+                          NULL);
+  for (size_t k = 0; k < ta->n && rc == 0; k++)
+    if (a2b[k] >= 0) {
+      links[(*n_links)++] = (npt_stitch_link){k, (size_t)a2b[k], NPT_STITCH_SHARED};
+      used_a[k] = used_b[a2b[k]] = 1;
+    }
+  free(na), free(nb), free(v), free(edges), free(a2b);
+  return rc;
+}
+
+static double cosine(const float *p, const float *q, int d, int *ok) {
+  double s = 0, np = 0, nq = 0;
+  for (int c = 0; c < d; c++)
+    s += (double)p[c] * q[c], np += (double)p[c] * p[c], nq += (double)q[c] * q[c];
+  *ok = np > 0 && nq > 0;
+  return *ok ? s / sqrt(np * nq) : 0.0;
+}
+
+/* Step 2: motion (+ appearance) for tracklets of A ending shortly before tracklets of B that
+ * begin after the overlap. */
+static int match_motion(const npt_track_settings *ts, const npt_tracklets *ta,
+                        const npt_tracklets *tb, int64_t ov_end, npt_stitch_link *links,
+                        size_t *n_links, const char *used_a, const char *used_b) {
+  npt_kalman_settings ks = {ts->std_weight_position, ts->std_weight_velocity};
+  int pos = ts->gate == NPT_TRACK_GATE_POSITION;
+  double chi2 = pos ? NPT_KALMAN_CHI2_2DOF : NPT_KALMAN_CHI2_4DOF;
+  size_t cap = 64, ne = 0;
+  npt_assign_edge *edges = malloc(sizeof *edges * cap);
+  int64_t *a2b = malloc(sizeof *a2b * (ta->n ? ta->n : 1));
+  if (!edges || !a2b) {
+    free(edges), free(a2b);
+    return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  }
+  for (size_t i = 0; i < ta->n; i++) {
+    const npt_tracklet *a = &ta->t[i];
+    if (used_a[i] || a->last_frame < ov_end - ts->lost_frames - 1)
+      continue;
+    for (size_t j = 0; j < tb->n; j++) {
+      const npt_tracklet *b = &tb->t[j];
+      int64_t gap = b->first_frame - a->last_frame;
+      if (used_b[j] || b->first_frame < ov_end || gap < 1 || gap > (int64_t)ts->lost_frames + 1)
+        continue;
+      npt_kalman_state st = a->tail;
+      for (int64_t f = 0; f < gap; f++)
+        npt_kalman_predict(&ks, &st);
+      npt_kalman_gate g;
+      if (npt_kalman_gate_init(&ks, &st, pos, &g) < 0)
+        continue;
+      double m[4] = {b->head[0] + 0.5 * b->head[2], b->head[1] + 0.5 * b->head[3], b->head[2],
+                     b->head[3]};
+      double d2 = npt_kalman_gate_distance(&g, m);
+      if (!(d2 <= chi2))
+        continue;
+      int ok = 0;
+      double cs =
+          ta->embed_dim > 0 ? cosine(a->tail_embed, b->head_embed, ta->embed_dim, &ok) : 0.0;
+      double cost =
+          ok ? ts->embed_weight * (1.0 - cs) + (1.0 - ts->embed_weight) * d2 / chi2 : d2 / chi2;
+      if (ne == cap) {
+        npt_assign_edge *e2 = realloc(edges, sizeof *edges * cap * 2);
+        if (!e2) {
+          free(edges), free(a2b);
+          return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+        }
+        edges = e2, cap *= 2;
+      }
+      edges[ne++] = (npt_assign_edge){(int64_t)i, (int64_t)j, cost};
+    }
+  }
+  int rc = npt_assign_solve(ta->n, tb->n, edges, ne, ts->match_cost, a2b, NULL, NULL);
+  for (size_t k = 0; k < ta->n && rc == 0; k++)
+    if (a2b[k] >= 0)
+      links[(*n_links)++] = (npt_stitch_link){k, (size_t)a2b[k], NPT_STITCH_MOTION};
+  free(edges), free(a2b);
+  return rc;
+}
+
+int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
+                        const npt_stitch_rows *ra, const npt_tracklets *tb,
+                        const npt_stitch_rows *rb, int64_t ov_begin, int64_t ov_end,
+                        npt_stitch_link **out, size_t *n_out) {
+  *out = NULL;
+  *n_out = 0;
+  size_t cap = (ta->n < tb->n ? ta->n : tb->n) + 1;
+  npt_stitch_link *links = malloc(sizeof *links * cap);
+  char *used_a = calloc(ta->n + 1, 1), *used_b = calloc(tb->n + 1, 1);
+  int rc = links && used_a && used_b ? 0 : npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  size_t n = 0;
+  if (rc == 0)
+    rc = match_shared(ta, ra, tb, rb, ov_begin, ov_end, links, &n, used_a, used_b);
+  if (rc == 0)
+    rc = match_motion(ts, ta, tb, ov_end, links, &n, used_a, used_b);
+  free(used_a), free(used_b);
+  if (rc < 0) {
+    free(links);
+    return rc;
+  }
+  *out = links;
+  *n_out = n;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Union-find and numbering */
+
+int npt_stitch_uf_init(npt_stitch_uf *u, size_t n) {
+  u->n = n;
+  u->parent = malloc(sizeof *u->parent * (n ? n : 1));
+  NPT_ALLOC_CHECK(u->parent);
+  for (size_t i = 0; i < n; i++)
+    u->parent[i] = (int64_t)i;
+  return 0;
+}
+
+void npt_stitch_uf_free(npt_stitch_uf *u) {
+  free(u->parent);
+  u->parent = NULL;
+  u->n = 0;
+}
+
+int64_t npt_stitch_uf_find(npt_stitch_uf *u, int64_t i) {
+  while (u->parent[i] != i) {
+    u->parent[i] = u->parent[u->parent[i]]; /* path halving */
+    i = u->parent[i];
+  }
+  return i;
+}
+
+void npt_stitch_uf_union(npt_stitch_uf *u, int64_t i, int64_t j) {
+  i = npt_stitch_uf_find(u, i);
+  j = npt_stitch_uf_find(u, j);
+  if (i < j)
+    u->parent[j] = i;
+  else if (j < i)
+    u->parent[i] = j;
+}
+
+typedef struct {
+  npt_stitch_key k;
+  int64_t node;
+} keyed;
+
+static int key_less(const npt_stitch_key *a, int64_t na, const npt_stitch_key *b, int64_t nb) {
+  if (a->frame != b->frame)
+    return a->frame < b->frame;
+  if (a->y != b->y)
+    return a->y < b->y;
+  if (a->x != b->x)
+    return a->x < b->x;
+  return na < nb;
+}
+
+static int cmp_keyed(const void *x, const void *y) {
+  const keyed *p = x, *q = y;
+  return key_less(&p->k, p->node, &q->k, q->node) ? -1 : key_less(&q->k, q->node, &p->k, p->node);
+}
+
+int64_t npt_stitch_number(npt_stitch_uf *u, const npt_stitch_key *keys, int64_t *id) {
+  size_t n = u->n;
+  int64_t *best = malloc(sizeof *best * (n ? n : 1)); /* per root: its set's earliest node */
+  keyed *list = malloc(sizeof *list * (n ? n : 1));
+  if (!best || !list) {
+    free(best), free(list);
+    return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  }
+  for (size_t i = 0; i < n; i++)
+    best[i] = -1;
+  for (size_t i = 0; i < n; i++) {
+    if (keys[i].frame < 0)
+      continue;
+    int64_t r = npt_stitch_uf_find(u, (int64_t)i), b = best[r];
+    if (b < 0 || key_less(&keys[i], (int64_t)i, &keys[b], b))
+      best[r] = (int64_t)i;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (best[i] >= 0)
+      list[m++] = (keyed){keys[best[i]], (int64_t)i}; /* node: the root */
+  qsort(list, m, sizeof *list, cmp_keyed);
+  for (size_t i = 0; i < n; i++)
+    best[i] = -1;
+  for (size_t k = 0; k < m; k++)
+    best[list[k].node] = (int64_t)k + 1;
+  for (size_t i = 0; i < n; i++)
+    id[i] = best[npt_stitch_uf_find(u, (int64_t)i)];
+  free(best), free(list);
+  return (int64_t)m;
+}

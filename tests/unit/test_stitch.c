@@ -1,0 +1,265 @@
+/* Stitching (src/track/stitch.h): whole videos of synthetic particles cut into chunks whose
+ * "trackers" give every particle a different local id (a random permutation per chunk) must come
+ * out with one global id per particle, numbered by first written frame, then y, then x; a
+ * particle that a chunk's tracker lost over the boundary is joined by motion and appearance, a
+ * look-alike that appears next to it with another appearance is not; union-find numbering does
+ * not depend on the order of the unions. */
+#include <stdlib.h>
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "npt_test.h"
+#include "pipeline/chunk_plan.h"
+#include "track/stitch.h"
+
+enum { D = 4 };
+
+typedef struct rows {
+  int64_t n;
+  int64_t frame[4096], id[4096];
+  float x[4096], y[4096], w[4096], h[4096], emb[4096 * D];
+  int part[4096]; /* the particle (test only) */
+} rows;
+
+static npt_stitch_rows view(const rows *r) {
+  return (npt_stitch_rows){r->n, r->frame, r->id, r->x, r->y, r->w, r->h, D, r->emb};
+}
+
+static void add(rows *r, int64_t f, int64_t id, float x, float y, int part, const float *e) {
+  int64_t i = r->n++;
+  assert_true(r->n <= 4096);
+  r->frame[i] = f, r->id[i] = id, r->x[i] = x, r->y[i] = y, r->w[i] = 8, r->h[i] = 8;
+  r->part[i] = part;
+  for (int c = 0; c < D; c++)
+    r->emb[i * D + c] = e[c];
+}
+
+static npt_track_settings settings(void) {
+  npt_track_settings ts = npt_track_settings_default();
+  ts.lost_frames = 10;
+  return ts;
+}
+
+/* Stitches the chunks' rows (plan p, one video) and returns each chunk's id map in *gid (per
+ * chunk, per row: the row's global id). */
+static int64_t stitch_all(const npt_track_settings *ts, const npt_chunk_plan *p, rows *ch,
+                          int64_t **gid, int *order) {
+  npt_tracklets *t = calloc((size_t)p->n_chunks, sizeof *t);
+  int64_t *base = calloc((size_t)p->n_chunks + 1, sizeof *base);
+  assert_non_null(t);
+  for (int c = 0; c < p->n_chunks; c++) {
+    npt_stitch_rows v = view(&ch[c]);
+    assert_int_equal(npt_tracklets_build(ts, &v, p->chunk[c].own_begin, p->chunk[c].own_end, &t[c]),
+                     0);
+    base[c + 1] = base[c] + (int64_t)t[c].n;
+  }
+  npt_stitch_uf uf;
+  assert_int_equal(npt_stitch_uf_init(&uf, (size_t)base[p->n_chunks]), 0);
+  /* Boundaries in the order given (the result must not depend on it). */
+  for (int k = 0; k < p->n_chunks - 1; k++) {
+    int c = order ? order[k] : k;
+    npt_stitch_rows a = view(&ch[c]), b = view(&ch[c + 1]);
+    npt_stitch_link *l;
+    size_t nl;
+    assert_int_equal(npt_stitch_boundary(ts, &t[c], &a, &t[c + 1], &b, p->chunk[c + 1].begin,
+                                         p->chunk[c].end, &l, &nl),
+                     0);
+    for (size_t i = 0; i < nl; i++)
+      npt_stitch_uf_union(&uf, base[c] + (int64_t)l[i].a, base[c + 1] + (int64_t)l[i].b);
+    free(l);
+  }
+  npt_stitch_key *keys = calloc((size_t)base[p->n_chunks] + 1, sizeof *keys);
+  int64_t *ids = calloc((size_t)base[p->n_chunks] + 1, sizeof *ids);
+  for (int c = 0; c < p->n_chunks; c++)
+    for (size_t i = 0; i < t[c].n; i++)
+      keys[base[c] + (int64_t)i] =
+          (npt_stitch_key){t[c].t[i].own_frame, t[c].t[i].own_y, t[c].t[i].own_x};
+  int64_t n_ids = npt_stitch_number(&uf, keys, ids);
+  for (int c = 0; c < p->n_chunks; c++) {
+    gid[c] = calloc((size_t)ch[c].n + 1, sizeof **gid);
+    for (int64_t i = 0; i < ch[c].n; i++) {
+      int64_t k = npt_tracklets_find(&t[c], ch[c].id[i]);
+      gid[c][i] = ch[c].id[i] < 0 ? -1 : ids[base[c] + k];
+    }
+    npt_tracklets_free(&t[c]);
+  }
+  npt_stitch_uf_free(&uf);
+  free(t), free(base), free(keys), free(ids);
+  return n_ids;
+}
+
+/* Particles on straight lines, each alive over a random span; each chunk labels them with its
+ * own random permutation of ids. */
+static void test_relabelled_chunks(void **state) {
+  (void)state;
+  enum { P = 12, T = 150 };
+  static rows ch[8];
+  npt_chunking_settings cs = {40, 12};
+  int64_t first = 0, end = T;
+  npt_chunk_plan p;
+  assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
+  assert_true(p.n_chunks >= 5 && p.n_chunks <= 8);
+  npt_rng rng;
+  npt_rng_seed(&rng, 42, 7);
+  float x0[P], y0[P], vx[P], vy[P], e[P][D];
+  int born[P], died[P];
+  for (int q = 0; q < P; q++) {
+    x0[q] = (float)(10 + 40 * (q % 4)), y0[q] = (float)(10 + 40 * (q / 4));
+    vx[q] = (float)(npt_rng_uniform(&rng) - 0.5) * 0.2f,
+    vy[q] = (float)(npt_rng_uniform(&rng) - 0.5) * 0.2f;
+    born[q] = (int)(npt_rng_uniform(&rng) * 60), died[q] = T - (int)(npt_rng_uniform(&rng) * 60);
+    for (int c = 0; c < D; c++)
+      e[q][c] = c == q % D ? 1.0f : 0.0f;
+  }
+  for (int c = 0; c < p.n_chunks; c++) {
+    int perm[P];
+    for (int q = 0; q < P; q++)
+      perm[q] = q;
+    for (int q = P - 1; q > 0; q--) {
+      int j = (int)(npt_rng_uniform(&rng) * (q + 1)), tmp = perm[q];
+      perm[q] = perm[j], perm[j] = tmp;
+    }
+    ch[c].n = 0;
+    for (int64_t f = p.chunk[c].begin; f < p.chunk[c].end; f++)
+      for (int q = 0; q < P; q++)
+        if (f >= born[q] && f < died[q])
+          add(&ch[c], f, 1 + perm[q], x0[q] + vx[q] * (float)f, y0[q] + vy[q] * (float)f, q, e[q]);
+  }
+  npt_track_settings ts = settings();
+  int64_t *gid[8];
+  int64_t n_ids = stitch_all(&ts, &p, ch, gid, NULL);
+  assert_int_equal(n_ids, P);
+  /* One id per particle over the owned rows; ids in order of (first frame, y, x). */
+  int64_t of[P + 1];
+  int64_t first_frame[P];
+  for (int q = 0; q <= P; q++)
+    of[q] = -2;
+  for (int c = 0; c < p.n_chunks; c++)
+    for (int64_t i = 0; i < ch[c].n; i++) {
+      if (ch[c].frame[i] < p.chunk[c].own_begin || ch[c].frame[i] >= p.chunk[c].own_end)
+        continue;
+      int q = ch[c].part[i];
+      assert_true(gid[c][i] >= 1 && gid[c][i] <= P);
+      if (of[q] == -2)
+        of[q] = gid[c][i], first_frame[q] = ch[c].frame[i];
+      if (of[q] != gid[c][i])
+        fail_msg("particle %d: id %lld in chunk %d frame %lld, earlier %lld", q,
+                 (long long)gid[c][i], c, (long long)ch[c].frame[i], (long long)of[q]);
+    }
+  for (int q = 0; q < P; q++)
+    for (int r = 0; r < P; r++)
+      if (q != r) {
+        assert_true(of[q] != of[r]);
+        int before = first_frame[q] < first_frame[r] ||
+                     (first_frame[q] == first_frame[r] &&
+                      (y0[q] + vy[q] * first_frame[q] < y0[r] + vy[r] * first_frame[r] ||
+                       (y0[q] + vy[q] * first_frame[q] == y0[r] + vy[r] * first_frame[r] &&
+                        x0[q] + vx[q] * first_frame[q] < x0[r] + vx[r] * first_frame[r])));
+        assert_int_equal(before, of[q] < of[r]);
+      }
+  /* The boundaries in reverse order: the same ids. */
+  int order[8];
+  for (int k = 0; k < p.n_chunks - 1; k++)
+    order[k] = p.n_chunks - 2 - k;
+  int64_t *gid2[8];
+  assert_int_equal(stitch_all(&ts, &p, ch, gid2, order), P);
+  for (int c = 0; c < p.n_chunks; c++) {
+    for (int64_t i = 0; i < ch[c].n; i++)
+      assert_int_equal(gid[c][i], gid2[c][i]);
+    free(gid[c]), free(gid2[c]);
+  }
+  npt_chunk_plan_free(&p);
+}
+
+/* Chunks [0, 40) and [28, 68), owned [0, 34) and [34, 68).  Particle A moves right at 0.5 px per
+ * frame and is missed in frames 28-36 and 38-41: chunk 0 tracks it to frame 27 and takes it up
+ * again at 37; chunk 1 sees it at 37 alone (unconfirmed: -1) and at 42 starts a new track (after
+ * chunk 0's end: only motion can join them).  B,
+ * still, is seen by both (shared detections).  C appears at 42 next to A's path with another
+ * appearance: not joined to A. */
+static void test_motion_link(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float ea[D] = {1, 0, 0, 0}, eb[D] = {0, 1, 0, 0}, ec[D] = {0, 0, 1, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++) {
+    if (f <= 27 || f == 37)
+      add(&ch[0], f, 1, 10 + 0.5f * (float)f, 20, 0, ea);
+    add(&ch[0], f, 2, 80, 80, 1, eb);
+  }
+  for (int64_t f = 28; f < 68; f++) {
+    if (f == 37)
+      add(&ch[1], f, -1, 10 + 0.5f * (float)f, 20, 0, ea);
+    if (f >= 42)
+      add(&ch[1], f, 7, 10 + 0.5f * (float)f, 20, 0, ea);
+    if (f >= 42)
+      add(&ch[1], f, 8, 10 + 0.5f * (float)f + 3, 23, 2, ec);
+    add(&ch[1], f, 5, 80, 80, 1, eb);
+  }
+  /* Frame order within chunk 1 (rows were added particle-major per frame already). */
+  npt_chunking_settings cs = {40, 12};
+  int64_t first = 0, end = 68;
+  npt_chunk_plan p;
+  assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
+  assert_int_equal(p.n_chunks, 2);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 34, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 34, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 2);
+  int seen_shared = 0, seen_motion = 0;
+  for (size_t i = 0; i < nl; i++) {
+    int64_t ida = ta.t[l[i].a].id, idb = tb.t[l[i].b].id;
+    if (l[i].kind == NPT_STITCH_SHARED) {
+      assert_int_equal(ida, 2);
+      assert_int_equal(idb, 5);
+      seen_shared = 1;
+    } else {
+      assert_int_equal(l[i].kind, NPT_STITCH_MOTION);
+      assert_int_equal(ida, 1);
+      assert_int_equal(idb, 7);
+      seen_motion = 1;
+    }
+  }
+  assert_true(seen_shared && seen_motion);
+  free(l);
+  /* With lost_frames 3 the gap of 5 frames is too long: no motion link. */
+  ts.lost_frames = 3;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 1);
+  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+  npt_chunk_plan_free(&p);
+}
+
+/* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
+static void test_number(void **state) {
+  (void)state;
+  npt_stitch_uf u;
+  assert_int_equal(npt_stitch_uf_init(&u, 6), 0);
+  npt_stitch_uf_union(&u, 5, 0); /* {0, 5} */
+  npt_stitch_uf_union(&u, 3, 1); /* {1, 3} */
+  npt_stitch_key k[6] = {{9, 0, 0}, {4, 2, 1}, {-1, 0, 0}, {2, 9, 9}, {4, 1, 5}, {7, 0, 0}};
+  int64_t id[6];
+  assert_int_equal(npt_stitch_number(&u, k, id), 3);
+  /* Set {1,3} starts at frame 2; {4} at (4, y 1); {0,5} at 7; {2} writes nothing. */
+  int64_t want[6] = {3, 1, -1, 1, 2, 3};
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(id[i], want[i]);
+  npt_stitch_uf_free(&u);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_relabelled_chunks),
+      cmocka_unit_test(test_motion_link),
+      cmocka_unit_test(test_number),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
