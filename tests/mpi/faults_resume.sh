@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Failures under MPI end the whole job quickly with the failing rank's message and no archive:
+# a rank failing at start, in the middle of a chunk, and the root failing while writing the
+# archive (NPTRACK_TEST_FAIL, test-only).  A rank killed (SIGKILL) after saving a part, and the
+# root killed while writing the archive, are resumed with --resume on another rank count and give
+# the same tables as an uninterrupted run; --resume refuses parts made from another
+# configuration or other frames.
+#   usage: faults_resume.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR MPIEXEC
+set -uo pipefail
+bin=$1 src=$2 tmp=$3 mpiexec=$4
+. "$src/tests/cli/lib/expect.bash"
+. "$(dirname "$0")/lib.bash"
+
+synth_video "$tmp/l" 200 11
+synth_video "$tmp/s" 30 12
+mv "$tmp/l/video.h5" "$tmp/long.h5"
+mv "$tmp/s/video.h5" "$tmp/short.h5"
+videos=("$tmp/long.h5" "$tmp/short.h5")
+expect 0 "" "$bin" run -q "${RUN_SET[@]}" -o "$tmp/ref.h5" "${videos[@]}"
+
+# failing N RANK:STAGE PATTERN: the job fails within 30 s, prints PATTERN, leaves no archive.
+failing() {
+  local n=$1 fault=$2 pat=$3 t0=$SECONDS
+  rm -rf "$tmp/f.h5" "$tmp/f.h5.parts"
+  NPTRACK_TEST_FAIL=$fault timeout 120 "$mpiexec" -n "$n" --oversubscribe "$bin" run -q \
+    "${RUN_SET[@]}" -o "$tmp/f.h5" "${videos[@]}" >"$tmp/out" 2>"$tmp/err"
+  local rc=$? took=$((SECONDS - t0))
+  [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "$fault: exit status $rc"
+  [ "$took" -le 30 ] || fail "$fault: took $took s"
+  grep -qE "$pat" "$tmp/err" || fail "$fault: no '$pat' in: $(head -c 2000 "$tmp/err")"
+  [ -e "$tmp/f.h5" ] && fail "$fault: an archive was left at the target"
+  ls -A "$tmp" | grep -q '^\.f\.h5\..*\.part$' && fail "$fault: a temporary archive was left"
+}
+failing 3 1:start "^nptrack run: error: rank 1: test fault at 'start' \(NPTRACK_TEST_FAIL\)$"
+[ "$(grep -c 'nptrack run: error' "$tmp/err")" = 1 ] || fail "start: not one error line: $(cat "$tmp/err")"
+failing 3 2:chunk "^nptrack run: error: rank 2: chunk [0-9]+ \((long|short), frames [0-9]+-[0-9]+\): test fault at 'chunk'"
+failing 2 0:write "^nptrack run: error: test fault at 'write' \(NPTRACK_TEST_FAIL\)$"
+
+# resumed N ARCHIVE MIN_RESUMED: --resume on N ranks completes ARCHIVE with the reference's tables
+# and at least MIN_RESUMED chunks taken from the parts.
+resumed() {
+  expect 0 "" mpi "$1" "$bin" run -q --resume "${RUN_SET[@]}" -o "$2" "${videos[@]}"
+  same_tables "$tmp/ref.h5" "$2"
+  [ -e "$2.parts" ] && fail "the resumed run left its parts"
+  if [ -n "${NPTRACK_PYTHON:-}" ]; then
+    "$NPTRACK_PYTHON" -c '
+import sys, re, h5py
+r = sum(int(m) for m in re.findall(r"\((\d+) resumed\)", h5py.File(sys.argv[1], "r").attrs["ranks"].decode()))
+assert r >= int(sys.argv[2]), (r, sys.argv[2])' "$2" "$3" || fail "$2: fewer than $3 chunks resumed"
+  fi
+}
+
+# A rank killed after saving its first part: the job ends; the parts stay; resume on 2 ranks.
+NPTRACK_TEST_FAIL=1:kill-part timeout 120 "$mpiexec" -n 3 --oversubscribe "$bin" run -q \
+  "${RUN_SET[@]}" -o "$tmp/k.h5" "${videos[@]}" >"$tmp/out" 2>&1 && fail "kill-part: the job succeeded"
+[ -e "$tmp/k.h5" ] && fail "kill-part: an archive was left"
+ls "$tmp/k.h5.parts"/chunk_*.h5 >/dev/null 2>&1 || fail "kill-part: no part was kept"
+# Parts from another configuration, or from other frames, are refused.
+mpi 2 "$bin" run -q --resume "${RUN_SET[@]}" -s track.high_score=0.45 -o "$tmp/k.h5" \
+  "${videos[@]}" >"$tmp/out" 2>"$tmp/err" && fail "resume with another configuration succeeded"
+grep -qE "nptrack run: error: (rank [0-9]+: )?--resume: .*chunk_[0-9]+\.h5 was made from a different configuration" "$tmp/err" ||
+  fail "resume with another configuration: $(head -c 2000 "$tmp/err")"
+cp "$tmp/long.h5" "$tmp/long.keep"
+synth_video "$tmp/l2" 200 99
+cp "$tmp/l2/video.h5" "$tmp/long.h5"
+mpi 2 "$bin" run -q --resume "${RUN_SET[@]}" -o "$tmp/k.h5" "${videos[@]}" >"$tmp/out" 2>"$tmp/err" &&
+  fail "resume with other frames succeeded"
+grep -qE "nptrack run: error: (rank [0-9]+: )?--resume: .*was made from different input frames" "$tmp/err" ||
+  fail "resume with other frames: $(head -c 2000 "$tmp/err")"
+cp "$tmp/long.keep" "$tmp/long.h5"
+resumed 2 "$tmp/k.h5" 1
+
+# The root killed while writing the archive: every chunk is saved; resume on 4 ranks, 1 rank.
+NPTRACK_TEST_FAIL=0:kill-write timeout 120 "$mpiexec" -n 2 --oversubscribe "$bin" run -q \
+  "${RUN_SET[@]}" -o "$tmp/w.h5" "${videos[@]}" >"$tmp/out" 2>&1 && fail "kill-write: the job succeeded"
+[ -e "$tmp/w.h5" ] && fail "kill-write: an archive was left"
+cp -r "$tmp/w.h5.parts" "$tmp/w1.h5.parts"
+resumed 4 "$tmp/w.h5" 8
+expect 0 "" "$bin" run -q --resume "${RUN_SET[@]}" -o "$tmp/w1.h5" "${videos[@]}"
+same_tables "$tmp/ref.h5" "$tmp/w1.h5"
+
+finish faults_resume

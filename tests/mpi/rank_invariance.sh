@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# nptrack run over 1 (no launcher), 1, 2, 3 and 4 MPI ranks gives the same tables value by value:
+# two videos, 8 chunks (7 + 1; 3 ranks do not divide them), and a run with more ranks
+# than chunks.  The chunked run has more than one chunk boundary to stitch, and its stitching
+# made links.
+#   usage: rank_invariance.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR MPIEXEC
+set -uo pipefail
+bin=$1 src=$2 tmp=$3 mpiexec=$4
+. "$src/tests/cli/lib/expect.bash"
+. "$(dirname "$0")/lib.bash"
+
+synth_video "$tmp/l" 200 11
+synth_video "$tmp/s" 30 12
+mv "$tmp/l/video.h5" "$tmp/long.h5"
+mv "$tmp/s/video.h5" "$tmp/short.h5"
+videos=("$tmp/long.h5" "$tmp/short.h5")
+
+expect 0 "" "$bin" run -q "${RUN_SET[@]}" -o "$tmp/r0.h5" "${videos[@]}"
+for n in 1 2 3 4; do
+  expect 0 "" mpi $n "$bin" run -q "${RUN_SET[@]}" -o "$tmp/r$n.h5" "${videos[@]}"
+  [ -e "$tmp/r$n.h5.parts" ] && fail "$n ranks left the parts folder"
+  same_tables "$tmp/r0.h5" "$tmp/r$n.h5"
+done
+# More ranks (3) than chunks (1).
+expect 0 "" "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s0.h5" "$tmp/short.h5"
+expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s3.h5" "$tmp/short.h5"
+if [ -n "${NPTRACK_PYTHON:-}" ]; then
+  "$NPTRACK_PYTHON" "$src/tests/mpi/compare_tables.py" "$tmp/s0.h5" "$tmp/s3.h5" || fail "more ranks than chunks differ"
+  "$NPTRACK_PYTHON" - "$tmp/r0.h5" "$tmp/r4.h5" <<'PY' || fail "provenance checks"
+import sys, h5py
+for path, ranks in ((sys.argv[1], 1), (sys.argv[2], 4)):
+    a = h5py.File(path, "r").attrs
+    assert a["mpi_ranks"] == ranks and a["mpi_nodes"] == 1, dict(a)
+    assert a["chunk_plan"].decode() == "8 chunks of 40 frames, overlap 12", a["chunk_plan"]
+    lines = a["ranks"].decode().splitlines()
+    assert len(lines) == ranks and all("device cpu" in l for l in lines), lines
+    assert sum(int(l.split(" chunks")[0].split()[-1]) for l in lines) == 8, lines
+    # 6 boundaries in the long video, each with tracks that cross it.
+    assert a["stitch_links_shared"] >= 6, a["stitch_links_shared"]
+    for t in ("detect", "track", "stitch", "write", "total"):
+        assert a["timing_%s_s" % t] >= 0
+PY
+fi
+finish rank_invariance
