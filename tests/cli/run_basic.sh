@@ -100,8 +100,11 @@ assert a["status"] == "complete" and a["n_videos"] == 2, a
 assert sorted(f["videos"]) == ["other", "video"], list(f["videos"])
 assert a["model_sha256"] == hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
 assert a["backend"] == "cpu" and "track" in a["config"], a
-for s in ("detect", "track", "write", "total"):
+for s in ("detect", "track", "parts", "chunks", "stitch", "write", "total"):
     assert a["timing_%s_s" % s] >= 0, s
+assert a["mpi_ranks"] == 1 and a["mpi_nodes"] == 1, a
+assert a["chunk_plan"] == "2 chunks of 512 frames, overlap 48", a["chunk_plan"]
+assert a["ranks"].startswith("rank 0: host ") and "device cpu, 2 chunks (0 resumed), 16 frames" in a["ranks"], a["ranks"]
 for v in f["videos"].values():
     fr = v["detections/frame"][:]
     assert len(fr) > 0 and np.all(np.diff(fr) >= 0) and fr.min() >= 0 and fr.max() < 8
