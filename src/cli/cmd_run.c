@@ -12,6 +12,7 @@
  *   3. root: stitching and the archive (run_assemble.c) while the other ranks wait without
  *      spinning; the root's status is broadcast and every rank exits with it.
  * Without mpirun this is the same plan on one rank. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -307,6 +308,8 @@ static char *rank_lines(const npt_mpi_world *w, const double *st, const char *ho
   return s;
 }
 
+/* Removes the parts folder: the parts of this plan, and temporary parts that killed writers
+ * left ("./chunk_NNNNNN.h5.PID.part").  Anything else keeps the folder. */
 static void remove_parts(const npt_run *r) {
   for (int64_t c = 0; c < r->plan.n_chunks; c++) {
     char *p = npt_part_path(r->parts_dir, c);
@@ -314,6 +317,18 @@ static void remove_parts(const npt_run *r) {
       unlink(p);
     free(p);
   }
+  DIR *d = opendir(r->parts_dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (!strncmp(e->d_name, ".chunk_", 7) && n > 5 && !strcmp(e->d_name + n - 5, ".part")) {
+      char p[4096];
+      snprintf(p, sizeof p, "%s/%s", r->parts_dir, e->d_name);
+      unlink(p);
+    }
+  }
+  if (d)
+    closedir(d);
   rmdir(r->parts_dir);
 }
 

@@ -102,6 +102,13 @@ static void backfill_ids(npt_part_rows *r, const npt_tracker *t) {
   }
 }
 
+static int fault_rank = -1;
+
+static void kill_before_rename(const char *path) {
+  (void)path;
+  npt_run_fault(fault_rank, "partwrite");
+}
+
 static double now_s(void) {
   return npt_cli_now_s();
 }
@@ -237,6 +244,8 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   npt_sha256 h;
   hash_start(&h, npt_frames_get_info(*fr), ch);
   ce->frame_hash = &h;
+  fault_rank = rank;
+  npt__part_before_rename = getenv("NPTRACK_TEST_FAIL") ? kill_before_rename : NULL;
   int sat = 0;
   rc = npt_tracker_create(&r->ts, ce->embed_dim, &v.tracker);
   if (rc == 0)

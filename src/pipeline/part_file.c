@@ -192,6 +192,8 @@ static int write_tracklets(hid_t f, const npt_tracklets *t) {
   return bad ? -1 : 0;
 }
 
+void (*npt__part_before_rename)(const char *path);
+
 int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows *r,
                    const npt_tracklets *t) {
   npt_h5_quiet();
@@ -213,6 +215,8 @@ int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows
     if (fd >= 0)
       close(fd);
   }
+  if (rc == 0 && npt__part_before_rename)
+    npt__part_before_rename(path);
   if (rc == 0 && rename(tmp, path) != 0)
     rc = npt_error_set(NPT_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
   if (rc < 0)

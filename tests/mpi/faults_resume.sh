@@ -50,10 +50,15 @@ assert r >= int(sys.argv[2]), (r, sys.argv[2])' "$2" "$3" || fail "$2: fewer tha
   fi
 }
 
+# killed N RANK:kill-STAGE ARCHIVE: the job is killed there (SIGKILL) and leaves no archive.
+killed() {
+  NPTRACK_TEST_FAIL=$2 timeout 120 "$mpiexec" -n "$1" --oversubscribe "$bin" run -q \
+    "${RUN_SET[@]}" -o "$3" "${videos[@]}" >"$tmp/out" 2>&1 && fail "$2: the job succeeded"
+  [ -e "$3" ] && fail "$2: an archive was left"
+}
+
 # A rank killed after saving its first part: the job ends; the parts stay; resume on 2 ranks.
-NPTRACK_TEST_FAIL=1:kill-part timeout 120 "$mpiexec" -n 3 --oversubscribe "$bin" run -q \
-  "${RUN_SET[@]}" -o "$tmp/k.h5" "${videos[@]}" >"$tmp/out" 2>&1 && fail "kill-part: the job succeeded"
-[ -e "$tmp/k.h5" ] && fail "kill-part: an archive was left"
+killed 3 1:kill-part "$tmp/k.h5"
 ls "$tmp/k.h5.parts"/chunk_*.h5 >/dev/null 2>&1 || fail "kill-part: no part was kept"
 # Parts from another configuration, or from other frames, are refused.
 mpi 2 "$bin" run -q --resume "${RUN_SET[@]}" -s track.high_score=0.45 -o "$tmp/k.h5" \
@@ -69,6 +74,16 @@ grep -qE "nptrack run: error: (rank [0-9]+: )?--resume: .*was made from differen
   fail "resume with other frames: $(head -c 2000 "$tmp/err")"
 cp "$tmp/long.keep" "$tmp/long.h5"
 resumed 2 "$tmp/k.h5" 1
+
+# Killed during inference (rank 1, in its first chunk), in the middle of a part file's write
+# (rank 2: whole under its temporary name, not renamed), and while the root stitches.
+killed 3 1:kill-chunk "$tmp/i.h5"
+resumed 1 "$tmp/i.h5" 0
+killed 3 2:kill-partwrite "$tmp/p.h5"
+ls -A "$tmp/p.h5.parts" | grep -q '^\.chunk_.*\.part$' || fail "kill-partwrite: no temporary part"
+resumed 4 "$tmp/p.h5" 0
+killed 2 0:kill-stitch "$tmp/s.h5"
+resumed 3 "$tmp/s.h5" 8
 
 # The root killed while writing the archive: every chunk is saved; resume on 4 ranks, 1 rank.
 NPTRACK_TEST_FAIL=0:kill-write timeout 120 "$mpiexec" -n 2 --oversubscribe "$bin" run -q \
