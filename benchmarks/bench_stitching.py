@@ -24,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 
 CHUNKS = (128, 256)
 OVERLAP = 48
+TAIL = 1  # track.confirm_frames - 1: the later chunk owns the overlap's last TAIL frames
 WINDOW = 5
 VIDEOS = (("dense", 5000101), ("sparse", 5000102))
 
@@ -71,7 +72,7 @@ def boundaries(n_frames, chunk):
     """1-based first frames owned by each chunk after the first (chunk_plan.h)."""
     step, b, out = chunk - OVERLAP, chunk - OVERLAP, []
     while b - step + chunk < n_frames:
-        out.append(b + OVERLAP // 2 + 1)
+        out.append(b + OVERLAP - TAIL + 1)
         b += step
     return out
 

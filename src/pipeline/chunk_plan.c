@@ -19,9 +19,11 @@ const npt_setting_def npt_chunking_settings_table[] = {
      "video over more ranks and bound each rank's memory."},
     {"chunking.overlap", NPT_SET_INT, 1, 1e9, "48", "frames", NONE,
      "Frames shared by neighbouring chunks: both chunks detect and track them, and the root "
-     "matches the two chunks' tracks on the detections they share there.  The first half of an "
-     "overlap (rounded down) is written to the archive by the earlier chunk, the rest by the "
-     "later one.  Must be at least track.confirm_frames + track.lost_frames and less than half "
+     "matches the two chunks' tracks on the detections they share there.  The earlier chunk "
+     "writes the overlap's frames to the archive, all but the last track.confirm_frames - 1 "
+     "(whose ids it may not know yet), which the later chunk writes: a chunk's tracker is most "
+     "reliable late in its chunk, with the most history.  Must be at least track.confirm_frames + "
+     "track.lost_frames and less than half "
      "of chunking.frames."},
     {NULL, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
@@ -30,6 +32,7 @@ int npt_chunking_settings_get(const npt_config *cfg, const npt_track_settings *t
                               npt_chunking_settings *out) {
   out->frames = npt_config_int(cfg, "chunking.frames");
   out->overlap = npt_config_int(cfg, "chunking.overlap");
+  out->tail = ts->confirm_frames - 1;
   int64_t need = (int64_t)ts->confirm_frames + ts->lost_frames;
   if (out->overlap < need)
     return npt_error_set(NPT_ECONFIG,
@@ -60,7 +63,8 @@ static int64_t n_chunks_of(const npt_chunking_settings *s, int64_t n) {
 int npt_chunk_plan_build(const npt_chunking_settings *s, int n_videos, const int64_t *first,
                          const int64_t *end, npt_chunk_plan *out) {
   memset(out, 0, sizeof *out);
-  if (s->frames < 3 || s->overlap < 1 || 2 * s->overlap >= s->frames || n_videos < 1)
+  if (s->frames < 3 || s->overlap < 1 || 2 * s->overlap >= s->frames || s->tail < 0 ||
+      s->tail >= s->overlap || n_videos < 1)
     return npt_error_set(NPT_EINVAL, "bad chunk plan settings (frames %lld, overlap %lld)",
                          (long long)s->frames, (long long)s->overlap);
   int64_t total = 0;
@@ -80,7 +84,7 @@ int npt_chunk_plan_build(const npt_chunking_settings *s, int n_videos, const int
   }
   out->n_videos = n_videos;
   int c = 0;
-  const int64_t step = s->frames - s->overlap, half = s->overlap / 2;
+  const int64_t step = s->frames - s->overlap, keep = s->overlap - s->tail;
   for (int v = 0; v < n_videos; v++) {
     out->video_chunk[v] = c;
     int64_t k_n = n_chunks_of(s, end[v] - first[v]);
@@ -90,8 +94,8 @@ int npt_chunk_plan_build(const npt_chunking_settings *s, int n_videos, const int
       ch->index = (int)k;
       ch->begin = first[v] + k * step;
       ch->end = ch->begin + s->frames < end[v] ? ch->begin + s->frames : end[v];
-      ch->own_begin = k == 0 ? first[v] : ch->begin + half;
-      ch->own_end = k == k_n - 1 ? end[v] : ch->begin + step + half;
+      ch->own_begin = k == 0 ? first[v] : ch->begin + keep;
+      ch->own_end = k == k_n - 1 ? end[v] : ch->begin + step + keep;
     }
   }
   out->video_chunk[n_videos] = c;

@@ -9,9 +9,15 @@
  * rank count.
  *
  * Ownership: each overlap frame is written to the archive by exactly one chunk.  The overlap of
- * chunks k and k+1 is [s, s + O) with s the start of chunk k+1; its first floor(O/2) frames
- * belong to chunk k, the rest to chunk k+1.  So chunk k owns [own_begin, own_end), and the owned
- * ranges of a video's chunks tile [first, end).
+ * chunks k and k+1 is [s, s + O) with s the start of chunk k+1; chunk k owns all of it but its
+ * last `tail` frames (tail = track.confirm_frames - 1), chunk k+1 the rest.  Why the earlier
+ * chunk: an online tracker's decision at a frame depends only on earlier frames, so a chunk's
+ * tracker is at its best at the end of its range (most history) and at its worst at its start
+ * (fresh, no history); the later chunk's tracker gets O - tail frames to settle before its frames
+ * count.  Why not the last `tail` frames: the ids of a track's first detections are only known
+ * when the track is confirmed, up to confirm_frames - 1 frames later, which the earlier chunk
+ * may not see.  So chunk k owns [own_begin, own_end), and the owned ranges of a video's chunks
+ * tile [first, end).
  *
  * Global order: chunks are numbered video by video (in the order the videos are given), in frame
  * order within a video.  Nothing here is collective. */
@@ -26,12 +32,14 @@
 typedef struct npt_chunking_settings {
   int64_t frames;  /* L: frames per chunk, overlap included */
   int64_t overlap; /* O: frames shared by neighbouring chunks */
+  int64_t tail;    /* frames at the end of an overlap that the later chunk owns, < O */
 } npt_chunking_settings;
 
 /* Reads the `chunking` section and checks it against the tracker's settings: overlap >=
  * track.confirm_frames + track.lost_frames (a particle that the earlier chunk re-acquires after
  * its lost buffer is seen by both chunks long enough to be matched on shared detections) and
- * 2 x overlap < frames (every chunk owns frames of its own).  Returns 0 or NPT_ECONFIG naming
+ * 2 x overlap < frames (every chunk tracks frames that no other chunk sees).  Sets tail =
+ * track.confirm_frames - 1.  Returns 0 or NPT_ECONFIG naming
  * the settings. */
 int npt_chunking_settings_get(const npt_config *cfg, const npt_track_settings *ts,
                               npt_chunking_settings *out);

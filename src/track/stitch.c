@@ -244,13 +244,15 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   int64_t *a2b = malloc(sizeof *a2b * (ta->n ? ta->n : 1));
   if (rc == 0 && (!edges || !a2b))
     rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  int64_t n_edges = 0;
   for (int64_t k = 0; k < ne && rc == 0; k++) {
-    double s = (double)v[k].votes, u = (double)(na[v[k].a] + nb[v[k].b]) - s;
-    edges[k] = (npt_assign_edge){v[k].a, v[k].b, 1.0 - s / u};
+    int64_t shorter = na[v[k].a] < nb[v[k].b] ? na[v[k].a] : nb[v[k].b];
+    if (v[k].votes >= NPT_STITCH_MIN_SHARED && 2 * v[k].votes > shorter)
+      edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -(double)v[k].votes};
   }
+  /* Cost -shared: the assignment shares the most detections; any candidate beats none. */
   if (rc == 0)
-    rc = npt_assign_solve(ta->n, tb->n, edges, (size_t)ne, NPT_STITCH_SHARED_MAX_COST, a2b, NULL,
-                          NULL);
+    rc = npt_assign_solve(ta->n, tb->n, edges, (size_t)n_edges, 0.0, a2b, NULL, NULL);
   for (size_t k = 0; k < ta->n && rc == 0; k++)
     if (a2b[k] >= 0) {
       links[(*n_links)++] = (npt_stitch_link){k, (size_t)a2b[k], NPT_STITCH_SHARED};

@@ -9,10 +9,13 @@
  *
  *   1. Shared detections.  Both chunks detected the overlap frames [ov_begin, ov_end) with the
  *      same engine, so their rows there are the same detections in the same order.  Each pair
- *      (tracklet of A, tracklet of B) counts the detections it shares; pairs are scored by the
- *      Jaccard index shared / (A's + B's overlap detections - shared) and matched one-to-one by
- *      the gated optimal assignment (assign.h) with cost 1 - Jaccard below
- *      NPT_STITCH_SHARED_MAX_COST (more than half of their overlap detections in common).
+ *      (tracklet of A, tracklet of B) counts the detections it shares.  A pair is a candidate
+ *      when it shares at least NPT_STITCH_MIN_SHARED detections and more than half of the
+ *      shorter one's overlap detections (so a track that switched particles inside the overlap
+ *      is not joined to both); candidates are matched one-to-one by the optimal assignment
+ *      (assign.h) that shares the most detections in all.  Not a Jaccard index: a track that
+ *      the later chunk confirmed late, or lost and re-found, shares few of the earlier track's
+ *      detections but all of its own.
  *   2. Motion and appearance, for what is left: a tracklet of A whose last detection is within
  *      track.lost_frames + 1 frames before the first detection of a tracklet of B that begins
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
@@ -36,8 +39,8 @@
 #include "track/kalman.h"
 #include "track/tracker.h"
 
-/* Shared-detection matches need a Jaccard index above 1 - this. */
-#define NPT_STITCH_SHARED_MAX_COST 0.5
+/* Shared-detection matches need at least this many shared detections. */
+#define NPT_STITCH_MIN_SHARED 2
 
 /* Detections used for the head and tail embeddings, and for fitting the tail's motion. */
 enum { NPT_STITCH_EMBED_DETS = 5, NPT_STITCH_MOTION_DETS = 16 };

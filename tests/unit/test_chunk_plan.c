@@ -27,7 +27,7 @@ static void check_video(const npt_chunk_plan *p, int v, int64_t first, int64_t e
     if (c + 1 < c1) {
       assert_int_equal(ch->end - ch->begin, s->frames);
       assert_int_equal(ch->end - p->chunk[c + 1].begin, s->overlap); /* exactly O shared */
-      assert_int_equal(ch->own_end, p->chunk[c + 1].begin + s->overlap / 2);
+      assert_int_equal(ch->own_end, p->chunk[c + 1].begin + s->overlap - s->tail);
     } else {
       assert_int_equal(ch->end, end);
     }
@@ -45,7 +45,7 @@ static void test_brute_force(void **state) {
   for (int64_t L = 3; L <= 24; L++)
     for (int64_t O = 1; 2 * O < L; O++)
       for (int64_t n = 1; n <= 80; n++) {
-        npt_chunking_settings s = {L, O};
+        npt_chunking_settings s = {L, O, (L + n) % O}; /* tail: any value below O */
         int64_t first = n % 3, end = first + n;
         npt_chunk_plan p;
         assert_int_equal(npt_chunk_plan_build(&s, 1, &first, &end, &p), 0);
@@ -56,7 +56,7 @@ static void test_brute_force(void **state) {
 
 static void test_videos_in_order(void **state) {
   (void)state;
-  npt_chunking_settings s = {100, 20};
+  npt_chunking_settings s = {100, 20, 1};
   int64_t first[3] = {0, 10, 0}, end[3] = {500, 60, 181};
   npt_chunk_plan p;
   assert_int_equal(npt_chunk_plan_build(&s, 3, first, end, &p), 0);
@@ -84,6 +84,7 @@ static void test_settings(void **state) {
   assert_int_equal(npt_chunking_settings_get(cfg, &ts, &cs), 0);
   assert_int_equal(cs.frames, 100);
   assert_int_equal(cs.overlap, 40);
+  assert_int_equal(cs.tail, 1); /* confirm_frames 2 */
   npt_config_free(cfg);
   /* Overlap below confirm + lost (2 + 30 by default). */
   const char *short_ov[] = {"chunking.overlap=31"};

@@ -94,7 +94,7 @@ static void test_relabelled_chunks(void **state) {
   (void)state;
   enum { P = 12, T = 150 };
   static rows ch[8];
-  npt_chunking_settings cs = {40, 12};
+  npt_chunking_settings cs = {40, 12, 1};
   int64_t first = 0, end = T;
   npt_chunk_plan p;
   assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
@@ -171,7 +171,7 @@ static void test_relabelled_chunks(void **state) {
   npt_chunk_plan_free(&p);
 }
 
-/* Chunks [0, 40) and [28, 68), owned [0, 34) and [34, 68).  Particle A moves right at 0.5 px per
+/* Chunks [0, 40) and [28, 68), owned [0, 39) and [39, 68).  Particle A moves right at 0.5 px per
  * frame and is missed in frames 28-36 and 38-41: chunk 0 tracks it to frame 27 and takes it up
  * again at 37; chunk 1 sees it at 37 alone (unconfirmed: -1) and at 42 starts a new track (after
  * chunk 0's end: only motion can join them).  B,
@@ -197,7 +197,7 @@ static void test_motion_link(void **state) {
     add(&ch[1], f, 5, 80, 80, 1, eb);
   }
   /* Frame order within chunk 1 (rows were added particle-major per frame already). */
-  npt_chunking_settings cs = {40, 12};
+  npt_chunking_settings cs = {40, 12, 1};
   int64_t first = 0, end = 68;
   npt_chunk_plan p;
   assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
@@ -205,8 +205,8 @@ static void test_motion_link(void **state) {
   npt_track_settings ts = settings();
   npt_tracklets ta, tb;
   npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 34, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 34, 68, &tb), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
   npt_stitch_link *l;
   size_t nl;
   assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
