@@ -8,9 +8,10 @@
  * order whichever rank made which part, and the tables are the same for any rank count.
  *
  * Root assembly, not parallel HDF5: the archive's derived tables (tracks, the per-track row
- * index, the per-frame summary) need all of a video's rows (io/archive.h), so one process builds
- * them; the video's rows are held in memory on the root while its group is written (the gap to
- * the issue's "memory bounded by the chunk" is stated in docs/architecture.md). */
+ * index, the per-frame summary) need all of a video's rows, so one process writes them, through
+ * the archive's streaming writer (npt_archive_stream_*): pass 1 counts each global track's rows,
+ * pass 2 hands the rows over chunk by chunk, so the root holds one chunk's rows at a time, plus
+ * per-frame and per-track sums. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +88,22 @@ static int read_part(const npt_run *r, int64_t c, npt_part_rows *rows, npt_track
 }
 
 /* Pass 1 for video v: links between neighbouring chunks, then global ids. */
-static int stitch_video(const npt_run *r, int v, id_map *maps, int64_t *n_ids,
+/* What pass 2 needs to announce a video to the streaming writer. */
+typedef struct video_counts {
+  int64_t n_ids;       /* global tracks, ids 1..n_ids */
+  int64_t *track_rows; /* [n_ids]: rows of each */
+  int64_t n_rows;      /* rows written (owned), in a track or not */
+  int embed_dim;       /* of the parts' rows */
+} video_counts;
+
+static int stitch_video(const npt_run *r, int v, id_map *maps, video_counts *vc,
                         int64_t *links_shared, int64_t *links_motion) {
   int c0 = r->plan.video_chunk[v], c1 = r->plan.video_chunk[v + 1];
   npt_part_rows prev_rows = {0}, rows = {0};
   npt_tracklets prev_t = {0}, t = {0};
   link_list links = {0};
   npt_stitch_key *keys = NULL;
+  int64_t *own = NULL; /* per node: its rows that its chunk writes */
   int64_t n_nodes = 0, prev_base = 0;
   int rc = 0;
   for (int c = c0; c < c1 && rc == 0; c++) {
@@ -107,12 +117,30 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, int64_t *n_ids,
     npt_stitch_key *k2 = realloc(keys, sizeof *keys * (size_t)(n_nodes + (int64_t)t.n + 1));
     if (k2)
       keys = k2;
-    if (!m->local || !m->global || !k2)
+    int64_t *o2 = realloc(own, sizeof *own * (size_t)(n_nodes + (int64_t)t.n + 1));
+    if (o2)
+      own = o2;
+    if (!m->local || !m->global || !k2 || !o2)
       rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
     for (size_t i = 0; i < t.n && rc == 0; i++) {
       m->local[i] = t.t[i].id;
       keys[n_nodes + (int64_t)i] = (npt_stitch_key){t.t[i].own_frame, t.t[i].own_y, t.t[i].own_x};
+      own[n_nodes + (int64_t)i] = 0;
     }
+    const npt_chunk *ch = &r->plan.chunk[c];
+    for (int64_t i = 0; i < rows.n && rc == 0; i++) {
+      if (rows.frame[i] < ch->own_begin || rows.frame[i] >= ch->own_end)
+        continue;
+      vc->n_rows++;
+      int64_t k = rows.id[i] < 0 ? -1 : npt_tracklets_find(&t, rows.id[i]);
+      if (k >= 0)
+        own[n_nodes + k]++;
+      else if (rows.id[i] >= 0)
+        rc = npt_error_set(NPT_EFORMAT, "chunk %d: track %lld has no summary", c,
+                           (long long)rows.id[i]);
+    }
+    if (c == c0)
+      vc->embed_dim = rows.embed_dim;
     if (rc == 0 && c > c0) {
       npt_stitch_link *l = NULL;
       size_t nl = 0;
@@ -149,8 +177,13 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, int64_t *n_ids,
     if (n < 0)
       rc = (int)n;
     else
-      *n_ids = n;
+      vc->n_ids = n;
   }
+  if (rc == 0 && !(vc->track_rows = calloc((size_t)vc->n_ids + 1, sizeof *vc->track_rows)))
+    rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  for (int64_t i = 0; i < n_nodes && rc == 0; i++)
+    if (ids[i] > 0)
+      vc->track_rows[ids[i] - 1] += own[i];
   for (int c = c0, base = 0; c < c1 && rc == 0; c++) {
     id_map *m = &maps[c - c0];
     for (int64_t i = 0; i < m->n; i++)
@@ -160,25 +193,39 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, int64_t *n_ids,
   npt_stitch_uf_free(&uf);
   free(ids);
   free(keys);
+  free(own);
   free(links.a), free(links.b);
   return rc;
 }
 
-/* Pass 2 for video v: the owned rows of each chunk, with global ids, into the archive. */
-static int write_video(const npt_run *r, int v, const id_map *maps, npt_archive *a, int64_t *dets) {
+/* Pass 2 for video v: the owned rows of each chunk, with global ids, streamed into the archive. */
+static int write_video(const npt_run *r, int v, const id_map *maps, const video_counts *vc,
+                       npt_archive *a, int64_t *dets) {
   int c0 = r->plan.video_chunk[v], c1 = r->plan.video_chunk[v + 1];
-  int keep_embed = r->ao.embeddings != NPT_ARCHIVE_EMBED_NONE;
-  npt_part_rows out = {0}, rows = {0};
+  const npt_frames_info *in = &r->info[v];
+  npt_archive_video av = {
+      r->names[v],       r->videos[v],
+      in->n_frames,      in->height,
+      in->width,         in->frame_rate_hz,
+      in->pixel_size_nm, in->pixel_size_nm > 0 ? NPT_PIXEL_SOURCE_FILE : NPT_PIXEL_SOURCE_UNKNOWN};
+  int64_t *ids = malloc(sizeof *ids * (size_t)(vc->n_ids + 1));
+  NPT_ALLOC_CHECK(ids);
+  for (int64_t k = 0; k < vc->n_ids; k++)
+    ids[k] = k + 1;
+  npt_archive_stream *st = NULL;
+  int rc = npt_archive_stream_begin(a, &av, vc->n_rows, vc->embed_dim, vc->n_ids, ids,
+                                    vc->track_rows, &st);
+  npt_part_rows out = {.embed_dim = vc->embed_dim}, rows = {0};
   npt_tracklets t = {0};
-  int rc = 0;
   for (int c = c0; c < c1 && rc == 0; c++) {
     rc = read_part(r, c, &rows, &t);
-    if (rc < 0)
-      break;
-    if (c == c0)
-      out.embed_dim = keep_embed ? rows.embed_dim : 0;
+    if (rc == 0 && rows.embed_dim != vc->embed_dim)
+      rc = npt_error_set(NPT_EFORMAT, "chunk %d: embeddings of %d values, not %d", c,
+                         rows.embed_dim, vc->embed_dim);
     const npt_chunk *ch = &r->plan.chunk[c];
-    rc = npt_part_rows_reserve(&out, rows.n);
+    out.n = 0;
+    if (rc == 0)
+      rc = npt_part_rows_reserve(&out, rows.n);
     for (int64_t i = 0; i < rows.n && rc == 0; i++) {
       if (rows.frame[i] < ch->own_begin || rows.frame[i] >= ch->own_end)
         continue;
@@ -191,20 +238,6 @@ static int write_video(const npt_run *r, int v, const id_map *maps, npt_archive 
         memcpy(out.embed + j * out.embed_dim, rows.embed + i * rows.embed_dim,
                sizeof(float) * (size_t)out.embed_dim);
     }
-    npt_part_rows_free(&rows);
-    npt_tracklets_free(&t);
-  }
-  if (rc == 0) {
-    const npt_frames_info *in = &r->info[v];
-    npt_archive_video av = {
-        r->names[v],
-        r->videos[v],
-        in->n_frames,
-        in->height,
-        in->width,
-        in->frame_rate_hz,
-        in->pixel_size_nm,
-        in->pixel_size_nm > 0 ? NPT_PIXEL_SOURCE_FILE : NPT_PIXEL_SOURCE_UNKNOWN};
     npt_archive_rows ar = {out.n,
                            out.frame,
                            out.id,
@@ -216,10 +249,17 @@ static int write_video(const npt_run *r, int v, const id_map *maps, npt_archive 
                            out.cls,
                            out.embed_dim,
                            out.embed_dim ? out.embed : NULL};
-    rc = npt_archive_add_video(a, &av, &ar);
-    *dets += out.n;
+    if (rc == 0)
+      rc = npt_archive_stream_write(st, &ar);
+    *dets += rc == 0 ? out.n : 0;
+    npt_part_rows_free(&rows);
+    npt_tracklets_free(&t);
   }
+  if (rc == 0)
+    rc = npt_archive_stream_end(st);
+  npt_archive_stream_free(st);
   npt_part_rows_free(&out);
+  free(ids);
   return rc;
 }
 
@@ -235,18 +275,19 @@ int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t 
     if (!maps)
       return npt_error_set(NPT_ENOMEM, "out of memory");
     double t0 = npt_cli_now_s();
-    int64_t n_ids = 0;
-    rc = stitch_video(r, v, maps, &n_ids, links_shared, links_motion);
+    video_counts vc = {0};
+    rc = stitch_video(r, v, maps, &vc, links_shared, links_motion);
     if (rc == 0)
       rc = npt_run_fault(0, "stitch");
     double t1 = npt_cli_now_s();
     if (rc == 0)
-      rc = write_video(r, v, maps, a, dets);
+      rc = write_video(r, v, maps, &vc, a, dets);
     if (rc == 0)
       rc = npt_run_fault(0, "write");
     *stitch_s += t1 - t0;
     *write_s += npt_cli_now_s() - t1;
-    *tracks += n_ids;
+    *tracks += vc.n_ids;
+    free(vc.track_rows);
     maps_free(maps, nc);
   }
   return rc;

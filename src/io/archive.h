@@ -9,10 +9,11 @@
  * rename into place).  Any error, or npt_archive_abort, removes the temporary file: no file that
  * claims to be complete is ever left behind by a run that failed.
  *
- * Not collective: one process writes an archive today.  The derived tables (tracks, summary,
- * indexes) are computed from the rows before any HDF5 call (npt_archive_add_video), so a later
- * MPI writer can compute them on the root, or write rows collectively with hyperslabs by
- * rank, without changing the layout. */
+ * Not collective: one process writes an archive (under MPI, the root).  A video is written whole
+ * (npt_archive_add_video: the derived tables computed from all its rows first) or streamed in
+ * pieces of rows (npt_archive_stream_*: the same datasets, memory bounded by a piece); a later
+ * parallel writer can write the rows collectively with hyperslabs without changing the
+ * layout. */
 #ifndef NPT_ARCHIVE_H
 #define NPT_ARCHIVE_H
 
@@ -115,6 +116,29 @@ int npt_archive_set_attr_i64(npt_archive *a, const char *name, int64_t value);
  * kept).  Returns 0, NPT_EINVAL (bad rows or metadata, message naming the video and row) or an
  * HDF5 error.  After an error the archive can only be aborted. */
 int npt_archive_add_video(npt_archive *a, const npt_archive_video *v, const npt_archive_rows *rows);
+
+/* Streaming: a video written in pieces of rows, for a writer that cannot hold a whole video's
+ * rows but knows beforehand how many rows the video has and how many each track has (the MPI
+ * run knows both from stitching).  The video's datasets are the same, value for value, as
+ * npt_archive_add_video writes for the same rows.  Memory: the per-frame summary (frames), the
+ * per-track sums (tracks x embedding size), and up to 4096 row numbers per track still being
+ * written, never the rows.
+ *
+ * npt_archive_stream_begin creates the video's group for n_rows rows and n_tracks tracks whose
+ * ids are track_ids[] (increasing, >= 0) with track_rows[] rows each (the rows with track id -1
+ * are the others); embed_dim is the rows' embedding size (0: none).  `v` and its strings must
+ * stay valid until the end.  npt_archive_stream_write takes the next rows (in frame order, each
+ * call continuing the previous one; checked as npt_archive_add_video checks them).
+ * npt_archive_stream_end checks that every promised row came and writes the remaining tables.
+ * After an error the archive can only be aborted; npt_archive_stream_free releases the stream
+ * in any case. */
+typedef struct npt_archive_stream npt_archive_stream;
+int npt_archive_stream_begin(npt_archive *a, const npt_archive_video *v, int64_t n_rows,
+                             int embed_dim, int64_t n_tracks, const int64_t *track_ids,
+                             const int64_t *track_rows, npt_archive_stream **out);
+int npt_archive_stream_write(npt_archive_stream *s, const npt_archive_rows *rows);
+int npt_archive_stream_end(npt_archive_stream *s);
+void npt_archive_stream_free(npt_archive_stream *s);
 
 /* Writes the root attributes, status = "complete" last, closes, fsyncs and renames the file into
  * place.  Frees `a` whatever happens; on error the temporary file is removed. */

@@ -47,6 +47,60 @@ struct npt_archive {
   int64_t n_videos;
 };
 
+/* ------------------------------------------------------------------------------------------- */
+/* Writing a video's datasets (archive_video.c), shared by the whole-video writer and the
+ * streaming one (archive_stream.c), so the two write the same datasets. */
+
+/* A dataset of rank 1 or 2 ([n0] or [n0, n1]) of file type ftype holding `data` (memory type
+ * mtype; NULL: written later, by hyperslabs), chunked, shuffled and gzip'ed at the archive's
+ * level, with `units` and `description` attributes, and `frame_base` = 0 when it holds frame
+ * numbers.  A NULL name skips the column. */
+typedef struct npt__col_spec {
+  const char *name;
+  hid_t ftype, mtype;
+  int rank;
+  hsize_t n0, n1;
+  const void *data;
+  const char *units, *description;
+  int is_frame;
+} npt__col_spec;
+
+/* Creates column c in group g (errors name `where`); *keep (when not NULL) receives the open
+ * dataset, else it is closed. */
+int npt__arch_write_col(npt_archive *a, hid_t g, const char *where, const npt__col_spec *c,
+                        hid_t *keep);
+
+/* The detections table's columns, in order; frame_offsets and embedding have fixed places. */
+enum { NPT__DET_COLS = 13, NPT__DET_OFFSETS = 11, NPT__DET_EMBED = 12 };
+typedef struct npt__det_data {
+  const void *frame, *time_s, *track_id, *x, *y, *w, *h, *w_nm, *h_nm, *score, *cls;
+  const void *frame_offsets, *emb16;
+  int with_emb16; /* the embedding column exists (archive.embeddings = all) */
+} npt__det_data;
+void npt__arch_det_specs(npt__col_spec c[NPT__DET_COLS], hsize_t n, hsize_t nt1, hsize_t embed_dim,
+                         hid_t f16, const npt__det_data *d);
+int npt__arch_det_group_attrs(npt_archive *a, hid_t g, const char *where, int64_t n_rows);
+
+/* The tracks table's columns from t (track_rows may be NULL: row_index is written later). */
+enum { NPT__TRACK_COLS = 12, NPT__TRACK_ROW_INDEX = 11 };
+void npt__arch_track_specs(npt__col_spec c[NPT__TRACK_COLS], const npt__arch_tables *t,
+                           const float *track_size_nm, int with_embedding);
+
+/* The per-frame summary group, written whole. */
+int npt__arch_write_frames(npt_archive *a, hid_t vg, const char *vpath, const npt__arch_tables *t,
+                           const int64_t *frame_no, const double *frame_time_s,
+                           const float *frame_size_nm);
+
+/* The video group's attributes. */
+int npt__arch_video_attrs(npt_archive *a, hid_t g, const char *where, const npt_archive_video *v,
+                          int64_t n_rows, int64_t n_tracks, int embed_dim);
+/* 0, or NPT_EINVAL for a bad or taken video name. */
+int npt__arch_check_name(const npt_archive *a, const char *name);
+hid_t npt__arch_group(hid_t loc, const char *name);
+/* IEEE binary16 from binary32, nearest even; the file's float16 type. */
+uint16_t npt__arch_f16(float f);
+hid_t npt__arch_f16_type(void);
+
 /* The test hook's check at `stage`: 0, an error (recorded), or the end of the process. */
 int npt__archive_hook(const npt_archive *a, const char *stage);
 
