@@ -40,9 +40,9 @@ typedef struct npt_rank_stats {
  * the model's hash covers, threads and batch, which change nothing), track.* and chunking.*. */
 int npt_run_config_hash(const npt_config *cfg, char hex[65]);
 
-/* Test-only fault injection (NPTRACK_TEST_FAIL=RANK:STAGE, docs/config.md): returns an error
- * when this rank and stage are named; a stage "kill-STAGE" kills the process with SIGKILL
- * instead.  Returns 0 otherwise. */
+/* Test-only fault injection (NPTRACK_TEST_FAIL=RANK:STAGE, docs/architecture.md): returns an
+ * error when this rank and stage are named; "kill-STAGE" kills the process with SIGKILL there
+ * instead, "slow-STAGE" sleeps 5 s there (and returns 0).  Returns 0 otherwise. */
 int npt_run_fault(int rank, const char *stage);
 
 /* Runs one chunk on this rank: frames -> engine -> a fresh tracker -> the chunk's part file,

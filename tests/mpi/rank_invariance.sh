@@ -21,6 +21,20 @@ for n in 1 2 3 4; do
   [ -e "$tmp/r$n.h5.parts" ] && fail "$n ranks left the parts folder"
   same_tables "$tmp/r0.h5" "$tmp/r$n.h5"
 done
+# The counter keeps serving while rank 0 is busy: rank 0 sleeps 5 s in the middle of its first
+# chunk; over TCP only (no shared memory, as between nodes) the other two ranks take all the
+# other chunks meanwhile (were requests served only when rank 0 enters MPI, they would have
+# taken 2 before it woke and then shared the rest with it), and the tables do not change.
+OMPI_MCA_btl=tcp,self NPTRACK_TEST_FAIL=0:slow-chunk expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" \
+  -o "$tmp/slow.h5" "${videos[@]}"
+same_tables "$tmp/r0.h5" "$tmp/slow.h5"
+if [ -n "${NPTRACK_PYTHON:-}" ]; then
+  "$NPTRACK_PYTHON" -c '
+import sys, h5py
+lines = h5py.File(sys.argv[1], "r").attrs["ranks"].decode().splitlines()
+n = [int(l.split(" chunks")[0].split()[-1]) for l in lines]
+assert n[1] + n[2] >= 6, lines' "$tmp/slow.h5" || fail "rank 0 busy: the counter stalled"
+fi
 # More ranks (3) than chunks (1).
 expect 0 "" "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s0.h5" "$tmp/short.h5"
 expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s3.h5" "$tmp/short.h5"
