@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What stitching costs: chunked `nptrack run` against a one-chunk run of the same long videos.
 
-For each video (nptrack synth, 64 x 64 px, presets dense and sparse (low dose), seeds unseen by
-the shipped model's training), `nptrack run` once with one chunk (chunking.frames larger than the
+For each video (nptrack synth, 64 x 64 px, presets dense, sparse (low dose) and sintering (merges),
+seeds unseen by the shipped model's training), `nptrack run` once with one chunk (chunking.frames larger than the
 video) and once per chunk length in CHUNKS with the default overlap (48 frames), then
 `nptrack export --tracks` and `nptrack eval --json` against the exact ground truth: IDF1, HOTA,
 IDSW.  Identity switches are also located: per frame, ground truth and predicted boxes are
@@ -26,7 +26,7 @@ CHUNKS = (128, 256)
 OVERLAP = 48
 TAIL = 1  # track.confirm_frames - 1: the later chunk owns the overlap's last TAIL frames
 WINDOW = 5
-VIDEOS = (("dense", 5000101), ("sparse", 5000102))
+VIDEOS = (("dense", 5000101), ("dense", 5000104), ("sparse", 5000102), ("sintering", 5000103))
 
 
 def run(*a):
@@ -81,7 +81,7 @@ def main(bin_, out, frames):
     os.makedirs(out, exist_ok=True)
     rows = []
     for preset, seed in VIDEOS:
-        d = os.path.join(out, preset)
+        d = os.path.join(out, "%s_%d" % (preset, seed))
         video = os.path.join(d, "video.h5")
         if not os.path.exists(video):
             run(bin_, "synth", "-q", "-c", os.path.join(SRC, "config", "synth", preset + ".cfg"),
@@ -105,7 +105,7 @@ def main(bin_, out, frames):
                 new = []
             else:
                 new = [s for s in near if not any(t[1] == s[1] and abs(t[0] - s[0]) <= 2 for t in base)]
-            rows.append((preset, frames, chunk or "one chunk", len(bd), m["IDF1"], m["HOTA"], m["IDSW"],
+            rows.append(("%s %d" % (preset, seed), frames, chunk or "one chunk", len(bd), m["IDF1"], m["HOTA"], m["IDSW"],
                          len(sw), len(near), len(new)))
     print("| video | frames | chunk | boundaries | IDF1 | HOTA | IDSW (eval) | switches | at a boundary (±%d) | at a boundary, not in the one-chunk run |" % WINDOW)
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -173,6 +173,7 @@ static void frame_span(const npt_stitch_rows *r, int64_t b, int64_t e, int64_t *
 
 typedef struct {
   int64_t a, b, votes;
+  double weight; /* shared detections, each weighted by its nearness to the overlap's end */
 } vote;
 
 static int cmp_vote(const void *x, const void *y) {
@@ -229,7 +230,8 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
       if (ra->id[x] < 0 || rb->id[y] < 0 || ra->x[x] != rb->x[y] || ra->y[x] != rb->y[y] ||
           ra->w[x] != rb->w[y] || ra->h[x] != rb->h[y])
         continue;
-      v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1};
+      v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1,
+                       exp2((double)(f - (e - 1)) / NPT_STITCH_HALF_LIFE)};
     }
     i = i1, j = j1;
   }
@@ -237,7 +239,7 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   int64_t ne = 0;
   for (int64_t k = 0; k < nv; k++)
     if (ne > 0 && v[ne - 1].a == v[k].a && v[ne - 1].b == v[k].b)
-      v[ne - 1].votes++;
+      v[ne - 1].votes++, v[ne - 1].weight += v[k].weight;
     else
       v[ne++] = v[k];
   npt_assign_edge *edges = malloc(sizeof *edges * (size_t)(ne ? ne : 1));
@@ -248,9 +250,9 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   for (int64_t k = 0; k < ne && rc == 0; k++) {
     int64_t shorter = na[v[k].a] < nb[v[k].b] ? na[v[k].a] : nb[v[k].b];
     if (v[k].votes >= NPT_STITCH_MIN_SHARED && 2 * v[k].votes > shorter)
-      edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -(double)v[k].votes};
+      edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -v[k].weight};
   }
-  /* Cost -shared: the assignment shares the most detections; any candidate beats none. */
+  /* Cost -weighted shared detections: any candidate beats none. */
   if (rc == 0)
     rc = npt_assign_solve(ta->n, tb->n, edges, (size_t)n_edges, 0.0, a2b, NULL, NULL);
   for (size_t k = 0; k < ta->n && rc == 0; k++)

@@ -12,10 +12,14 @@
  *      (tracklet of A, tracklet of B) counts the detections it shares.  A pair is a candidate
  *      when it shares at least NPT_STITCH_MIN_SHARED detections and more than half of the
  *      shorter one's overlap detections (so a track that switched particles inside the overlap
- *      is not joined to both); candidates are matched one-to-one by the optimal assignment
- *      (assign.h) that shares the most detections in all.  Not a Jaccard index: a track that
- *      the later chunk confirmed late, or lost and re-found, shares few of the earlier track's
- *      detections but all of its own.
+ *      is not joined to both).  Candidates are matched one-to-one by the optimal assignment
+ *      (assign.h) of the most shared detections, each weighted 2^-(d / NPT_STITCH_HALF_LIFE)
+ *      for a detection d frames before the overlap's last frame: the archive takes its rows from
+ *      A up to the end of the overlap (chunk_plan.h), so what joins the right tracks is who
+ *      holds a particle there (when A followed a particle with two tracks in turn, the one that
+ *      holds it at the end, not the one that held it longest).  Not a Jaccard index: a track
+ *      that the later chunk confirmed late, or lost and re-found, shares few of the earlier
+ *      track's detections but all of its own.
  *   2. Motion and appearance, for what is left: a tracklet of A whose last detection is within
  *      track.lost_frames + 1 frames before the first detection of a tracklet of B that begins
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
@@ -41,6 +45,8 @@
 
 /* Shared-detection matches need at least this many shared detections. */
 #define NPT_STITCH_MIN_SHARED 2
+/* The weight of a shared detection halves every this many frames back from the overlap's end. */
+#define NPT_STITCH_HALF_LIFE 4.0
 
 /* Detections used for the head and tail embeddings, and for fitting the tail's motion. */
 enum { NPT_STITCH_EMBED_DETS = 5, NPT_STITCH_MOTION_DETS = 16 };

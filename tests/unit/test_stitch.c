@@ -2,7 +2,8 @@
  * "trackers" give every particle a different local id (a random permutation per chunk) must come
  * out with one global id per particle, numbered by first written frame, then y, then x; a
  * particle that a chunk's tracker lost over the boundary is joined by motion and appearance, a
- * look-alike that appears next to it with another appearance is not; union-find numbering does
+ * look-alike that appears next to it with another appearance is not; of two tracks that followed
+ * one particle in turn, the one holding it at the hand-over is joined; union-find numbering does
  * not depend on the order of the unions. */
 #include <stdlib.h>
 
@@ -238,6 +239,36 @@ static void test_motion_link(void **state) {
   npt_chunk_plan_free(&p);
 }
 
+/* A particle that chunk A followed with two tracks in turn (track 1 in frames 28-35 of the
+ * overlap, track 2 in 36-39, where the archive passes to chunk B) and chunk B with one: B's track
+ * is joined to the one that holds the particle at the hand-over, though track 1 shares more
+ * detections. */
+static void test_handover_wins(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    add(&ch[0], f, f < 36 ? 1 : 2, 20, 20, 0, e);
+  for (int64_t f = 28; f < 68; f++)
+    add(&ch[1], f, 5, 20, 20, 0, e);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 1);
+  assert_int_equal(ta.t[l[0].a].id, 2);
+  assert_int_equal(tb.t[l[0].b].id, 5);
+  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
 /* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
 static void test_number(void **state) {
   (void)state;
@@ -259,6 +290,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_relabelled_chunks),
       cmocka_unit_test(test_motion_link),
+      cmocka_unit_test(test_handover_wins),
       cmocka_unit_test(test_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
