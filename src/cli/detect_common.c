@@ -1,5 +1,6 @@
 #include "cli/detect_common.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -38,16 +39,123 @@ int npt_cli_frame_range(const npt_detect_options *o, const char *video, const np
   return 0;
 }
 
+/* ------------------------------------------------------------------------------------------- */
+/* The frame loop with a reader thread (ce->prefetch): batch k + 1 is read while batch k runs
+ * through the engine and the sink.  Two frame buffers, each EMPTY (the reader may fill it) or
+ * FULL (the loop may use it); the reader fills batches in order. */
+
+typedef struct prefetch {
+  npt_frames *fr;
+  int64_t first, end;
+  int batch;
+  size_t fbytes;
+  void *buf[2];
+  int full[2], rc[2], stop;
+  char msg[2][1024];
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+} prefetch;
+
+static void *reader_main(void *arg) {
+  prefetch *p = arg;
+  int k = 0;
+  for (int64_t t = p->first; t < p->end; t += p->batch, k ^= 1) {
+    pthread_mutex_lock(&p->lock);
+    while (p->full[k] && !p->stop)
+      pthread_cond_wait(&p->cond, &p->lock);
+    int stop = p->stop;
+    pthread_mutex_unlock(&p->lock);
+    if (stop)
+      break;
+    int n = p->end - t < p->batch ? (int)(p->end - t) : p->batch;
+    int rc = npt_frames_read(p->fr, t, n, p->buf[k]);
+    pthread_mutex_lock(&p->lock);
+    p->rc[k] = rc;
+    if (rc < 0)
+      snprintf(p->msg[k], sizeof p->msg[k], "%s", npt_error_msg(rc));
+    p->full[k] = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+      break;
+  }
+  return NULL;
+}
+
+static int detect_prefetched(npt_cli_engine *ce, npt_frames *fr, int64_t first, int64_t end,
+                             int batch, size_t fbytes, npt_cli_dets_sink sink, void *ctx,
+                             int *saturated, npt_dets *d) {
+  const npt_frames_info *in = npt_frames_get_info(fr);
+  prefetch p = {.fr = fr, .first = first, .end = end, .batch = batch, .fbytes = fbytes};
+  p.buf[0] = malloc(fbytes * (size_t)batch);
+  p.buf[1] = malloc(fbytes * (size_t)batch);
+  if (!p.buf[0] || !p.buf[1]) {
+    free(p.buf[0]), free(p.buf[1]);
+    return npt_error_set(NPT_ENOMEM, "out of memory for two batches of %d frames of %dx%d px",
+                         batch, in->width, in->height);
+  }
+  pthread_mutex_init(&p.lock, NULL);
+  pthread_cond_init(&p.cond, NULL);
+  pthread_t th;
+  int rc = pthread_create(&th, NULL, reader_main, &p) == 0
+               ? 0
+               : npt_error_set(NPT_EINTERNAL, "cannot start the frame reader thread");
+  int started = rc == 0, k = 0;
+  for (int64_t t = first; t < end && rc == 0; t += batch, k ^= 1) {
+    int n = end - t < batch ? (int)(end - t) : batch;
+    pthread_mutex_lock(&p.lock);
+    while (!p.full[k])
+      pthread_cond_wait(&p.cond, &p.lock);
+    rc = p.rc[k];
+    pthread_mutex_unlock(&p.lock);
+    if (rc < 0) {
+      npt_error_set(rc, "%s", p.msg[k]);
+      break;
+    }
+    int sat = 0;
+    npt_dets_clear(d);
+    if (ce->frame_hash)
+      npt_sha256_update(ce->frame_hash, p.buf[k], fbytes * (size_t)n);
+    rc = npt_engine_detect(ce->e, p.buf[k], in->bit_depth, n, in->height, in->width, t, &ce->dp, d,
+                           &sat);
+    if (rc == 0)
+      rc = sink(ctx, t, n, d);
+    *saturated += sat;
+    pthread_mutex_lock(&p.lock);
+    p.full[k] = 0;
+    pthread_cond_broadcast(&p.cond);
+    pthread_mutex_unlock(&p.lock);
+  }
+  if (started) {
+    pthread_mutex_lock(&p.lock);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.cond);
+    pthread_mutex_unlock(&p.lock);
+    pthread_join(th, NULL);
+  }
+  pthread_cond_destroy(&p.cond);
+  pthread_mutex_destroy(&p.lock);
+  free(p.buf[0]), free(p.buf[1]);
+  return rc;
+}
+
 int npt_cli_detect_frames(npt_cli_engine *ce, npt_frames *fr, int64_t first, int64_t end, int batch,
                           npt_cli_dets_sink sink, void *ctx, int *saturated) {
   const npt_frames_info *in = npt_frames_get_info(fr);
   size_t fbytes = (size_t)in->height * (size_t)in->width * (size_t)(in->bit_depth / 8);
-  void *frames = malloc(fbytes * (size_t)batch);
-  if (!frames)
-    return npt_error_set(NPT_ENOMEM, "out of memory for a batch of %d frames of %dx%d px", batch,
-                         in->width, in->height);
   npt_dets d;
   npt_dets_init(&d, ce->embed_dim);
+  if (ce->prefetch && end - first > batch) {
+    int rc = detect_prefetched(ce, fr, first, end, batch, fbytes, sink, ctx, saturated, &d);
+    npt_dets_free(&d);
+    return rc;
+  }
+  void *frames = malloc(fbytes * (size_t)batch);
+  if (!frames) {
+    npt_dets_free(&d);
+    return npt_error_set(NPT_ENOMEM, "out of memory for a batch of %d frames of %dx%d px", batch,
+                         in->width, in->height);
+  }
   int rc = 0;
   for (int64_t t = first; t < end && rc == 0; t += batch) {
     int n = end - t < batch ? (int)(end - t) : batch;

@@ -14,11 +14,12 @@
 
 typedef struct npt_cli_engine {
   npt_engine *e;
-  const npt_graph *g;   /* owned by e */
-  npt_decode_params dp; /* the settings, else the model's defaults */
-  npt_frames_opts fo;   /* detect.dataset, detect.axis_order */
-  int embed_dim;        /* 0: the model has no embedding head */
+  const npt_graph *g;     /* owned by e */
+  npt_decode_params dp;   /* the settings, else the model's defaults */
+  npt_frames_opts fo;     /* detect.dataset, detect.axis_order */
+  int embed_dim;          /* 0: the model has no embedding head */
   npt_sha256 *frame_hash; /* when set, npt_cli_detect_frames feeds it every frame it reads */
+  int prefetch;           /* read the next batch in a thread of its own (see below) */
 } npt_cli_engine;
 
 /* Opens the model and backend of `o` on GPU `device` (GPU backends; ignored by the CPU one).
@@ -36,8 +37,11 @@ int npt_cli_frame_range(const npt_detect_options *o, const char *video, const np
 typedef int (*npt_cli_dets_sink)(void *ctx, int64_t first, int n, const npt_dets *d);
 
 /* Runs frames [first, end) of `fr` through the engine, `batch` frames per pass, handing each
- * batch's detections to `sink` (which must not keep `d`).  *saturated counts the frames where
- * top-K saturated.  Returns 0, or the first error of the reader, the engine or the sink. */
+ * batch's detections to `sink` (which must not keep `d`).  With ce->prefetch a reader thread
+ * reads the next batch while this one runs through the engine and the sink; `fr` is then read
+ * by that thread only, and the sink must not call HDF5 (HDF5 is not built thread-safe).  *saturated
+ * counts the frames where top-K saturated.  Returns 0, or the first error of the reader, the engine
+ * or the sink. */
 int npt_cli_detect_frames(npt_cli_engine *ce, npt_frames *fr, int64_t first, int64_t end, int batch,
                           npt_cli_dets_sink sink, void *ctx, int *saturated);
 

@@ -248,6 +248,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   npt_sha256 h;
   hash_start(&h, npt_frames_get_info(*fr), ch);
   ce->frame_hash = &h;
+  ce->prefetch = 1; /* the sink tracks in memory: no HDF5 call while the reader runs */
   fault_rank = rank;
   npt__part_before_rename = getenv("NPTRACK_TEST_FAIL") ? kill_before_rename : NULL;
   int sat = 0;
@@ -255,6 +256,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   if (rc == 0)
     rc = npt_cli_detect_frames(ce, *fr, ch->begin, ch->end, r->o.batch, track_batch, &v, &sat);
   ce->frame_hash = NULL;
+  ce->prefetch = 0;
   double t1 = now_s();
   npt_tracklets tl = {0};
   if (rc == 0) {

@@ -35,6 +35,20 @@ failing 3 1:start "^nptrack run: error: rank 1: test fault at 'start' \(NPTRACK_
 [ "$(grep -c 'nptrack run: error' "$tmp/err")" = 1 ] || fail "start: not one error line: $(cat "$tmp/err")"
 failing 3 2:chunk "^nptrack run: error: rank 2: chunk [0-9]+ \((long|short), frames [0-9]+-[0-9]+\): test fault at 'chunk'"
 failing 2 0:write "^nptrack run: error: test fault at 'write' \(NPTRACK_TEST_FAIL\)$"
+# A real bad frame: a gzip'ed video with a damaged chunk of frames in the middle; the rank that
+# reads it (in its reader thread) names the chunk, the file and the frame.
+"$bin" synth -q -c "$src/config/synth/dense.cfg" -s synth.frames=200 -s synth.width=64 \
+  -s synth.height=64 -s synth.seed=11 -s synth.gzip_level=4 -o "$tmp/gz" || fail "synth gz"
+cp "$tmp/gz/video.h5" "$tmp/bad.h5"
+size=$(stat -c %s "$tmp/bad.h5")
+printf '%*s' 2000 '' | tr ' ' '\0' | dd of="$tmp/bad.h5" bs=1 seek=$((size * 6 / 10)) conv=notrunc status=none
+t0=$SECONDS
+timeout 120 "$mpiexec" -n 3 --oversubscribe "$bin" run -q "${RUN_SET[@]}" -o "$tmp/b.h5" \
+  "$tmp/bad.h5" >"$tmp/out" 2>"$tmp/err" && fail "a damaged video gave an archive"
+[ $((SECONDS - t0)) -le 30 ] || fail "the damaged video took $((SECONDS - t0)) s to fail"
+grep -qE "^nptrack run: error: (rank [0-9]: )?chunk [0-9]+ \(bad, frames [0-9]+-[0-9]+\): .*bad\.h5: frame [0-9]+: cannot read" "$tmp/err" ||
+  fail "damaged video: $(head -c 2000 "$tmp/err")"
+[ -e "$tmp/b.h5" ] && fail "damaged video: an archive was left"
 
 # resumed N ARCHIVE MIN_RESUMED: --resume on N ranks completes ARCHIVE with the reference's tables
 # and at least MIN_RESUMED chunks taken from the parts.
