@@ -168,8 +168,10 @@ static int setup_config(const npt_mpi_world *w, const run_args *a, npt_config **
     free(text);
     return rc;
   }
-  if (w->size == 1)
+  if (w->size == 1) {
+    free(text);
     return 0;
+  }
   int64_t len = text ? (int64_t)strlen(text) + 1 : 0;
   NPT_MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT64_T, 0, w->comm));
   if (w->rank != 0 && !(text = malloc((size_t)len)))
@@ -448,6 +450,8 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
   double t_idle = npt_cli_now_s();
   if (rc == 0)
     rc = npt_chunk_counter_stop(counter);
+  else if (counter && w->size == 1)
+    npt_chunk_counter_stop(counter); /* with several ranks the top level aborts the job */
   if (rc < 0) { /* one rank's error: the top level aborts the job */
     npt_cli_engine_close(&ce);
     run_free(&r);
