@@ -32,7 +32,8 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: nptrack run [-c FILE] [-s K=V]... [--force] [--resume] -o ARCHIVE.h5 VIDEO...\n"
+          "Usage: nptrack run [-c FILE] [-s K=V]... [--force] [--resume] -o ARCHIVE.h5\n"
+          "                   [-m LIST] VIDEO...\n"
           "       mpirun -n N nptrack run ... (the same, over N ranks)\n\n"
           "Detects the particles in every frame of each VIDEO (as `nptrack detect` does),\n"
           "tracks them (section track) and writes one archive with a group per video\n"
@@ -49,6 +50,8 @@ static void usage(FILE *f) {
           "  -s, --set K=V       override one setting, e.g. -s chunking.frames=256 (repeatable)\n"
           "  -o, --output FILE   the archive to write\n"
           "  -f, --force         replace an existing complete archive\n"
+          "  -m, --manifest LIST videos listed in a file, one per line, after any given as\n"
+          "                      arguments ('#' comments; paths relative to LIST's folder)\n"
           "  -r, --resume        keep the chunks a killed run saved in ARCHIVE.parts/ (refused\n"
           "                      when made from another configuration, model or input)\n"
           "  -q, --quiet         print nothing on success (no progress either)\n"
@@ -147,6 +150,7 @@ static void video_name(char **names, int i, const char *path, char *out, size_t 
 }
 
 typedef struct run_args {
+  char **list; /* owned copies of the videos (command line, then manifest) */
   npt_cli_cfgopts co;
   const char *out;
   int force, quiet, resume;
@@ -452,7 +456,7 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
     rc = npt_chunk_counter_stop(counter);
   else if (counter && w->size == 1)
     npt_chunk_counter_stop(counter); /* with several ranks the top level aborts the job */
-  if (rc < 0) { /* one rank's error: the top level aborts the job */
+  if (rc < 0) {                      /* one rank's error: the top level aborts the job */
     npt_cli_engine_close(&ce);
     run_free(&r);
     npt_config_free(cfg);
@@ -526,16 +530,71 @@ static int same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+static void run_args_free(run_args *a) {
+  for (int i = 0; a->list && i < a->n_videos; i++)
+    free(a->list[i]);
+  free(a->list);
+  a->list = NULL;
+  npt_cli_cfgopts_free(&a->co);
+}
+
+static int add_video(run_args *a, const char *dir, const char *path, size_t len) {
+  char **l = realloc(a->list, sizeof *l * (size_t)(a->n_videos + 1));
+  if (!l)
+    return -1;
+  a->list = l;
+  int rel = dir && path[0] != '/';
+  size_t n = (rel ? strlen(dir) + 1 : 0) + len + 1;
+  if (!(l[a->n_videos] = malloc(n)))
+    return -1;
+  snprintf(l[a->n_videos], n, "%s%s%.*s", rel ? dir : "", rel ? "/" : "", (int)len, path);
+  a->n_videos++;
+  return 0;
+}
+
+/* A manifest: one video per line (FILE.h5 or FILE.h5:/dataset); blank lines and lines starting
+ * with '#' are skipped; relative paths are relative to the manifest's folder. */
+static int read_manifest(run_args *a, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return npt_cli_usage_error("run", "cannot read the manifest %s: %s", path, strerror(errno));
+  char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+  if (slash)
+    *slash = '\0';
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t got;
+  int bad = !dir;
+  while (!bad && (got = getline(&line, &cap, f)) >= 0) {
+    char *b = line, *e = line + got;
+    while (b < e && (*b == ' ' || *b == '\t'))
+      b++;
+    while (e > b && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+      e--;
+    if (e > b && *b != '#')
+      bad = add_video(a, slash ? dir : NULL, b, (size_t)(e - b)) < 0;
+  }
+  free(line);
+  free(dir);
+  fclose(f);
+  return bad ? npt_cli_usage_error("run", "out of memory reading %s", path) : -1;
+}
+
 static int parse_args(int argc, char **argv, run_args *a) {
-  static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-      {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
-      {"resume", no_argument, NULL, 'r'},       {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                           {"set", required_argument, NULL, 's'},
+                                           {"output", required_argument, NULL, 'o'},
+                                           {"force", no_argument, NULL, 'f'},
+                                           {"resume", no_argument, NULL, 'r'},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"manifest", required_argument, NULL, 'm'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   int opt;
+  const char *manifest = NULL;
   opterr = 0;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, ":c:s:o:frqh", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":c:s:o:frqm:h", longopts, NULL)) != -1) {
     int st = npt_cli_cfgopt("run", opt, argv, &a->co, usage);
     if (st != NPT_CLI_OWN) {
       if (st >= 0)
@@ -550,11 +609,20 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->resume = 1;
     else if (opt == 'q')
       a->quiet = 1;
+    else if (opt == 'm')
+      manifest = optarg;
   }
-  a->n_videos = argc - optind;
-  a->videos = argv + optind;
+  for (int i = optind; i < argc; i++)
+    if (add_video(a, NULL, argv[i], strlen(argv[i])) < 0)
+      return npt_cli_usage_error("run", "out of memory");
+  if (manifest) {
+    int st = read_manifest(a, manifest);
+    if (st >= 0)
+      return st;
+  }
+  a->videos = a->list;
   if (a->n_videos < 1)
-    return npt_cli_usage_error("run", "no video (nptrack run -o ARCHIVE.h5 VIDEO...)");
+    return npt_cli_usage_error("run", "no video (nptrack run -o ARCHIVE.h5 VIDEO... or -m LIST)");
   if (!a->out || !*a->out)
     return npt_cli_usage_error("run", "no output file (-o ARCHIVE.h5)");
   for (int i = 0; i < a->n_videos; i++)
@@ -567,14 +635,14 @@ int npt_cmd_run(int argc, char **argv) {
   run_args a = {0};
   int st = parse_args(argc, argv, &a);
   if (st >= 0) {
-    npt_cli_cfgopts_free(&a.co);
+    run_args_free(&a);
     return st;
   }
   /* Started by a launcher: MPI.  Alone: the same plan on one rank, without MPI. */
   int use_mpi = npt_mpi_launched(), provided = 0, rc = 0;
   if (use_mpi && MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
     fprintf(stderr, "nptrack run: error: MPI_Init_thread failed\n");
-    npt_cli_cfgopts_free(&a.co);
+    run_args_free(&a);
     return NPT_EXIT_FAILURE;
   }
   npt_mpi_world w;
@@ -591,7 +659,7 @@ int npt_cmd_run(int argc, char **argv) {
   totals tot = {0};
   if (rc == 0)
     rc = run(&w, &a, &tot, &agreed);
-  npt_cli_cfgopts_free(&a.co);
+  run_args_free(&a);
   if (rc < 0 && !agreed && w.size > 1) {
     /* One rank's error: its message, then the end of every rank (Open MPI 4.1 cannot free the
      * others from a collective any other way). */

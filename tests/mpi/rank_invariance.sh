@@ -35,6 +35,11 @@ lines = h5py.File(sys.argv[1], "r").attrs["ranks"].decode().splitlines()
 n = [int(l.split(" chunks")[0].split()[-1]) for l in lines]
 assert n[1] + n[2] >= 6, lines' "$tmp/slow.h5" || fail "rank 0 busy: the counter stalled"
 fi
+# The same videos from a manifest (a comment, a blank line, paths relative to its folder).
+printf '# campaign\nlong.h5\n\n  short.h5  \n' >"$tmp/videos.txt"
+expect 0 "" mpi 2 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/man.h5" -m "$tmp/videos.txt"
+same_tables "$tmp/r0.h5" "$tmp/man.h5"
+expect 2 "cannot read the manifest .*nope\.txt" "$bin" run -q -o "$tmp/x.h5" -m "$tmp/nope.txt"
 # More ranks (3) than chunks (1).
 expect 0 "" "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s0.h5" "$tmp/short.h5"
 expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s3.h5" "$tmp/short.h5"
