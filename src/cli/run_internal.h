@@ -5,9 +5,12 @@
 
 #include <stdint.h>
 
+#include "cli/cli.h"
 #include "cli/detect_common.h"
+#include "config/config.h"
 #include "io/archive.h"
 #include "io/frames.h"
+#include "mpi/mpi_util.h"
 #include "pipeline/chunk_plan.h"
 #include "pipeline/part_file.h"
 #include "track/tracker.h"
@@ -29,6 +32,29 @@ typedef struct npt_run {
   char *parts_dir; /* ARCHIVE.parts */
   int resume;
 } npt_run;
+
+/* The command line. */
+typedef struct run_args {
+  char **list; /* owned copies of the videos (command line, then manifest) */
+  npt_cli_cfgopts co;
+  const char *out;
+  int force, quiet, resume;
+  char **videos;
+  int n_videos;
+} run_args;
+
+/* Phase 1 (run_setup.c), collective, each ending in npt_mpi_agree: the configuration (rank 0
+ * reads it, every rank parses its text; *cfg owned by the caller), then the run (videos, target,
+ * plan, hashes; free with npt_run_free). */
+int npt_run_setup_config(const npt_mpi_world *w, const run_args *a, npt_config **cfg);
+int npt_run_setup(const npt_mpi_world *w, const run_args *a, const npt_config *cfg, npt_run *r);
+void npt_run_free(npt_run *r);
+
+/* The GPU of this rank for `backend` (node-local rank % the node's devices; "cpu" needs none):
+ * *device and a description ("cpu", "cudnn:1") in desc.  Not collective; NPT_ECONFIG naming the
+ * host when a GPU backend finds no GPU. */
+int npt_run_pick_device(const npt_mpi_world *w, const char *backend, int *device, char *desc,
+                        size_t n);
 
 /* What one rank did in the chunk phase. */
 typedef struct npt_rank_stats {
