@@ -126,21 +126,33 @@ typedef struct totals {
 } totals;
 
 /* Per-rank provenance, one line per rank, on the root. */
+/* Per-rank provenance, one line per rank, on the root.  An HDF5 attribute holds at most 64 KiB:
+ * past RANK_LINES_MAX bytes the remaining ranks are summarised in one line. */
+enum { RANK_LINES_MAX = 60000 };
+
 static char *rank_lines(const npt_mpi_world *w, const double *st, const char *hosts,
                         const char *devs) {
-  size_t cap = (size_t)w->size * 256 + 1, used = 0;
+  size_t cap = RANK_LINES_MAX + 512, used = 0;
   char *s = malloc(cap);
   if (!s)
     return NULL;
   s[0] = '\0';
   for (int i = 0; i < w->size; i++) {
     const double *x = st + (size_t)i * N_STATS;
-    used += (size_t)snprintf(
-        s + used, cap - used,
-        "rank %d: host %s, device %s, %lld chunks (%lld resumed), %lld frames, detect %.3f s, "
-        "track %.3f s, part files %.3f s, resume checks %.3f s, idle %.3f s\n",
-        i, hosts + (size_t)i * 64, devs + (size_t)i * 32, (long long)x[5], (long long)x[7],
-        (long long)x[6], x[0], x[1], x[2], x[3], x[4]);
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "rank %d: host %.64s, device %.32s, %lld chunks (%lld resumed), %lld frames, "
+                     "detect %.3f s, track %.3f s, part files %.3f s, resume checks %.3f s, idle "
+                     "%.3f s\n",
+                     i, hosts + (size_t)i * 64, devs + (size_t)i * 32, (long long)x[5],
+                     (long long)x[7], (long long)x[6], x[0], x[1], x[2], x[3], x[4]);
+    if (n < 0 || (size_t)n >= sizeof line || used + (size_t)n > RANK_LINES_MAX) {
+      snprintf(s + used, cap - used, "... and %d more ranks (not listed: attribute size)\n",
+               w->size - i);
+      break;
+    }
+    memcpy(s + used, line, (size_t)n + 1);
+    used += (size_t)n;
   }
   return s;
 }
