@@ -60,12 +60,12 @@ static int archive_info(const char *path) {
   npt_archive_file *f = NULL;
   NPT_TRY(npt_archive_file_open(&f, path));
   char *version = NULL, *commit = NULL, *model = NULL, *sha = NULL, *backend = NULL,
-       *embeddings = NULL, *config = NULL, *timings = NULL;
+       *embeddings = NULL, *config = NULL, *timings = NULL, *plan = NULL, *ranks = NULL;
   int rc = 0;
-  const char *names[] = {"nptrack_version", "git_commit", "model", "model_sha256",
-                         "backend",         "embeddings", "config"};
-  char **vals[] = {&version, &commit, &model, &sha, &backend, &embeddings, &config};
-  for (int i = 0; i < 7 && rc == 0; i++)
+  const char *names[] = {"nptrack_version", "git_commit", "model",      "model_sha256", "backend",
+                         "embeddings",      "config",     "chunk_plan", "ranks"};
+  char **vals[] = {&version, &commit, &model, &sha, &backend, &embeddings, &config, &plan, &ranks};
+  for (int i = 0; i < 9 && rc == 0; i++)
     rc = npt_archive_file_root_attr(f, names[i], vals[i]);
   if (rc == 0)
     rc = npt_archive_file_timings(f, &timings);
@@ -93,6 +93,12 @@ static int archive_info(const char *path) {
     printf("\n");
     if (timings && *timings)
       printf("timings:     %s\n", timings);
+    if (plan && *plan) {
+      int n_ranks = 0;
+      for (const char *l = ranks; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "")
+        n_ranks += !strncmp(l, "rank ", 5);
+      printf("chunks:      %s; %d ranks (h5py: f.attrs['ranks'])\n", plan, n_ranks);
+    }
     printf("embeddings:  %s\n", embeddings && *embeddings ? embeddings : "?");
     if (config)
       printf("config:      embedded (%zu bytes; h5py: f.attrs['config'])\n", strlen(config));
@@ -110,7 +116,7 @@ static int archive_info(const char *path) {
     }
   }
   free(version), free(commit), free(model), free(sha), free(backend), free(embeddings);
-  free(config), free(timings);
+  free(config), free(timings), free(plan), free(ranks);
   npt_archive_file_close(f);
   return rc;
 }

@@ -157,22 +157,20 @@ static char *rank_lines(const npt_mpi_world *w, const double *st, const char *ho
   return s;
 }
 
-/* Removes the parts folder: the parts of this plan, and temporary parts that killed writers
- * left ("./chunk_NNNNNN.h5.PID.part").  Anything else keeps the folder. */
+/* Removes the parts folder: its part files (this plan's, and any an earlier run with another
+ * plan left) and temporary parts that killed writers left (".chunk_NNNNNN.h5.PID.part").
+ * Anything else keeps the folder. */
 static void remove_parts(const npt_run *r) {
-  for (int64_t c = 0; c < r->plan.n_chunks; c++) {
-    char *p = npt_part_path(r->parts_dir, c);
-    if (p)
-      unlink(p);
-    free(p);
-  }
   DIR *d = opendir(r->parts_dir);
   struct dirent *e;
   while (d && (e = readdir(d))) {
-    size_t n = strlen(e->d_name);
-    if (!strncmp(e->d_name, ".chunk_", 7) && n > 5 && !strcmp(e->d_name + n - 5, ".part")) {
+    const char *n = e->d_name;
+    size_t len = strlen(n);
+    int part = !strncmp(n, "chunk_", 6) && len > 3 && !strcmp(n + len - 3, ".h5");
+    int temp = !strncmp(n, ".chunk_", 7) && len > 5 && !strcmp(n + len - 5, ".part");
+    if (part || temp) {
       char p[4096];
-      snprintf(p, sizeof p, "%s/%s", r->parts_dir, e->d_name);
+      snprintf(p, sizeof p, "%s/%s", r->parts_dir, n);
       unlink(p);
     }
   }

@@ -40,6 +40,8 @@ printf '# campaign\nlong.h5\n\n  short.h5  \n' >"$tmp/videos.txt"
 expect 0 "" mpi 2 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/man.h5" -m "$tmp/videos.txt"
 same_tables "$tmp/r0.h5" "$tmp/man.h5"
 expect 2 "cannot read the manifest .*nope\.txt" "$bin" run -q -o "$tmp/x.h5" -m "$tmp/nope.txt"
+expect 0 "" "$bin" info "$tmp/r4.h5"
+grep -qE "^chunks: +8 chunks of 40 frames, overlap 12; 4 ranks " "$tmp/out" || fail "info: $(cat "$tmp/out")"
 # More ranks (3) than chunks (1).
 expect 0 "" "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s0.h5" "$tmp/short.h5"
 expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s3.h5" "$tmp/short.h5"
