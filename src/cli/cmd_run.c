@@ -288,6 +288,7 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
     rc = npt_chunk_counter_next(counter, done, &chunk);
     if (rc < 0 || chunk < 0)
       break;
+    chunk = r.plan.order[chunk];
     rc = npt_run_chunk(&r, &ce, chunk, w->rank, &fr, &fr_video, &st);
     done = rc == 0 ? r.plan.chunk[chunk].end - r.plan.chunk[chunk].begin : 0;
   }

@@ -25,6 +25,10 @@ const npt_setting_def npt_chunking_settings_table[] = {
      "reliable late in its chunk, with the most history.  Must be at least track.confirm_frames + "
      "track.lost_frames and less than half "
      "of chunking.frames."},
+    {"chunking.order", NPT_SET_ENUM, 0, 0, "\"in_order\"", "", "in_order|largest_first", 0,
+     "The order ranks take chunks in: in_order (video by video, frame order) or largest_first "
+     "(the longest chunks first, so the short last chunks of videos fill the end of the run). "
+     "The archive is the same either way."},
     {NULL, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -33,6 +37,7 @@ int npt_chunking_settings_get(const npt_config *cfg, const npt_track_settings *t
   out->frames = npt_config_int(cfg, "chunking.frames");
   out->overlap = npt_config_int(cfg, "chunking.overlap");
   out->tail = ts->confirm_frames - 1;
+  out->largest_first = !strcmp(npt_config_str(cfg, "chunking.order"), "largest_first");
   int64_t need = (int64_t)ts->confirm_frames + ts->lost_frames;
   if (out->overlap < need)
     return npt_error_set(NPT_ECONFIG,
@@ -50,6 +55,7 @@ int npt_chunking_settings_get(const npt_config *cfg, const npt_track_settings *t
 
 void npt_chunk_plan_free(npt_chunk_plan *p) {
   free(p->chunk);
+  free(p->order);
   free(p->video_chunk);
   memset(p, 0, sizeof *p);
 }
@@ -77,8 +83,9 @@ int npt_chunk_plan_build(const npt_chunking_settings *s, int n_videos, const int
     return npt_error_set(NPT_EINVAL, "%lld chunks: too many (raise chunking.frames)",
                          (long long)total);
   out->chunk = malloc(sizeof *out->chunk * (size_t)total);
+  out->order = malloc(sizeof *out->order * (size_t)total);
   out->video_chunk = malloc(sizeof *out->video_chunk * (size_t)(n_videos + 1));
-  if (!out->chunk || !out->video_chunk) {
+  if (!out->chunk || !out->order || !out->video_chunk) {
     npt_chunk_plan_free(out);
     return npt_error_set(NPT_ENOMEM, "out of memory for %lld chunks", (long long)total);
   }
@@ -100,5 +107,17 @@ int npt_chunk_plan_build(const npt_chunking_settings *s, int n_videos, const int
   }
   out->video_chunk[n_videos] = c;
   out->n_chunks = c;
+  /* Longest first: a stable insertion by length (chunks are nearly all of one length, so this
+   * moves only the short ones). */
+  for (int i = 0; i < c; i++) {
+    int j = i;
+    int64_t len = out->chunk[i].end - out->chunk[i].begin;
+    while (s->largest_first && j > 0 &&
+           out->chunk[out->order[j - 1]].end - out->chunk[out->order[j - 1]].begin < len) {
+      out->order[j] = out->order[j - 1];
+      j--;
+    }
+    out->order[j] = i;
+  }
   return 0;
 }

@@ -33,6 +33,7 @@ typedef struct npt_chunking_settings {
   int64_t frames;  /* L: frames per chunk, overlap included */
   int64_t overlap; /* O: frames shared by neighbouring chunks */
   int64_t tail;    /* frames at the end of an overlap that the later chunk owns, < O */
+  int largest_first; /* hand chunks out longest first (chunking.order), else in global order */
 } npt_chunking_settings;
 
 /* Reads the `chunking` section and checks it against the tracker's settings: overlap >=
@@ -54,6 +55,8 @@ typedef struct npt_chunk {
 typedef struct npt_chunk_plan {
   int n_chunks;
   npt_chunk *chunk; /* in global order */
+  int *order;       /* [n_chunks]: the order ranks take them in (global, or longest first; ties
+                       in global order) */
   int n_videos;
   int *video_chunk; /* [n_videos + 1]: video v's chunks are video_chunk[v] .. video_chunk[v+1]-1 */
 } npt_chunk_plan;

@@ -35,6 +35,9 @@ lines = h5py.File(sys.argv[1], "r").attrs["ranks"].decode().splitlines()
 n = [int(l.split(" chunks")[0].split()[-1]) for l in lines]
 assert n[1] + n[2] >= 6, lines' "$tmp/slow.h5" || fail "rank 0 busy: the counter stalled"
 fi
+# Chunks handed out longest first: the same tables.
+expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" -s chunking.order=largest_first -o "$tmp/lf.h5" "${videos[@]}"
+same_tables "$tmp/r0.h5" "$tmp/lf.h5"
 # The same videos from a manifest (a comment, a blank line, paths relative to its folder).
 printf '# campaign\nlong.h5\n\n  short.h5  \n' >"$tmp/videos.txt"
 expect 0 "" mpi 2 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/man.h5" -m "$tmp/videos.txt"

@@ -45,21 +45,44 @@ static void test_brute_force(void **state) {
   for (int64_t L = 3; L <= 24; L++)
     for (int64_t O = 1; 2 * O < L; O++)
       for (int64_t n = 1; n <= 80; n++) {
-        npt_chunking_settings s = {L, O, (L + n) % O}; /* tail: any value below O */
+        npt_chunking_settings s = {L, O, (L + n) % O, (int)(n % 2)}; /* tail: any value below O */
         int64_t first = n % 3, end = first + n;
         npt_chunk_plan p;
         assert_int_equal(npt_chunk_plan_build(&s, 1, &first, &end, &p), 0);
         check_video(&p, 0, first, end, &s);
+        /* The hand-out order: a permutation; longest first (ties in global order), or global. */
+        char seen[64] = {0};
+        for (int c = 0; c < p.n_chunks; c++) {
+          int k = p.order[c];
+          assert_true(k >= 0 && k < p.n_chunks && !seen[k]);
+          seen[k] = 1;
+          if (!s.largest_first)
+            assert_int_equal(k, c);
+          else if (c > 0) {
+            int64_t lp = p.chunk[p.order[c - 1]].end - p.chunk[p.order[c - 1]].begin;
+            int64_t lk = p.chunk[k].end - p.chunk[k].begin;
+            assert_true(lp > lk || (lp == lk && p.order[c - 1] < k));
+          }
+        }
         npt_chunk_plan_free(&p);
       }
 }
 
 static void test_videos_in_order(void **state) {
   (void)state;
-  npt_chunking_settings s = {100, 20, 1};
+  npt_chunking_settings s = {100, 20, 1, 0};
   int64_t first[3] = {0, 10, 0}, end[3] = {500, 60, 181};
   npt_chunk_plan p;
   assert_int_equal(npt_chunk_plan_build(&s, 3, first, end, &p), 0);
+  for (int c = 0; c < 10; c++)
+    assert_int_equal(p.order[c], c);
+  npt_chunk_plan_free(&p);
+  /* Longest first: lengths 100 x 6, 50, 100, 100, 21; ties in global order. */
+  s.largest_first = 1;
+  assert_int_equal(npt_chunk_plan_build(&s, 3, first, end, &p), 0);
+  const int want[10] = {0, 1, 2, 3, 4, 5, 7, 8, 6, 9};
+  for (int c = 0; c < 10; c++)
+    assert_int_equal(p.order[c], want[c]);
   /* 500 frames: 1 + ceil(400 / 80) = 6 chunks; 50: 1; 181: 1 + ceil(81 / 80) = 3. */
   assert_int_equal(p.n_chunks, 10);
   assert_int_equal(p.video_chunk[0], 0);

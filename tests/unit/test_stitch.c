@@ -95,7 +95,7 @@ static void test_relabelled_chunks(void **state) {
   (void)state;
   enum { P = 12, T = 150 };
   static rows ch[8];
-  npt_chunking_settings cs = {40, 12, 1};
+  npt_chunking_settings cs = {40, 12, 1, 0};
   int64_t first = 0, end = T;
   npt_chunk_plan p;
   assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
@@ -198,7 +198,7 @@ static void test_motion_link(void **state) {
     add(&ch[1], f, 5, 80, 80, 1, eb);
   }
   /* Frame order within chunk 1 (rows were added particle-major per frame already). */
-  npt_chunking_settings cs = {40, 12, 1};
+  npt_chunking_settings cs = {40, 12, 1, 0};
   int64_t first = 0, end = 68;
   npt_chunk_plan p;
   assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
