@@ -326,6 +326,10 @@ static int run(const npt_config *cfg, const npt_detect_options *o, int force, in
   npt_cli_engine ce;
   NPT_TRY(npt_cli_engine_open(&ce, o));
   tot->top_k = ce.dp.top_k;
+  if (!quiet) {
+    printf("nptrack run: backend %s\n", ce.backend);
+    fflush(stdout);
+  }
   npt_archive *a = NULL;
   char *text = NULL;
   char **names = calloc((size_t)n_videos, sizeof *names);
@@ -338,7 +342,8 @@ static int run(const npt_config *cfg, const npt_detect_options *o, int force, in
     char classes[512];
     npt_cli_class_names(ce.g, classes, sizeof classes);
     npt_archive_timing tm[] = {{"detect", 0.0}, {"track", 0.0}, {"write", 0.0}, {"total", 0.0}};
-    npt_archive_run r = {text, o->model, sha, o->backend, classes, ce.g->n_classes, tm, 4};
+    npt_archive_run r = {text,    o->model,        sha, npt_engine_backend(ce.e),
+                         classes, ce.g->n_classes, tm,  4};
     rc = npt_archive_set_run(a, &r);
   }
   for (int i = 0; i < n_videos && rc == 0; i++) {

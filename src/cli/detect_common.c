@@ -9,11 +9,12 @@
 int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o) {
   *ce = (npt_cli_engine){.fo = {o->dataset, NPT_FRAMES_THW}};
   NPT_TRY(npt_frames_axes_parse(o->axis_order, &ce->fo.axes));
-  npt_backend_params bp = {o->threads, 0};
+  npt_backend_params bp = {o->threads, o->device};
   NPT_TRY(npt_engine_open(&ce->e, o->model, o->backend, &bp));
   ce->g = npt_engine_graph(ce->e);
   npt_detect_decode_params(o, &ce->g->decode, &ce->dp);
   ce->embed_dim = ce->g->heads.embed >= 0 ? ce->g->heads.embed_dim : 0;
+  npt_engine_describe(ce->e, ce->backend, sizeof ce->backend);
   return 0;
 }
 

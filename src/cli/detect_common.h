@@ -17,6 +17,7 @@ typedef struct npt_cli_engine {
   npt_decode_params dp; /* the settings, else the model's defaults */
   npt_frames_opts fo;   /* detect.dataset, detect.axis_order */
   int embed_dim;        /* 0: the model has no embedding head */
+  char backend[400];    /* what runs (npt_engine_describe), for the log and the archive */
 } npt_cli_engine;
 
 /* Opens the model and backend of `o` (the model file is read whole and closed here, so its
