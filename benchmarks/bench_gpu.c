@@ -6,7 +6,7 @@
  * runs it beside PyTorch (bench_gpu_torch.py); docs/performance.md has the numbers.
  *
  * usage: bench_gpu --model M.h5 --video V.h5 [--sizes 512,1024,2048] [--batches 8,16,32,64]
- *                  [--bits 8,16] [--steps 8] [--csv out.csv]
+ *                  [--bits 8,16] [--steps 8] [--csv out.csv] [--profile steps.csv]
  * Frames are tiles of the video's frames (shifted per frame, so every frame differs), at the
  * bit depth asked for; per-frame normalisation makes the scale of the grey levels irrelevant. */
 #include <math.h>
@@ -125,7 +125,7 @@ static void *make_frames(const uint16_t *video, int vf, int vh, int vw, int n, i
 }
 
 int main(int argc, char **argv) {
-  const char *model = NULL, *video = NULL, *csv = NULL;
+  const char *model = NULL, *video = NULL, *csv = NULL, *profile = NULL;
   int sizes[8] = {512, 1024, 2048}, n_sizes = 3, batches[16] = {8, 16, 32, 64}, n_batches = 4;
   int bitsl[2] = {8, 16}, n_bits = 2, steps = 8;
   for (int i = 1; i < argc; i++) {
@@ -136,6 +136,8 @@ int main(int argc, char **argv) {
       video = v, i++;
     else if (!strcmp(a, "--csv"))
       csv = v, i++;
+    else if (!strcmp(a, "--profile")) /* per-step times at 1024^2, batch 32 */
+      profile = v, i++;
     else if (!strcmp(a, "--sizes"))
       n_sizes = parse_list(v, sizes, 8), i++;
     else if (!strcmp(a, "--batches"))
@@ -215,6 +217,15 @@ int main(int argc, char **argv) {
       }
       npt__cudnn_plan_info info;
       npt__cudnn_plan_info_get(plan, &info);
+      if (profile && s == 1024 && batch == 32) {
+        FILE *pf = fopen(profile, "w");
+        if (pf) {
+          fprintf(pf, "# per-step times, %d frames of %d^2, eager (no CUDA graph)\n", batch, s);
+          if (npt__cudnn_profile(ctx, plan, 20, pf) < 0)
+            fprintf(stderr, "bench_gpu: profile: %s\n", npt_error_msg(-1));
+          fclose(pf);
+        }
+      }
       double net_ms = 0;
       if (npt__cudnn_time_forward(ctx, plan, 10, 40, &net_ms) < 0) {
         fprintf(stderr, "bench_gpu: %s\n", npt_error_msg(-1));

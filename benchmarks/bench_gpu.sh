@@ -17,11 +17,12 @@ trap 'rm -rf "$tmp"' EXIT
 if [ "$quick" = quick ]; then
   c_args=(--sizes 1024 --batches 32 --bits 8) t_args=(--sizes 1024 --batches 32 --compile-at "")
 else
-  c_args=(--sizes 512,1024,2048 --batches 8,16,32,64 --bits 8,16 --steps 6)
-  t_args=(--sizes 512,1024,2048 --batches 8,32 --compile-at "${NPT_TORCH_COMPILE_AT:-1024:32}")
+  c_args=(--sizes 512,1024,2048 --batches ${NPT_C_BATCHES:-8,16,32,64} --bits 8,16 --steps 6)
+  t_args=(--sizes 512,1024,2048 --batches ${NPT_T_BATCHES:-8,32} --compile-at "${NPT_TORCH_COMPILE_AT:-1024:32}")
   [ -n "${NPT_TORCH_AUTOTUNE:-}" ] && t_args+=(--autotune "$NPT_TORCH_AUTOTUNE")
 fi
-"$bin/bench_gpu" --model "$model" --video "$tmp/v/video.h5" --csv "$out/bench_c.csv" "${c_args[@]}" \
+"$bin/bench_gpu" --model "$model" --video "$tmp/v/video.h5" --csv "$out/bench_c.csv" \
+  --profile "$out/steps.csv" "${c_args[@]}" \
   2>&1 | tee "$out/bench_c.log"
 PYTHONUNBUFFERED=1 python3 "$here/bench_gpu_torch.py" --model "$model" --csv "$out/bench_torch.csv" \
   "${t_args[@]}" 2>&1 | tee "$out/bench_torch.log"

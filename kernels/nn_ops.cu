@@ -164,14 +164,28 @@ unsigned blocks_for(size_t total) {
   return (unsigned)((total + kThreads - 1) / kThreads);
 }
 
-template <int CO>
-__global__ void conv_direct_kernel(const npt_dview x, const float *__restrict__ w,
-                                   const float *__restrict__ bias, int kh, int kw, int stride,
-                                   int pad, int dil, int act, const npt_dview out) {
-  extern __shared__ float sw[];
-  const int c_in = x.c, c_out = out.c, per_out = kh * kw * c_in;
-  for (int i = threadIdx.x; i < c_out * per_out; i += blockDim.x)
-    sw[i] = w[i];
+struct DirectArgs {
+  npt_dview x;
+  const float *w, *bias;
+  int kh, kw, stride, pad, dil, act;
+  int n_add;
+  npt_addend adds[NPT_K_MAX_ADDENDS];
+  npt_dview out;
+};
+
+// One thread per output pixel computes all c_out <= CO channels in fp32.  The weights sit in
+// shared memory as [tap][c_in][CO] (zero past c_out), read four output channels at a time, the
+// same address across the warp (a broadcast).  VIN: the input is read eight fp16 channels per
+// 16-byte load; VOUT: the addends are read and the output written eight channels at a time.
+template <int CO, bool VIN, bool VOUT> __global__ void conv_direct_kernel(const DirectArgs a) {
+  extern __shared__ float4 sw4[];
+  float *sw = reinterpret_cast<float *>(sw4);
+  const npt_dview &x = a.x, &out = a.out;
+  const int c_in = x.c, c_out = out.c, taps = a.kh * a.kw * c_in;
+  for (int i = threadIdx.x; i < taps * CO; i += blockDim.x) {
+    int co = i % CO, k = i / CO;
+    sw[i] = co < c_out ? a.w[(size_t)k * c_out + co] : 0.0f;
+  }
   __syncthreads();
   size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (size_t)out.n * out.h * out.w)
@@ -182,31 +196,109 @@ __global__ void conv_direct_kernel(const npt_dview x, const float *__restrict__ 
   float acc[CO];
 #pragma unroll
   for (int co = 0; co < CO; co++)
-    acc[co] = co < c_out && bias ? bias[co] : 0.0f;
-  for (int ky = 0; ky < kh; ky++) {
-    int iy = oy * stride - pad + ky * dil;
+    acc[co] = a.bias && co < c_out ? a.bias[co] : 0.0f;
+  for (int ky = 0; ky < a.kh; ky++) {
+    int iy = oy * a.stride - a.pad + ky * a.dil;
     if (iy < 0 || iy >= x.h)
       continue;
-    for (int kx = 0; kx < kw; kx++) {
-      int ix = ox * stride - pad + kx * dil;
+    for (int kx = 0; kx < a.kw; kx++) {
+      int ix = ox * a.stride - a.pad + kx * a.dil;
       if (ix < 0 || ix >= x.w)
         continue;
-      size_t base = (((size_t)b * x.h + iy) * x.w + ix) * x.cs + x.c0;
-      const float *wt = sw + (ky * kw + kx) * c_in;
-      for (int ci = 0; ci < c_in; ci++) {
-        float v = ld(x, base + ci);
+      size_t pix = ((size_t)b * x.h + iy) * x.w + ix;
+      const float4 *wt = sw4 + (size_t)(ky * a.kw + kx) * c_in * (CO / 4);
+      for (int ci = 0; ci < c_in; ci += VIN ? 8 : 1) {
+        float v[VIN ? 8 : 1];
+        load<VIN ? 8 : 1>(x, pix, ci, v);
 #pragma unroll
-        for (int co = 0; co < CO; co++)
-          if (co < c_out)
-            acc[co] += v * wt[co * per_out + ci];
+        for (int k = 0; k < (VIN ? 8 : 1); k++) {
+          const float4 *wk = wt + (size_t)(ci + k) * (CO / 4);
+#pragma unroll
+          for (int q = 0; q < CO / 4; q++) {
+            float4 w4 = wk[q];
+            acc[4 * q] += v[k] * w4.x;
+            acc[4 * q + 1] += v[k] * w4.y;
+            acc[4 * q + 2] += v[k] * w4.z;
+            acc[4 * q + 3] += v[k] * w4.w;
+          }
+        }
       }
     }
   }
   size_t off = i * (size_t)out.cs + out.c0;
+  if constexpr (VOUT) {
 #pragma unroll
-  for (int co = 0; co < CO; co++)
-    if (co < c_out)
-      st(out, off + co, activate(acc[co], act));
+    for (int g = 0; g < CO / 8; g++) {
+      if (8 * g >= c_out)
+        break;
+      for (int m = 0; m < a.n_add; m++)
+        add_term<8>(a.adds[m], b, oy, ox, 8 * g, &acc[8 * g]);
+      uint4 u;
+      __half2 *h = reinterpret_cast<__half2 *>(&u);
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        h[k] = __floats2half2_rn(activate(acc[8 * g + 2 * k], a.act),
+                                 activate(acc[8 * g + 2 * k + 1], a.act));
+      *reinterpret_cast<uint4 *>(static_cast<__half *>(out.p) + off + 8 * g) = u;
+    }
+  } else {
+#pragma unroll
+    for (int co = 0; co < CO; co++) {
+      if (co >= c_out)
+        break;
+      for (int m = 0; m < a.n_add; m++)
+        add_term<1>(a.adds[m], b, oy, ox, co, &acc[co]);
+      st(out, off + co, activate(acc[co], a.act));
+    }
+  }
+}
+
+struct HeadsArgs {
+  npt_dview raw;
+  const float *bias;
+  int act, n_heads;
+  npt_k_head heads[NPT_K_MAX_HEADS];
+};
+
+// A convolution's raw output through bias and activation, kept in registers, then straight into
+// the 1x1 heads that read it: the trunk tensor is never stored.  One thread per pixel; the
+// trunk has c <= CI channels; each head at most 8 outputs.
+template <int CI, bool VIN> __global__ void epilogue_heads_kernel(const HeadsArgs a) {
+  const npt_dview &r = a.raw;
+  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (size_t)r.n * r.h * r.w)
+    return;
+  float v[CI];
+#pragma unroll
+  for (int g = 0; g < CI / 8; g++) {
+    if (8 * g >= r.c)
+      break;
+    if constexpr (VIN) {
+      load<8>(r, i, 8 * g, &v[8 * g]);
+    } else {
+#pragma unroll
+      for (int k = 0; k < 8; k++)
+        if (8 * g + k < r.c)
+          load<1>(r, i, 8 * g + k, &v[8 * g + k]);
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+      if (8 * g + k < r.c)
+        v[8 * g + k] = activate(v[8 * g + k] + (a.bias ? a.bias[8 * g + k] : 0.0f), a.act);
+  }
+  for (int h = 0; h < a.n_heads; h++) {
+    const npt_k_head &hd = a.heads[h];
+    size_t off = i * (size_t)hd.out.cs + hd.out.c0;
+    for (int co = 0; co < hd.out.c; co++) {
+      const float *w = hd.w + (size_t)co * r.c;
+      float acc = hd.bias ? hd.bias[co] : 0.0f;
+#pragma unroll
+      for (int ci = 0; ci < CI; ci++)
+        if (ci < r.c)
+          acc += v[ci] * __ldg(w + ci);
+      st(hd.out, off + co, activate(acc, hd.act));
+    }
+  }
 }
 
 __global__ void pool_kernel(const npt_dview x, int k, int stride, int pad, int is_max,
@@ -307,33 +399,89 @@ extern "C" int npt_k_epilogue(const npt_dview *raw, const float *bias, int n_add
 }
 
 extern "C" int npt_k_conv_direct(const npt_dview *x, const float *w, const float *bias, int kh,
-                                 int kw, int stride, int pad, int dilation, int act,
-                                 const npt_dview *out, void *stream) {
+                                 int kw, int stride, int pad, int dilation, int n_add,
+                                 const npt_addend *adds, int act, const npt_dview *out,
+                                 void *stream) {
   if (!view_ok(x) || !view_ok(out) || !w || kh < 1 || kw < 1 || stride < 1 || pad < 0 ||
-      dilation < 1 || x->n != out->n)
+      dilation < 1 || x->n != out->n || n_add < 0 || n_add > NPT_K_MAX_ADDENDS ||
+      (n_add > 0 && !adds))
     return npt_error_set(NPT_EINVAL, "direct conv kernel: bad arguments");
-  long weights = (long)out->c * kh * kw * x->c;
+  int co_t = out->c <= 8 ? 8 : out->c <= 16 ? 16 : out->c <= 32 ? 32 : 64;
+  long weights = (long)co_t * kh * kw * x->c;
   if (out->c > 64 || weights > kDirectMaxWeights)
     return npt_error_set(NPT_EINVAL,
-                         "direct conv kernel: %d output channels and %ld weights (at most 64 "
-                         "and %d)",
+                         "direct conv kernel: %d output channels and %ld padded weights (at most "
+                         "64 and %d)",
                          out->c, weights, kDirectMaxWeights);
+  DirectArgs a = {};
+  a.x = *x, a.w = w, a.bias = bias, a.kh = kh, a.kw = kw, a.stride = stride, a.pad = pad;
+  a.dil = dilation, a.act = act, a.n_add = n_add, a.out = *out;
+  bool vout = vec8_ok(*out);
+  for (int m = 0; m < n_add; m++) {
+    const npt_addend &d = adds[m];
+    if (!view_ok(&d.t) || d.scale < 1 || d.t.n != out->n || d.t.c != out->c ||
+        d.t.h * d.scale != out->h || d.t.w * d.scale != out->w)
+      return npt_error_set(NPT_EINVAL, "direct conv kernel: addend %d does not fit the output", m);
+    a.adds[m] = d;
+    vout = vout && vec8_ok(d.t);
+  }
+  bool vin = vec8_ok(*x);
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   size_t pixels = (size_t)out->n * out->h * out->w;
   size_t smem = (size_t)weights * sizeof(float);
   unsigned blocks = blocks_for(pixels);
-  if (out->c <= 8)
-    conv_direct_kernel<8>
-        <<<blocks, kThreads, smem, s>>>(*x, w, bias, kh, kw, stride, pad, dilation, act, *out);
-  else if (out->c <= 16)
-    conv_direct_kernel<16>
-        <<<blocks, kThreads, smem, s>>>(*x, w, bias, kh, kw, stride, pad, dilation, act, *out);
-  else if (out->c <= 32)
-    conv_direct_kernel<32>
-        <<<blocks, kThreads, smem, s>>>(*x, w, bias, kh, kw, stride, pad, dilation, act, *out);
+#define NPT__DIRECT(CO)                                                                            \
+  do {                                                                                             \
+    if (vin && vout)                                                                               \
+      conv_direct_kernel<CO, true, true><<<blocks, kThreads, smem, s>>>(a);                        \
+    else if (vin)                                                                                  \
+      conv_direct_kernel<CO, true, false><<<blocks, kThreads, smem, s>>>(a);                       \
+    else if (vout)                                                                                 \
+      conv_direct_kernel<CO, false, true><<<blocks, kThreads, smem, s>>>(a);                       \
+    else                                                                                           \
+      conv_direct_kernel<CO, false, false><<<blocks, kThreads, smem, s>>>(a);                      \
+  } while (0)
+  if (co_t == 8)
+    NPT__DIRECT(8);
+  else if (co_t == 16)
+    NPT__DIRECT(16);
+  else if (co_t == 32)
+    NPT__DIRECT(32);
   else
-    conv_direct_kernel<64>
-        <<<blocks, kThreads, smem, s>>>(*x, w, bias, kh, kw, stride, pad, dilation, act, *out);
+    NPT__DIRECT(64);
+#undef NPT__DIRECT
+  NPT_CUDA_CHECK(cudaGetLastError());
+  return 0;
+}
+
+extern "C" int npt_k_epilogue_heads(const npt_dview *raw, const float *bias, int act, int n_heads,
+                                    const npt_k_head *heads, void *stream) {
+  if (!view_ok(raw) || raw->c > 64 || n_heads < 1 || n_heads > NPT_K_MAX_HEADS || !heads)
+    return npt_error_set(NPT_EINVAL, "heads epilogue kernel: bad trunk (%d channels) or %d heads",
+                         raw ? raw->c : 0, n_heads);
+  HeadsArgs a = {};
+  a.raw = *raw, a.bias = bias, a.act = act, a.n_heads = n_heads;
+  for (int h = 0; h < n_heads; h++) {
+    const npt_k_head &d = heads[h];
+    if (!view_ok(&d.out) || !d.w || d.out.c > 8 || d.out.n != raw->n || d.out.h != raw->h ||
+        d.out.w != raw->w)
+      return npt_error_set(NPT_EINVAL, "heads epilogue kernel: head %d does not fit", h);
+    a.heads[h] = d;
+  }
+  bool vin = vec8_ok(*raw);
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  unsigned blocks = blocks_for((size_t)raw->n * raw->h * raw->w);
+  if (raw->c <= 32) {
+    if (vin)
+      epilogue_heads_kernel<32, true><<<blocks, kThreads, 0, s>>>(a);
+    else
+      epilogue_heads_kernel<32, false><<<blocks, kThreads, 0, s>>>(a);
+  } else {
+    if (vin)
+      epilogue_heads_kernel<64, true><<<blocks, kThreads, 0, s>>>(a);
+    else
+      epilogue_heads_kernel<64, false><<<blocks, kThreads, 0, s>>>(a);
+  }
   NPT_CUDA_CHECK(cudaGetLastError());
   return 0;
 }

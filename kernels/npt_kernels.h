@@ -51,12 +51,26 @@ enum { NPT_K_ACT_NONE = 0, NPT_K_ACT_RELU = 1, NPT_K_ACT_SILU = 2, NPT_K_ACT_SIG
 int npt_k_epilogue(const npt_dview *raw, const float *bias, int n_add, const npt_addend *adds,
                    int act, const npt_dview *out, void *stream);
 
-/* Direct convolution for thin layers cuDNN runs poorly (one input channel, or a few output
- * channels): groups 1, c_out <= 64, weights [c_out][kh][kw][c_in] fp32 on the device (at most
- * 12288 of them), bias c_out floats, fp32 accumulation, activation fused. */
+/* Direct convolution for thin layers (one input channel, a few output channels, small 1x1s),
+ * with the whole epilogue fused: out = act(conv + bias + sum of addends), addends as in
+ * npt_k_epilogue (an upsampled one too).  groups 1, c_out <= 64, weights [kh][kw][c_in][c_out]
+ * fp32 on the device (c_out padded to 8, 16, 32 or 64 times kh kw c_in: at most 12288), bias
+ * c_out floats, fp32 accumulation. */
 int npt_k_conv_direct(const npt_dview *x, const float *w, const float *bias, int kh, int kw,
-                      int stride, int pad, int dilation, int act, const npt_dview *out,
-                      void *stream);
+                      int stride, int pad, int dilation, int n_add, const npt_addend *adds, int act,
+                      const npt_dview *out, void *stream);
+
+/* 1x1 heads fused into the convolution before them: raw (a convolution's output before its
+ * bias, fp16, c <= 64 channels) through bias and `act`, then into each head out = act_h(w_h v +
+ * b_h) (w_h: [c_out][c] fp32, c_out <= 8); the trunk itself is never stored. */
+enum { NPT_K_MAX_HEADS = 4 };
+typedef struct npt_k_head {
+  const float *w, *bias;
+  int act;
+  npt_dview out;
+} npt_k_head;
+int npt_k_epilogue_heads(const npt_dview *raw, const float *bias, int act, int n_heads,
+                         const npt_k_head *heads, void *stream);
 
 /* Max or average pooling (count_include_pad), k x k window, as the CPU backend. */
 int npt_k_pool(const npt_dview *x, int k, int stride, int pad, int is_max, const npt_dview *out,

@@ -29,6 +29,11 @@ int npt__cudnn_time_forward(void *ctx, void *plan, int warmup, int reps, double 
   return npt_error_set(NPT_EUNSUPPORTED, "this build has no cudnn backend");
 }
 
+int npt__cudnn_profile(void *ctx, void *plan, int reps, FILE *f) {
+  (void)ctx, (void)plan, (void)reps, (void)f;
+  return npt_error_set(NPT_EUNSUPPORTED, "this build has no cudnn backend");
+}
+
 void *npt__cudnn_stream(void *ctx) {
   (void)ctx;
   return NULL;

@@ -138,6 +138,11 @@ static void gpu_describe(void *vctx, char *buf, size_t n) {
            v / 10000, (v % 10000) / 100, v % 100);
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 const npt_backend_i npt_backend_cudnn = {
     .name = "cudnn",
     .init = gpu_init,
@@ -189,31 +194,71 @@ void npt__cudnn_plan_info_get(void *vplan, npt__cudnn_plan_info *info) {
     info->cudnn_convs += s->kind == NPT__STEP_CUDNN;
     info->direct_convs += s->kind == NPT__STEP_DIRECT;
     info->eltwise += s->kind == NPT__STEP_ELTWISE;
-    info->fused_adds += s->kind == NPT__STEP_CUDNN && s->node->output != s->out;
+    info->fused_adds += s->kind != NPT__STEP_ELTWISE && s->node->output != s->out && !s->n_tail;
   }
   for (int i = 0; i < p->n_steps; i++) {
-    const npt__gpu_step *s = &p->steps[i];
-    double b = (double)p->t[s->out].bytes;
-    if (s->kind != NPT__STEP_ELTWISE)
-      b += (double)p->t[s->node->inputs[0]].bytes;
-    for (int k = 0; k < s->n_add; k++)
-      b += (double)p->t[s->add_t[k]].bytes;
-    if (s->kind == NPT__STEP_CUDNN) {
-      const npt__gpu_tensor *y = &p->t[s->node->output];
-      double raw = 2.0 * p->batch * y->h * y->w * y->c * 2;
-      b += raw;
-      info->raw_bytes += raw;
-    }
-    info->bytes += b;
+    double raw;
+    info->bytes += npt__gpu_step_bytes(p, &p->steps[i], &raw);
+    info->raw_bytes += raw;
   }
   info->graphs = p->use_graphs;
   info->device_bytes = p->device_bytes;
   info->workspace_bytes = p->ws_bytes;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+double npt__gpu_step_bytes(const npt__gpu_plan *p, const npt__gpu_step *s, double *raw) {
+  double b = s->n_tail ? 0.0 : (double)p->t[s->out].bytes;
+  *raw = 0;
+  if (s->kind != NPT__STEP_ELTWISE)
+    b += (double)p->t[s->node->inputs[0]].bytes;
+  for (int k = 0; k < s->n_add; k++)
+    b += (double)p->t[s->add_t[k]].bytes;
+  for (int h = 0; h < s->n_tail; h++)
+    b += (double)p->t[s->tail[h]->output].bytes;
+  if (s->kind == NPT__STEP_CUDNN) {
+    const npt__gpu_tensor *y = &p->t[s->node->output];
+    *raw = 2.0 * p->batch * y->h * y->w * y->c * 2;
+    b += *raw;
+  }
+  return b;
+}
+
+int npt__cudnn_profile(void *vctx, void *vplan, int reps, FILE *f) {
+  npt__gpu_ctx *ctx = vctx;
+  npt__gpu_plan *p = vplan;
+  static const char *const kinds[] = {"cudnn", "direct", "eltwise", "pool"};
+  cudaEvent_t a, b;
+  NPT_CUDA_CHECK(cudaEventCreate(&a));
+  NPT_CUDA_CHECK(cudaEventCreate(&b));
+  double total = 0;
+  fprintf(f, "step,node,kind,fused,ms,mb,gbs\n");
+  for (int i = 0; i < p->n_steps; i++) {
+    const npt__gpu_step *s = &p->steps[i];
+    double t[64], raw;
+    int n = reps < 64 ? reps : 64;
+    for (int r = 0; r < n + 2; r++) {
+      float ms = 0;
+      cudaEventRecord(a, ctx->compute);
+      NPT_TRY(npt__gpu_run_step(ctx, p, i, 0));
+      cudaEventRecord(b, ctx->compute);
+      NPT_CUDA_CHECK(cudaEventSynchronize(b));
+      cudaEventElapsedTime(&ms, a, b);
+      if (r >= 2)
+        t[r - 2] = ms;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    double mb = npt__gpu_step_bytes(p, s, &raw) / 1e6;
+    total += t[n / 2];
+    fprintf(f, "%d,%s,%s,%s,%.4f,%.1f,%.0f\n", i, s->node->name, kinds[s->kind],
+            s->n_tail                   ? "heads"
+            : s->node->output != s->out ? "add"
+                                        : "",
+            t[n / 2], mb, mb / 1e3 / (t[n / 2] * 1e-3));
+  }
+  fprintf(f, "total,,,,%.4f,,\n", total);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return 0;
 }
 
 int npt__cudnn_time_forward(void *vctx, void *vplan, int warmup, int reps, double *median_ms) {

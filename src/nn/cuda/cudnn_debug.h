@@ -3,6 +3,7 @@
 #define NPT_CUDNN_DEBUG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "nn/backend.h"
 
@@ -31,6 +32,10 @@ void npt__cudnn_plan_info_get(void *plan, npt__cudnn_plan_info *info);
 /* Times `reps` launches of the network alone (slot 0), after `warmup` ones: the median of
  * per-launch CUDA-event times, in ms. */
 int npt__cudnn_time_forward(void *ctx, void *plan, int warmup, int reps, double *median_ms);
+
+/* Times each step alone (median of reps, CUDA events) and writes one CSV row per step to f:
+ * node, kind, fused, ms, modelled MB, GB/s. */
+int npt__cudnn_profile(void *ctx, void *plan, int reps, FILE *f);
 
 /* The plan's compute stream (a cudaStream_t), for timing around detect. */
 void *npt__cudnn_stream(void *ctx);

@@ -9,10 +9,14 @@
  * Steps.  A plan turns the graph into steps, fusing where it pays:
  * - a convolution runs in cuDNN (fp16 tensor cores, fp32 accumulation) into a scratch buffer,
  *   then one elementwise pass (kernels/nn_ops.cu, npt_k_epilogue) adds the bias, the addends of
- *   the ADD it feeds when it is that ADD's only use (a residual block's second conv, a neck's
- *   lateral conv), and applies the activation;
- * - thin convolutions (one input channel, or at most 8 outputs) run in the direct kernel with
- *   bias and activation fused;
+ *   the ADD it feeds when it is that ADD's only use (a residual block's second conv), and
+ *   applies the activation;
+ * - thin convolutions (one input channel, at most 8 outputs, small 1x1s such as a neck's
+ *   lateral convs) run in the direct kernel with that whole epilogue fused, an upsampled addend
+ *   included;
+ * - 1x1 heads (at most 8 outputs each) that are the only readers of a cuDNN convolution are
+ *   computed in that convolution's epilogue (npt_k_epilogue_heads): the head trunk is never
+ *   stored;
  * - an UPSAMPLE read only by an ADD is never stored: the ADD's pass interpolates its input;
  * - an embedding head that is a nearest UPSAMPLE of a tensor is never computed: decoding reads
  *   the tensor before it at the coarser cell (the heads given back by run() are upsampled while
@@ -71,13 +75,18 @@ typedef struct npt__gpu_step {
   int act;              /* applied last */
   /* Addends of the epilogue: tensors, with the scale and mode of a fused UPSAMPLE (1: none). */
   int n_add, add_t[NPT_MAX_INPUTS], add_scale[NPT_MAX_INPUTS], add_bilinear[NPT_MAX_INPUTS];
+  /* 1x1 heads computed in this convolution's epilogue (npt_k_epilogue_heads); the conv's own
+   * output is then never stored. */
+  int n_tail;
+  const npt_node *tail[NPT_K_MAX_HEADS];
+  float *d_tail_w[NPT_K_MAX_HEADS], *d_tail_b[NPT_K_MAX_HEADS];
   /* Convolutions. */
   cudnnTensorDescriptor_t xd, yd;
   cudnnFilterDescriptor_t wd;
   cudnnConvolutionDescriptor_t cd;
   cudnnConvolutionFwdAlgo_t algo;
   size_t ws;
-  void *d_w;     /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [c_out][kh][kw][c_in] */
+  void *d_w;     /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
   float *d_bias; /* c_out floats */
 } npt__gpu_step;
 
@@ -132,6 +141,11 @@ void npt__gpu_plan_destroy(npt__gpu_plan *p);
 int npt__gpu_forward(npt__gpu_ctx *ctx, npt__gpu_plan *p, int slot);
 /* The view of tensor t in `slot`. */
 npt_dview npt__gpu_view(const npt__gpu_plan *p, int t, int slot);
+/* Enqueues step i of `slot` on the compute stream. */
+int npt__gpu_run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, int i, int slot);
+/* Modelled device-memory bytes of one run of step s (*raw: of them, cuDNN's pre-epilogue
+ * output written and read back). */
+double npt__gpu_step_bytes(const npt__gpu_plan *p, const npt__gpu_step *s, double *raw);
 /* Fills every stored tensor with NaN (test hook). */
 int npt__gpu_poison(npt__gpu_ctx *ctx, npt__gpu_plan *p);
 

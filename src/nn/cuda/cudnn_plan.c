@@ -54,10 +54,21 @@ npt_dview npt__gpu_view(const npt__gpu_plan *p, int t, int slot) {
   return v;
 }
 
-/* A thin convolution the direct kernel runs better than cuDNN (and that it can run). */
+/* A thin convolution the direct kernel runs better than cuDNN (and that it can run): its
+ * fp32 arithmetic on CUDA cores costs less than cuDNN's pre-epilogue round trip through memory
+ * for one input channel, a few outputs, or a small 1x1. */
 static int direct_conv(const npt_node *n) {
-  long weights = (long)n->c_out * n->kh * n->kw * n->c_in;
-  return n->groups == 1 && n->c_out <= 64 && weights <= 12288 && (n->c_in <= 4 || n->c_out <= 8);
+  int co_t = n->c_out <= 8 ? 8 : n->c_out <= 16 ? 16 : n->c_out <= 32 ? 32 : 64;
+  long weights = (long)co_t * n->kh * n->kw * n->c_in;
+  int small_1x1 = n->kh == 1 && n->kw == 1 && (long)n->c_in * n->c_out <= 2048;
+  return n->groups == 1 && n->c_out <= 64 && weights <= 12288 &&
+         (n->c_in <= 4 || n->c_out <= 8 || small_1x1);
+}
+
+/* A 1x1 conv that can be a head in its input's epilogue (npt_k_epilogue_heads). */
+static int tail_conv(const npt_node *n) {
+  return n->op == NPT_OP_CONV2D && n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0 &&
+         n->groups == 1 && n->c_out <= 8 && n->c_in <= 64;
 }
 
 typedef struct analysis {
@@ -67,11 +78,12 @@ typedef struct analysis {
   int *deferred; /* conv node fused into the ADD it feeds */
   int *fused;    /* per ADD node: the conv node fused into it, or -1 */
   int *is_head;
+  int *absorbed; /* per node: a 1x1 head computed in its input conv's epilogue */
 } analysis;
 
 static void analysis_free(analysis *a) {
   free(a->cons), free(a->prod), free(a->virt_up), free(a->deferred), free(a->fused);
-  free(a->is_head);
+  free(a->is_head), free(a->absorbed);
 }
 
 static int analyse(const npt_graph *g, analysis *a) {
@@ -82,7 +94,9 @@ static int analyse(const npt_graph *g, analysis *a) {
   a->is_head = calloc((size_t)nt, sizeof(int));
   a->deferred = calloc((size_t)nn, sizeof(int));
   a->fused = malloc((size_t)nn * sizeof(int));
-  if (!a->cons || !a->prod || !a->virt_up || !a->is_head || !a->deferred || !a->fused)
+  a->absorbed = calloc((size_t)nn, sizeof(int));
+  if (!a->cons || !a->prod || !a->virt_up || !a->is_head || !a->deferred || !a->fused ||
+      !a->absorbed)
     return npt_error_set(NPT_ENOMEM, "cudnn backend: out of memory");
   for (int t = 0; t < nt; t++)
     a->prod[t] = -1;
@@ -121,12 +135,29 @@ static int analyse(const npt_graph *g, analysis *a) {
       int twice = 0;
       for (int m = 0; m < n->n_inputs; m++)
         twice += n->inputs[m] == t;
-      if (c->op == NPT_OP_CONV2D && c->act == NPT_ACT_NONE && !direct_conv(c) && twice == 1) {
+      if (c->op == NPT_OP_CONV2D && c->act == NPT_ACT_NONE && twice == 1) {
         a->fused[i] = pn;
         a->deferred[pn] = 1;
         break;
       }
     }
+  }
+  /* 1x1 heads into the cuDNN conv before them: every reader of the conv's output must be such a
+   * head (at most NPT_K_MAX_HEADS), and the output no head of the network itself. */
+  for (int i = 0; i < nn; i++) {
+    const npt_node *n = &g->nodes[i];
+    int t = n->output, ok = n->op == NPT_OP_CONV2D && !a->deferred[i] && !direct_conv(n) &&
+                            !a->is_head[t] && a->cons[t] >= 1 && a->cons[t] <= NPT_K_MAX_HEADS &&
+                            n->c_out <= 64;
+    for (int j = i + 1; ok && j < nn; j++) {
+      const npt_node *m = &g->nodes[j];
+      for (int k = 0; ok && k < m->n_inputs; k++)
+        if (m->inputs[k] == t && (!tail_conv(m) || a->deferred[j] || m->n_inputs != 1))
+          ok = 0;
+    }
+    for (int j = i + 1; ok && j < nn; j++)
+      if (g->nodes[j].n_inputs == 1 && g->nodes[j].inputs[0] == t)
+        a->absorbed[j] = 1;
   }
   free(consumer);
   return 0;
@@ -154,14 +185,23 @@ static int build_steps(npt__gpu_plan *p, const analysis *a) {
     s->node = n, s->out = n->output, s->act = (int)n->act;
     switch (n->op) {
     case NPT_OP_CONV2D:
-      if (a->deferred[i])
+      if (a->deferred[i] || a->absorbed[i])
         continue;
       s->kind = direct_conv(n) ? NPT__STEP_DIRECT : NPT__STEP_CUDNN;
+      for (int j = i + 1; s->kind == NPT__STEP_CUDNN && j < g->n_nodes; j++)
+        if (a->absorbed[j] && g->nodes[j].inputs[0] == n->output) {
+          s->tail[s->n_tail++] = &g->nodes[j];
+          p->t[g->nodes[j].output].stored = 1;
+        }
+      if (s->n_tail > 0) {
+        p->n_steps++;
+        continue; /* the conv's own output is not stored */
+      }
       break;
     case NPT_OP_ADD:
       if (a->fused[i] >= 0) {
         const npt_node *c = &g->nodes[a->fused[i]];
-        s->kind = NPT__STEP_CUDNN, s->node = c;
+        s->kind = direct_conv(c) ? NPT__STEP_DIRECT : NPT__STEP_CUDNN, s->node = c;
         for (int k = 0; k < n->n_inputs; k++)
           if (n->inputs[k] != c->output)
             push_addend(g, a, s, n->inputs[k]);
@@ -263,7 +303,8 @@ static int upload_weights(npt__gpu_plan *p, npt__gpu_step *s) {
     for (int ci = 0; ci < cg; ci++)
       for (int k = 0; k < taps; k++) {
         float v = n->weight[((size_t)co * cg + ci) * taps + k];
-        size_t dst = ((size_t)co * taps + k) * cg + ci; /* [c_out][kh][kw][c_in/groups] */
+        size_t dst = half ? ((size_t)co * taps + k) * cg + ci /* [c_out][kh][kw][c_in/groups] */
+                          : ((size_t)k * cg + ci) * n->c_out + co; /* [kh][kw][c_in][c_out] */
         if (half)
           ((uint16_t *)host)[dst] = half_bits(v);
         else
@@ -278,6 +319,17 @@ static int upload_weights(npt__gpu_plan *p, npt__gpu_step *s) {
   NPT_CUDA_CHECK(
       cudaMemcpy(s->d_bias, n->bias, (size_t)n->c_out * sizeof(float), cudaMemcpyHostToDevice));
   p->device_bytes += count * (half ? 2 : 4) + (size_t)n->c_out * sizeof(float);
+  for (int h = 0; h < s->n_tail; h++) { /* 1x1 heads: [c_out][c_in], as the graph has them */
+    const npt_node *t = s->tail[h];
+    size_t wn = (size_t)t->c_out * t->c_in;
+    NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_w[h], wn * sizeof(float)));
+    NPT_CUDA_CHECK(
+        cudaMemcpy(s->d_tail_w[h], t->weight, wn * sizeof(float), cudaMemcpyHostToDevice));
+    NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_b[h], (size_t)t->c_out * sizeof(float)));
+    NPT_CUDA_CHECK(cudaMemcpy(s->d_tail_b[h], t->bias, (size_t)t->c_out * sizeof(float),
+                              cudaMemcpyHostToDevice));
+    p->device_bytes += (wn + t->c_out) * sizeof(float);
+  }
   return 0;
 }
 
@@ -298,12 +350,20 @@ static int run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s,
                                             p->scratch));
     npt_dview raw = out;
     raw.p = p->scratch, raw.dt = NPT_DT_F16;
+    if (s->n_tail > 0) {
+      npt_k_head heads[NPT_K_MAX_HEADS];
+      raw.c = raw.cs = n->c_out;
+      for (int h = 0; h < s->n_tail; h++)
+        heads[h] = (npt_k_head){s->d_tail_w[h], s->d_tail_b[h], (int)s->tail[h]->act,
+                                npt__gpu_view(p, s->tail[h]->output, slot)};
+      return npt_k_epilogue_heads(&raw, s->d_bias, s->act, s->n_tail, heads, st);
+    }
     return npt_k_epilogue(&raw, s->d_bias, s->n_add, adds, s->act, &out, st);
   }
   case NPT__STEP_DIRECT: {
     npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
     return npt_k_conv_direct(&x, s->d_w, s->d_bias, n->kh, n->kw, n->stride, n->pad, n->dilation,
-                             s->act, &out, st);
+                             s->n_add, adds, s->act, &out, st);
   }
   case NPT__STEP_ELTWISE:
     if (n->op == NPT_OP_CONCAT) {
@@ -324,6 +384,10 @@ static int run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s,
   }
   }
   return npt_error_set(NPT_EINTERNAL, "cudnn backend: unknown step kind");
+}
+
+int npt__gpu_run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, int i, int slot) {
+  return run_step(ctx, p, &p->steps[i], slot);
 }
 
 static int run_steps(npt__gpu_ctx *ctx, npt__gpu_plan *p, int slot) {
@@ -450,7 +514,14 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
       p->t[p->head_t[k]].per_slot = 1;
   for (int t = 0; t < p->n_tensors; t++) {
     npt__gpu_tensor *x = &p->t[t];
-    x->bytes = (size_t)p->batch * x->h * x->w * x->c * dt_size(x->dt);
+    size_t elems = (size_t)p->batch * x->h * x->w * x->c;
+    x->bytes = elems * dt_size(x->dt);
+    if (elems > 0x7fffffffu) /* cuDNN's 4-d descriptors and our kernels' cells index in int */
+      return npt_error_set(NPT_EUNSUPPORTED,
+                           "cudnn backend: tensor %s of a batch of %d frames of %dx%d has %zu "
+                           "elements, over the 2^31 that cuDNN's descriptors index (lower "
+                           "detect.batch)",
+                           g->tensors[t].name, p->batch, p->w, p->h, elems);
   }
   for (int k = 0; k < 4; k++)
     if (p->head_t[k] >= 0) {
@@ -554,6 +625,8 @@ void npt__gpu_plan_destroy(npt__gpu_plan *p) {
       cudnnDestroyConvolutionDescriptor(s->cd);
     cudaFree(s->d_w);
     cudaFree(s->d_bias);
+    for (int h = 0; h < s->n_tail; h++)
+      cudaFree(s->d_tail_w[h]), cudaFree(s->d_tail_b[h]);
   }
   cudaFree(p->scratch);
   cudaFree(p->workspace);
