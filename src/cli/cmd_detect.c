@@ -44,6 +44,7 @@ typedef struct run_stats {
   int64_t first, end, rows;
   int saturated, top_k;
   double seconds;
+  char backend[400];
 } run_stats;
 
 static int append_to_file(void *w, int64_t first, int n, const npt_dets *d) {
@@ -56,7 +57,8 @@ static int append_to_file(void *w, int64_t first, int n, const npt_dets *d) {
 static int detect(const npt_config *cfg, const npt_detect_options *o, const char *video,
                   const char *out_path, run_stats *st) {
   npt_cli_engine ce;
-  NPT_TRY(npt_cli_engine_open(&ce, o, 0));
+  NPT_TRY(npt_cli_engine_open(&ce, o, o->device));
+  snprintf(st->backend, sizeof st->backend, "%s", ce.backend);
   npt_frames *fr = NULL;
   int rc = npt_frames_open_opts(&fr, video, &ce.fo);
   if (rc < 0) {
@@ -186,8 +188,8 @@ int npt_cmd_detect(int argc, char **argv) {
   int64_t frames = st.end - st.first;
   if (!quiet)
     printf("nptrack detect: wrote %s: %lld detections in %lld frames (%lld to %lld), %.1f "
-           "frames/s\n",
+           "frames/s (backend %s)\n",
            out, (long long)st.rows, (long long)frames, (long long)st.first + 1, (long long)st.end,
-           st.seconds > 0 ? (double)frames / st.seconds : 0.0);
+           st.seconds > 0 ? (double)frames / st.seconds : 0.0, st.backend);
   return NPT_EXIT_OK;
 }

@@ -194,7 +194,7 @@ static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_confi
     char classes[512];
     npt_cli_class_names(ce->g, classes, sizeof classes);
     npt_archive_run run = {
-        text, r->o.model, r->model_sha256, r->o.backend, classes, ce->g->n_classes, NULL, 0};
+        text, r->o.model, r->model_sha256, npt_engine_backend(ce->e), classes, ce->g->n_classes, NULL, 0};
     rc = npt_archive_set_run(ar, &run);
   }
   free(text);
@@ -251,7 +251,7 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
   char dev[32] = "";
   int device = 0;
   if (rc == 0) {
-    int lrc = npt_run_pick_device(w, r.o.backend, &device, dev, sizeof dev);
+    int lrc = npt_run_pick_device(w, &r.o.backend, r.o.device, &device, dev, sizeof dev);
     if (lrc == 0)
       lrc = npt_cli_engine_open(&ce, &r.o, device);
     if (lrc == 0)
@@ -261,8 +261,9 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
       npt_cli_engine_close(&ce);
   }
   if (rc == 0 && w->rank == 0 && !a->quiet) {
-    printf("nptrack run: model %s (%s), %d ranks on %d nodes, %s\n", r.o.model,
-           npt_model_source_name(r.o.model_source), w->size, w->n_nodes, dev);
+    printf("nptrack run: model %s (%s), %d ranks on %d nodes, %s\nnptrack run: backend %s\n",
+           r.o.model, npt_model_source_name(r.o.model_source), w->size, w->n_nodes, dev,
+           ce.backend);
     fflush(stdout);
   }
   if (rc < 0) {

@@ -15,6 +15,7 @@ int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o, int dev
   ce->g = npt_engine_graph(ce->e);
   npt_detect_decode_params(o, &ce->g->decode, &ce->dp);
   ce->embed_dim = ce->g->heads.embed >= 0 ? ce->g->heads.embed_dim : 0;
+  npt_engine_describe(ce->e, ce->backend, sizeof ce->backend);
   return 0;
 }
 

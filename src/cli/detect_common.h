@@ -20,6 +20,7 @@ typedef struct npt_cli_engine {
   int embed_dim;          /* 0: the model has no embedding head */
   npt_sha256 *frame_hash; /* when set, npt_cli_detect_frames feeds it every frame it reads */
   int prefetch;           /* read the next batch in a thread of its own (see below) */
+  char backend[400];      /* what runs (npt_engine_describe), for the log and the archive */
 } npt_cli_engine;
 
 /* Opens the model and backend of `o` on GPU `device` (GPU backends; ignored by the CPU one).

@@ -50,11 +50,12 @@ int npt_run_setup_config(const npt_mpi_world *w, const run_args *a, npt_config *
 int npt_run_setup(const npt_mpi_world *w, const run_args *a, const npt_config *cfg, npt_run *r);
 void npt_run_free(npt_run *r);
 
-/* The GPU of this rank for `backend` (node-local rank % the node's devices; "cpu" needs none):
- * *device and a description ("cpu", "cudnn:1") in desc.  Not collective; NPT_ECONFIG naming the
- * host when a GPU backend finds no GPU. */
-int npt_run_pick_device(const npt_mpi_world *w, const char *backend, int *device, char *desc,
-                        size_t n);
+/* The backend and GPU of this rank (`auto` resolved the same on every rank: cudnn when every
+ * rank sees a GPU, else cpu; detect.device for a lone rank, else node-local rank % the node's
+ * devices): *backend, *device and a description ("cpu", "cudnn:1") in desc.  Collective;
+ * NPT_ECONFIG naming the host when a GPU backend finds no GPU. */
+int npt_run_pick_device(const npt_mpi_world *w, const char **backend, int configured, int *device,
+                        char *desc, size_t n);
 
 /* What one rank did in the chunk phase. */
 typedef struct npt_rank_stats {

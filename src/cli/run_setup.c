@@ -147,22 +147,30 @@ void npt_run_free(npt_run *r) {
   npt_chunk_plan_free(&r->plan);
 }
 
-/* The GPU of this rank: its node-local rank modulo the node's device count (several ranks may
- * share one).  The CPU backend needs none. */
-int npt_run_pick_device(const npt_mpi_world *w, const char *backend, int *device, char *desc,
-                        size_t n) {
+/* The backend and GPU of this rank.  `auto` is resolved here, the same on every rank: cudnn when
+ * every rank sees a GPU, else cpu for all (a run never mixes fp16 and fp32 detections).  A rank
+ * takes detect.device when it is alone, else its node-local rank modulo the node's device count
+ * (several ranks may share one GPU).  Collective. */
+int npt_run_pick_device(const npt_mpi_world *w, const char **backend, int configured, int *device,
+                        char *desc, size_t n) {
   *device = 0;
-  if (!strcmp(backend, "cpu")) {
+  int count = strcmp(*backend, "cpu") ? npt_gpu_count() : 0;
+  if (!strcmp(*backend, "auto")) {
+    int all = count > 0;
+    if (w->size > 1)
+      NPT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, w->comm));
+    *backend = all ? "cudnn" : "cpu";
+  }
+  if (!strcmp(*backend, "cpu")) {
     snprintf(desc, n, "cpu");
     return 0;
   }
-  int count = npt_gpu_count();
   if (count < 1)
     return npt_error_set(NPT_ECONFIG,
                          "detect.backend = %s but %s has no usable GPU (detect.backend = cpu "
                          "runs without one; a run never mixes backends)",
-                         backend, w->host);
-  *device = w->local_rank % count;
-  snprintf(desc, n, "%s:%d", backend, *device);
+                         *backend, w->host);
+  *device = w->size > 1 ? w->local_rank % count : configured;
+  snprintf(desc, n, "%s:%d", *backend, *device);
   return 0;
 }

@@ -3,7 +3,12 @@
 #ifndef NPT_BACKEND_H
 #define NPT_BACKEND_H
 
+#include <stddef.h>
+
 #include "nn/graph.h"
+
+struct npt_decode_params;
+struct npt_dets;
 
 typedef struct npt_backend_params {
   int threads; /* CPU worker threads (>= 1); results must not depend on it */
@@ -30,12 +35,24 @@ typedef struct npt_backend_i {
    * points `out` at the head tensors. */
   int (*run)(void *ctx, void *plan, const float *input, npt_head_outputs *out);
   void (*plan_free)(void *ctx, void *plan);
+  /* Optional (NULL: the engine preprocesses on the host, calls run and decodes on the host).
+   * Frames to detections on the backend's device: n >= 1 frames of h x w (uint8_t or uint16_t
+   * per norm->bit_depth, contiguous, host memory) numbered first_frame, ...; the plan was made
+   * for batches of at most max_batch frames of the padded size, and the backend runs the frames
+   * through it a batch at a time.  Appends to dets what npt_decode_frame would give on the
+   * backend's heads; *saturated counts frames where top-K saturated. */
+  int (*detect)(void *ctx, void *plan, const void *frames, const npt_norm *norm, int n, int h,
+                int w, int64_t first_frame, const struct npt_decode_params *p,
+                struct npt_dets *dets, int *saturated);
+  int max_batch; /* frames per plan when detect is set */
+  /* Optional: one line saying what runs (device, library versions), for logs and archives. */
+  void (*describe)(void *ctx, char *buf, size_t n);
 } npt_backend_i;
 
 /* The CPU backend (fp32, the numerical reference). */
 extern const npt_backend_i npt_backend_cpu;
 
-/* A backend by name ("cpu", later "cudnn"); NULL when this build has none of that name. */
+/* A backend by name ("cpu", "cudnn"); NULL when this build has none of that name. */
 const npt_backend_i *npt_backend_find(const char *name);
 
 #endif

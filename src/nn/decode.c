@@ -20,13 +20,10 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "nn/decode_internal.h"
 #include "nn/decode_suppress.h"
 
-typedef struct peak {
-  float score;
-  int cls;     /* 0-based channel */
-  int64_t idx; /* i * w_out + j */
-} peak;
+typedef npt__dpeak peak;
 
 typedef struct peak_list {
   peak *p;
@@ -54,7 +51,7 @@ static int push_peak(peak_list *l, float score, int cls, int64_t idx) {
     NPT_ALLOC_CHECK(p);
     l->p = p, l->cap = cap;
   }
-  l->p[l->n++] = (peak){score, cls, idx};
+  l->p[l->n++] = (peak){.score = score, .cls = cls, .idx = idx};
   return 0;
 }
 
@@ -145,14 +142,15 @@ static double finite_or_zero(float v) {
   return isfinite(v) ? (double)v : 0.0;
 }
 
-/* The decoded box of the cell at `idx` (row length w_out, stride s), in double: the centre
- * (cx, cy) and size (w, h).  Suppression and the detection rows use these same values. */
-static void decode_box(const float *size, const float *offset, int64_t plane, int64_t w_out, int s,
-                       int64_t idx, double *cx, double *cy, double *w, double *h) {
-  int64_t i = idx / w_out, j = idx % w_out;
-  double ox = finite_or_zero(offset[idx]), oy = finite_or_zero(offset[plane + idx]);
-  *w = fmax(0.0, finite_or_zero(size[idx]));
-  *h = fmax(0.0, finite_or_zero(size[plane + idx]));
+/* The decoded box of peak `pk` (row length w_out, stride s), in double: the centre (cx, cy) and
+ * size (w, h), from the head values gathered at its cell.  Suppression and the detection rows
+ * use these same values. */
+static void decode_box(const peak *pk, int64_t w_out, int s, double *cx, double *cy, double *w,
+                       double *h) {
+  int64_t i = pk->idx / w_out, j = pk->idx % w_out;
+  double ox = finite_or_zero(pk->ox), oy = finite_or_zero(pk->oy);
+  *w = fmax(0.0, finite_or_zero(pk->sw));
+  *h = fmax(0.0, finite_or_zero(pk->sh));
   /* Cell (i, j) covers pixels s*j .. s*j + s - 1, whose centre is s*j + (s - 1) / 2. */
   *cx = s * ((double)j + ox) + 0.5 * (s - 1);
   *cy = s * ((double)i + oy) + 0.5 * (s - 1);
@@ -172,12 +170,11 @@ static int in_view(double cx, double cy, double w, double h, int frame_w, int fr
 }
 
 /* Drops the peaks that rule 3a rejects; the rest keep their order. */
-static void drop_out_of_view(peak_list *l, const float *size, const float *offset, int64_t plane,
-                             int64_t w_out, int s, int frame_w, int frame_h) {
+static void drop_out_of_view(peak_list *l, int64_t w_out, int s, int frame_w, int frame_h) {
   int64_t n = 0;
   for (int64_t k = 0; k < l->n; k++) {
     double cx, cy, w, h;
-    decode_box(size, offset, plane, w_out, s, l->p[k].idx, &cx, &cy, &w, &h);
+    decode_box(&l->p[k], w_out, s, &cx, &cy, &w, &h);
     if (in_view(cx, cy, w, h, frame_w, frame_h))
       l->p[n++] = l->p[k];
   }
@@ -186,8 +183,7 @@ static void drop_out_of_view(peak_list *l, const float *size, const float *offse
 
 /* Drops the sorted peaks that rule 3 suppresses (decode_suppress.h), keeping at most
  * max_keep; the rest keep their order. */
-static int suppress_peaks(peak_list *l, const float *size, const float *offset, int64_t plane,
-                          int64_t w_out, int s, double ratio, int64_t max_keep) {
+static int suppress_peaks(peak_list *l, int64_t w_out, int s, double ratio, int64_t max_keep) {
   npt__centre *c = malloc((size_t)l->n * sizeof *c);
   int64_t *keep = malloc((size_t)(max_keep < l->n ? max_keep : l->n) * sizeof *keep), n_keep = 0;
   if (!c || !keep) {
@@ -197,7 +193,7 @@ static int suppress_peaks(peak_list *l, const float *size, const float *offset, 
   }
   for (int64_t k = 0; k < l->n; k++) {
     double w, h;
-    decode_box(size, offset, plane, w_out, s, l->p[k].idx, &c[k].x, &c[k].y, &w, &h);
+    decode_box(&l->p[k], w_out, s, &c[k].x, &c[k].y, &w, &h);
     c[k].side = fmin(w, h);
   }
   int rc = npt__suppress_centres(c, l->n, ratio, max_keep, keep, &n_keep);
@@ -227,10 +223,7 @@ static void gather_embedding(const float *src, int64_t plane, int dim, float *ds
     dst[k] = (float)(src[(int64_t)k * plane] / norm);
 }
 
-static int check_args(const npt_graph *g, const npt_head_outputs *out, int b, int frame_h,
-                      int frame_w, const npt_decode_params *p, const npt_dets *dets) {
-  const npt_heads *hd = &g->heads;
-  int s = hd->output_stride;
+int npt__decode_check_params(const npt_decode_params *p) {
   if (!p || !(p->top_k >= 1) || p->peak_kernel < 1 || p->peak_kernel % 2 == 0 ||
       !isfinite(p->score_threshold) || !(p->suppress_ratio >= 0) || !isfinite(p->suppress_ratio))
     return npt_error_set(NPT_EINVAL,
@@ -238,6 +231,14 @@ static int check_args(const npt_graph *g, const npt_head_outputs *out, int b, in
                          "threshold finite and suppress_ratio finite and >= 0 (got %d, %d, %g, %g)",
                          p ? p->top_k : 0, p ? p->peak_kernel : 0, p ? p->score_threshold : 0.0,
                          p ? p->suppress_ratio : 0.0);
+  return 0;
+}
+
+static int check_args(const npt_graph *g, const npt_head_outputs *out, int b, int frame_h,
+                      int frame_w, const npt_decode_params *p, const npt_dets *dets) {
+  const npt_heads *hd = &g->heads;
+  int s = hd->output_stride;
+  NPT_TRY(npt__decode_check_params(p));
   if (b < 0 || b >= out->batch || s < 1 || frame_h < 1 || frame_w < 1 ||
       frame_h > (int64_t)out->h_out * s || frame_w > (int64_t)out->w_out * s)
     return npt_error_set(NPT_EINVAL,
@@ -253,6 +254,44 @@ static int check_args(const npt_graph *g, const npt_head_outputs *out, int b, in
                          "decode: detections list wants %d-dimensional embeddings, the model "
                          "gives %d",
                          dets->embed_dim, hd->embed >= 0 && out->embed ? hd->embed_dim : 0);
+  return 0;
+}
+
+int npt__decode_select(npt__dpeak *p, int64_t *n, int s, int64_t w_out, int frame_h, int frame_w,
+                       const npt_decode_params *dp, int *saturated) {
+  peak_list l = {p, *n, *n};
+  int rc = 0;
+  *saturated = 0;
+  if (l.n > 0) {
+    qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_peak);
+    drop_out_of_view(&l, w_out, s, frame_w, frame_h);
+    /* Suppression before top-K: a suppressed peak is no detection and takes no place in the
+     * top K.  One survivor beyond K is enough to know that the frame is saturated. */
+    if (dp->suppress_ratio > 0)
+      rc = suppress_peaks(&l, w_out, s, dp->suppress_ratio, (int64_t)dp->top_k + 1);
+    if (rc == 0 && l.n > dp->top_k) {
+      *saturated = 1;
+      l.n = dp->top_k;
+    }
+  }
+  *n = l.n;
+  return rc;
+}
+
+int npt__decode_emit(const npt__dpeak *p, int64_t n, int s, int64_t w_out, int64_t frame,
+                     npt_dets *dets) {
+  NPT_TRY(npt_dets_reserve(dets, n));
+  for (int64_t k = 0; k < n; k++) {
+    double cx, cy, w, h;
+    decode_box(&p[k], w_out, s, &cx, &cy, &w, &h);
+    dets->det[dets->n + k] = (npt_detection){.frame = frame,
+                                             .x = (float)(cx - 0.5 * w),
+                                             .y = (float)(cy - 0.5 * h),
+                                             .w = (float)w,
+                                             .h = (float)h,
+                                             .score = p[k].score,
+                                             .cls = p[k].cls + 1};
+  }
   return 0;
 }
 
@@ -277,44 +316,25 @@ int npt_decode_frame(const npt_graph *g, const npt_head_outputs *out, int b, int
   free(scr.queue);
   const float *size = out->size + (int64_t)b * 2 * plane;
   const float *offset = out->offset + (int64_t)b * 2 * plane;
-  if (rc == 0 && l.n > 0) {
-    qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_peak);
-    drop_out_of_view(&l, size, offset, plane, out->w_out, s, frame_w, frame_h);
-    /* Suppression before top-K: a suppressed peak is no detection and takes no place in the
-     * top K.  One survivor beyond K is enough to know that the frame is saturated. */
-    if (p->suppress_ratio > 0)
-      rc = suppress_peaks(&l, size, offset, plane, out->w_out, s, p->suppress_ratio,
-                          (int64_t)p->top_k + 1);
-    if (rc == 0 && l.n > p->top_k) {
-      *saturated = 1;
-      l.n = p->top_k;
-    }
-    if (rc == 0)
-      rc = npt_dets_reserve(dets, l.n);
+  for (int64_t k = 0; rc == 0 && k < l.n; k++) {
+    int64_t idx = l.p[k].idx;
+    l.p[k].ox = offset[idx], l.p[k].oy = offset[plane + idx];
+    l.p[k].sw = size[idx], l.p[k].sh = size[plane + idx];
   }
+  int64_t n = l.n;
+  if (rc == 0)
+    rc = npt__decode_select(l.p, &n, s, out->w_out, frame_h, frame_w, p, saturated);
+  if (rc == 0)
+    rc = npt__decode_emit(l.p, n, s, out->w_out, frame, dets);
   if (rc < 0) {
     free(l.p);
     return rc;
   }
-
   const int dim = dets->embed_dim;
-  for (int64_t k = 0; k < l.n; k++) {
-    const peak *pk = &l.p[k];
-    double cx, cy, w, h;
-    decode_box(size, offset, plane, out->w_out, s, pk->idx, &cx, &cy, &w, &h);
-    npt_detection *d = &dets->det[dets->n];
-    *d = (npt_detection){.frame = frame,
-                         .x = (float)(cx - 0.5 * w),
-                         .y = (float)(cy - 0.5 * h),
-                         .w = (float)w,
-                         .h = (float)h,
-                         .score = pk->score,
-                         .cls = pk->cls + 1};
-    if (dim > 0)
-      gather_embedding(out->embed + (int64_t)b * dim * plane + pk->idx, plane, dim,
-                       dets->embed + dets->n * dim);
-    dets->n++;
-  }
+  for (int64_t k = 0; dim > 0 && k < n; k++)
+    gather_embedding(out->embed + (int64_t)b * dim * plane + l.p[k].idx, plane, dim,
+                     dets->embed + (dets->n + k) * dim);
+  dets->n += n;
   free(l.p);
   return 0;
 }

@@ -16,9 +16,13 @@ const npt_setting_def npt_detect_settings[] = {
      "the shipped model, i.e. the file named by the environment variable NPTRACK_MODEL, or "
      "else PREFIX/share/nptrack/models/nptrack.h5 beside an installed nptrack (the source "
      "tree's models/nptrack.h5 for the build tree's); `nptrack --version` says which."},
-    {"detect.backend", NPT_SET_ENUM, 0, 0, "\"cpu\"", "", "cpu", 0,
-     "What runs the network: cpu (fp32, the numerical reference).  The GPU backend (cudnn) "
-     "joins this list when it exists."},
+    {"detect.backend", NPT_SET_ENUM, 0, 0, "\"cpu\"", "", "cpu|cudnn|auto", 0,
+     "What runs the network: cpu (fp32, the numerical reference), cudnn (an NVIDIA GPU: fp16 "
+     "tensor cores, decoding on the GPU; in builds with CUDA), or auto (cudnn when this build "
+     "has it and a GPU works, else cpu; the log and the archive say which ran and why).  "
+     "cudnn's detections equal cpu's up to fp16 rounding (docs/performance.md)."},
+    {"detect.device", NPT_SET_INT, 0, 1023, "0", "", NONE,
+     "GPU index for the cudnn backend (as CUDA numbers the visible GPUs)."},
     {"detect.threads", NPT_SET_INT, 0, 4096, "0", "threads", NONE,
      "Worker threads of the cpu backend; 0 uses one per online core.  Results do not depend "
      "on it."},
@@ -62,6 +66,7 @@ int npt_detect_options_get(const npt_config *cfg, npt_detect_options *s) {
   s->dataset = npt_config_str(cfg, "detect.dataset");
   s->axis_order = npt_config_str(cfg, "detect.axis_order");
   s->threads = (int)npt_config_int(cfg, "detect.threads");
+  s->device = (int)npt_config_int(cfg, "detect.device");
   s->batch = (int)npt_config_int(cfg, "detect.batch");
   s->first_frame = npt_config_int(cfg, "detect.first_frame");
   s->last_frame = npt_config_int(cfg, "detect.last_frame");

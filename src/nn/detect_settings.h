@@ -14,7 +14,8 @@
 typedef struct npt_detect_options {
   char model[NPT_MODEL_PATH_MAX]; /* model file path, resolved (model_locate.h) */
   npt_model_source model_source;  /* where it came from */
-  const char *backend;            /* "cpu" */
+  const char *backend;            /* "cpu", "cudnn" or "auto" */
+  int device;                     /* GPU index (cudnn) */
   const char *dataset;            /* HDF5 dataset of the frames, "/frames" */
   const char *axis_order;         /* "THW" or "HWT" */
   int threads;                    /* >= 1 (0 in the config: one per online core, resolved here) */

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "nn/engine.h"
+#include "nn/gpu_info.h"
 #include "nn/preprocess.h"
 
 enum {
@@ -35,6 +36,7 @@ struct npt_engine {
   unsigned long tick;
   float *input;
   size_t input_floats;
+  char note[512]; /* why `auto` fell back to the CPU, or "" */
 };
 
 void npt_engine_close(npt_engine *e) {
@@ -50,29 +52,71 @@ void npt_engine_close(npt_engine *e) {
   free(e);
 }
 
+/* Opens backend `be` for the loaded graph and checks that it runs every node. */
+static int open_backend(npt_engine *e, const npt_backend_i *be, const char *model_path,
+                        const npt_backend_params *params) {
+  e->be = be;
+  NPT_TRY(be->init(&e->ctx, params));
+  for (int i = 0; i < e->g->n_nodes; i++)
+    if (!be->supports(e->ctx, e->g, &e->g->nodes[i])) {
+      be->free(e->ctx);
+      e->ctx = NULL;
+      return npt_error_set(NPT_EUNSUPPORTED, "%s: backend %s cannot run node %s", model_path,
+                           be->name, e->g->nodes[i].name);
+    }
+  return 0;
+}
+
 int npt_engine_open(npt_engine **out, const char *model_path, const char *backend,
                     const npt_backend_params *params) {
   *out = NULL;
-  const npt_backend_i *be = npt_backend_find(backend);
+  int is_auto = backend && strcmp(backend, "auto") == 0;
+  const npt_backend_i *be = is_auto ? npt_backend_find("cpu") : npt_backend_find(backend);
   if (!be)
-    return npt_error_set(NPT_EUNSUPPORTED, "backend '%s' is not in this build (try \"cpu\")",
-                         backend ? backend : "(null)");
+    return npt_error_set(NPT_EUNSUPPORTED,
+                         "backend '%s' is not in this build (it has: cpu%s, or auto)",
+                         backend ? backend : "(null)", npt_backend_find("cudnn") ? ", cudnn" : "");
   npt_engine *e = calloc(1, sizeof *e);
   NPT_ALLOC_CHECK(e);
   e->be = be;
   int rc = npt_graph_load(&e->g, model_path);
-  if (rc == 0)
-    rc = be->init(&e->ctx, params);
-  for (int i = 0; rc == 0 && i < e->g->n_nodes; i++)
-    if (!be->supports(e->ctx, e->g, &e->g->nodes[i]))
-      rc = npt_error_set(NPT_EUNSUPPORTED, "%s: backend %s cannot run node %s", model_path,
-                         be->name, e->g->nodes[i].name);
+  if (rc == 0 && is_auto) {
+    /* auto: the GPU when one works, else the CPU, saying why. */
+    const npt_backend_i *gpu = npt_backend_find("cudnn");
+    if (!gpu)
+      snprintf(e->note, sizeof e->note, "this build has no GPU backend");
+    else if (npt_gpu_count() == 0)
+      snprintf(e->note, sizeof e->note, "no GPU visible");
+    else if (open_backend(e, gpu, model_path, params) == 0)
+      be = gpu;
+    else
+      snprintf(e->note, sizeof e->note, "the GPU backend failed: %s", npt_error_msg(-1));
+    npt_error_clear();
+  }
+  if (rc == 0 && !e->ctx)
+    rc = open_backend(e, be, model_path, params);
   if (rc < 0) {
     npt_engine_close(e);
     return rc;
   }
   *out = e;
   return 0;
+}
+
+const char *npt_engine_backend(const npt_engine *e) {
+  return e->be->name;
+}
+
+void npt_engine_describe(const npt_engine *e, char *buf, size_t n) {
+  if (e->be->describe)
+    e->be->describe(e->ctx, buf, n);
+  else
+    snprintf(buf, n, "%s", e->be->name);
+  if (e->note[0]) {
+    size_t used = strlen(buf);
+    if (used < n)
+      snprintf(buf + used, n - used, " (auto: %s)", e->note);
+  }
 }
 
 const npt_graph *npt_engine_graph(const npt_engine *e) {
@@ -143,6 +187,23 @@ int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, i
     dp = *p;
   int m = g->multiple > 0 ? g->multiple : 1;
   int hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
+  if (e->be->detect && n > 0) {
+    /* The backend decodes on its device, a batch of up to max_batch frames at a time. */
+    int batch = n < e->be->max_batch ? n : e->be->max_batch;
+    void *plan;
+    int rc = get_plan(e, batch, hp, wp, &plan);
+    if (rc == 0)
+      rc = e->be->detect(e->ctx, plan, frames, &norm, n, h, w, first_frame, &dp, dets, &sat_total);
+    if (rc < 0) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", npt_error_msg(rc));
+      return npt_error_set(rc, "%s: frames %lld-%lld (%dx%d): %s", g->path ? g->path : "model",
+                           (long long)(first_frame + 1), (long long)(first_frame + n), h, w, why);
+    }
+    if (saturated_frames)
+      *saturated_frames = sat_total;
+    return 0;
+  }
   size_t frame_bytes = (size_t)h * w * (bit_depth / 8);
   for (int i = 0; i < n; i += MAX_BATCH) {
     int nb = n - i < MAX_BATCH ? n - i : MAX_BATCH;

@@ -1,0 +1,158 @@
+/* The cudnn backend's insides (cudnn_backend.c, cudnn_plan.c, cudnn_detect.c), shared with its
+ * tests through cudnn_debug.h.  Not part of nptrack's public interface.
+ *
+ * Layout and types.  Every tensor is NHWC on the device.  Tensors are fp16, except the heatmap,
+ * size and offset heads, which are written in fp32 (their last op accumulates in fp32 anyway,
+ * and the box sizes of large particles need more than fp16's 11 bits: a 160 px box in fp16 is
+ * 0.125 px coarse).  The network input is the preprocessed frame, fp16, one channel.
+ *
+ * Steps.  A plan turns the graph into steps, fusing where it pays:
+ * - a convolution runs in cuDNN (fp16 tensor cores, fp32 accumulation) into a scratch buffer,
+ *   then one elementwise pass (kernels/nn_ops.cu, npt_k_epilogue) adds the bias, the addends of
+ *   the ADD it feeds when it is that ADD's only use (a residual block's second conv), and
+ *   applies the activation;
+ * - thin convolutions (one input channel, at most 8 outputs, small 1x1s such as a neck's
+ *   lateral convs) run in the direct kernel with that whole epilogue fused, an upsampled addend
+ *   included;
+ * - 1x1 heads (at most 8 outputs each) that are the only readers of a cuDNN convolution are
+ *   computed in that convolution's epilogue (npt_k_epilogue_heads): the head trunk is never
+ *   stored;
+ * - an UPSAMPLE read only by an ADD is never stored: the ADD's pass interpolates its input;
+ * - an embedding head that is a nearest UPSAMPLE of a tensor is never computed: decoding reads
+ *   the tensor before it at the coarser cell (the heads given back by run() are upsampled while
+ *   they are copied out).
+ *
+ * Slots.  A plan has two slots, so that one batch's results can be read back while the next
+ * runs.  Each slot has its own raw-frame buffer, head tensors, decode buffers and CUDA graph; the
+ * other tensors are shared, since batches run one after the other on the compute stream. */
+#ifndef NPT_CUDNN_INTERNAL_H
+#define NPT_CUDNN_INTERNAL_H
+
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "nn/backend.h"
+#include "nn/cuda/cuda_check.h"
+#include "nn/decode_internal.h"
+#include "npt_kernels.h"
+
+enum { NPT__SLOTS = 2, NPT__MAX_STEPS = 512 };
+
+#define NPT_CUDNN_CHECK(stmt)                                                                      \
+  do {                                                                                             \
+    cudnnStatus_t npt__s = (stmt);                                                                 \
+    if (npt__s != CUDNN_STATUS_SUCCESS)                                                            \
+      return npt__check_fail(NPT_ECUDA, __FILE__, __LINE__, #stmt, cudnnGetErrorString(npt__s));   \
+  } while (0)
+
+typedef struct npt__gpu_ctx {
+  int device;
+  struct cudaDeviceProp prop;
+  cudnnHandle_t cudnn;
+  cudaStream_t compute, copy;
+} npt__gpu_ctx;
+
+typedef struct npt__gpu_tensor {
+  int c, h, w;
+  npt_dtype dt;
+  int stored;          /* 0: never written (fused away) */
+  int per_slot;        /* a head (or an elided head's source): one buffer per slot */
+  void *d[NPT__SLOTS]; /* device buffers (d[0] for all slots unless per_slot) */
+  size_t bytes;        /* one buffer's size */
+} npt__gpu_tensor;
+
+typedef enum {
+  NPT__STEP_CUDNN, /* cuDNN convolution into scratch, then the epilogue pass */
+  NPT__STEP_DIRECT,
+  NPT__STEP_ELTWISE, /* ADD / UPSAMPLE / CONCAT without a convolution: epilogue passes */
+  NPT__STEP_POOL,
+} npt__step_kind;
+
+typedef struct npt__gpu_step {
+  npt__step_kind kind;
+  const npt_node *node; /* the conv (CUDNN, DIRECT), else the node itself */
+  int out;              /* tensor written */
+  int act;              /* applied last */
+  /* Addends of the epilogue: tensors, with the scale and mode of a fused UPSAMPLE (1: none). */
+  int n_add, add_t[NPT_MAX_INPUTS], add_scale[NPT_MAX_INPUTS], add_bilinear[NPT_MAX_INPUTS];
+  /* 1x1 heads computed in this convolution's epilogue (npt_k_epilogue_heads); the conv's own
+   * output is then never stored. */
+  int n_tail;
+  const npt_node *tail[NPT_K_MAX_HEADS];
+  float *d_tail_w[NPT_K_MAX_HEADS], *d_tail_b[NPT_K_MAX_HEADS];
+  /* Convolutions. */
+  cudnnTensorDescriptor_t xd, yd;
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cd;
+  cudnnConvolutionFwdAlgo_t algo;
+  size_t ws;
+  void *d_w;     /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
+  float *d_bias; /* c_out floats */
+} npt__gpu_step;
+
+typedef struct npt__gpu_plan {
+  const npt_graph *g;
+  int batch, h, w;
+  int n_tensors;
+  npt__gpu_tensor *t;
+  int n_steps;
+  npt__gpu_step *steps;
+  void *scratch; /* a cuDNN convolution's output before its epilogue */
+  size_t scratch_bytes;
+  void *workspace; /* cuDNN's, the largest any chosen algorithm asks for, allocated once */
+  size_t ws_bytes;
+  /* Heads: tensor read for heatmap, size, offset, embed (-1: none) and the nearest-upsampling
+   * factor still to apply (2 for an elided embedding upsample, else 1). */
+  int head_t[4], head_scale[4];
+  /* The network run of each slot as a CUDA graph (NULL: run step by step). */
+  cudaGraphExec_t graph[NPT__SLOTS];
+  int use_graphs;
+  /* Host-interface buffers (run()): the input as floats, heads as plain fp32. */
+  float *d_in_f32;
+  float *d_heads_f32[4];
+  float *h_heads[4];
+  size_t head_floats[4];
+  npt_head_outputs out;
+  /* Frames to detections (cudnn_detect.c): per slot. */
+  size_t raw_bytes; /* room for batch frames of h x w at 16 bits */
+  void *d_raw[NPT__SLOTS];
+  void *h_raw[NPT__SLOTS]; /* pinned staging */
+  int cap;                 /* peaks per frame the device lists */
+  npt_gpu_peak *d_peaks[NPT__SLOTS], *d_packed[NPT__SLOTS];
+  float *d_packed_emb[NPT__SLOTS];
+  int *d_small[NPT__SLOTS]; /* counts[batch], flags[batch], offsets[batch + 1] */
+  int *h_small[NPT__SLOTS]; /* pinned copy of d_small */
+  npt_gpu_peak *h_packed[NPT__SLOTS];
+  float *h_packed_emb[NPT__SLOTS];
+  size_t h_packed_cap[NPT__SLOTS]; /* peaks the pinned buffers hold */
+  cudaEvent_t ev_raw[NPT__SLOTS], ev_small[NPT__SLOTS], ev_done[NPT__SLOTS];
+  npt__dpeak *host_peaks;
+  size_t host_peaks_cap;
+  /* Test hooks. */
+  int poison;
+  size_t device_bytes; /* what the plan allocated on the device */
+} npt__gpu_plan;
+
+/* cudnn_plan.c */
+int npt__gpu_plan_make(npt__gpu_ctx *ctx, const npt_graph *g, int batch, int h, int w,
+                       npt__gpu_plan **out);
+void npt__gpu_plan_destroy(npt__gpu_plan *p);
+/* Enqueues the network (every step) for `slot` on the compute stream, or launches its graph. */
+int npt__gpu_forward(npt__gpu_ctx *ctx, npt__gpu_plan *p, int slot);
+/* The view of tensor t in `slot`. */
+npt_dview npt__gpu_view(const npt__gpu_plan *p, int t, int slot);
+/* Enqueues step i of `slot` on the compute stream. */
+int npt__gpu_run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, int i, int slot);
+/* Modelled device-memory bytes of one run of step s (*raw: of them, cuDNN's pre-epilogue
+ * output written and read back). */
+double npt__gpu_step_bytes(const npt__gpu_plan *p, const npt__gpu_step *s, double *raw);
+/* Fills every stored tensor with NaN (test hook). */
+int npt__gpu_poison(npt__gpu_ctx *ctx, npt__gpu_plan *p);
+
+/* cudnn_detect.c */
+int npt__gpu_detect(void *vctx, void *vplan, const void *frames, const npt_norm *norm, int n, int h,
+                    int w, int64_t first_frame, const struct npt_decode_params *dp,
+                    struct npt_dets *dets, int *saturated);
+int npt__gpu_detect_alloc(npt__gpu_ctx *ctx, npt__gpu_plan *p);
+
+#endif

@@ -1,0 +1,642 @@
+/* The cudnn backend's plans (cudnn_internal.h): steps from the graph with their fusions, cuDNN
+ * descriptors and algorithms, device memory, and the CUDA graph of each slot.
+ *
+ * Algorithms are chosen once per plan from cuDNN's heuristics (cudnnGetConvolutionForward-
+ * Algorithm_v7), never by timing: the first deterministic algorithm that needs at most
+ * NPT__WS_LIMIT bytes of workspace.  The heuristics depend only on the shapes, the GPU and the
+ * cuDNN version, so every run and every rank on the same kind of GPU runs the same kernels and
+ * gets the same results; timing-based search (cudnnFind*) could pick differently from run to run.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "nn/cuda/cudnn_internal.h"
+
+#define NPT__WS_LIMIT ((size_t)1 << 30)
+
+/* float to IEEE half bits, rounded to nearest even (host side; weights only). */
+static uint16_t half_bits(float f) {
+  uint32_t x;
+  memcpy(&x, &f, sizeof x);
+  uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+  if (e == 0xffu) /* inf, NaN */
+    return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0));
+  int ex = (int)e - 127 + 15;
+  if (ex >= 31)
+    return (uint16_t)(sign | 0x7c00u);
+  if (ex <= 0) { /* subnormal or zero */
+    if (ex < -10)
+      return (uint16_t)sign;
+    m |= 0x800000u;
+    int shift = 14 - ex;
+    uint32_t half = m >> shift, rest = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    if (rest > mid || (rest == mid && (half & 1u)))
+      half++;
+    return (uint16_t)(sign | half);
+  }
+  uint32_t half = sign | ((uint32_t)ex << 10) | (m >> 13), rest = m & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u)))
+    half++; /* may carry into the exponent, up to inf: correct */
+  return (uint16_t)half;
+}
+
+static size_t dt_size(npt_dtype dt) {
+  return dt == NPT_DT_F16 ? 2 : 4;
+}
+
+npt_dview npt__gpu_view(const npt__gpu_plan *p, int t, int slot) {
+  const npt__gpu_tensor *x = &p->t[t];
+  npt_dview v = {x->d[x->per_slot ? slot : 0], x->dt, p->batch, x->h, x->w, x->c, x->c, 0};
+  return v;
+}
+
+/* A thin convolution the direct kernel runs better than cuDNN (and that it can run): its
+ * fp32 arithmetic on CUDA cores costs less than cuDNN's pre-epilogue round trip through memory
+ * for one input channel, a few outputs, or a small 1x1. */
+static int direct_conv(const npt_node *n) {
+  int co_t = n->c_out <= 8 ? 8 : n->c_out <= 16 ? 16 : n->c_out <= 32 ? 32 : 64;
+  long weights = (long)co_t * n->kh * n->kw * n->c_in;
+  int small_1x1 = n->kh == 1 && n->kw == 1 && (long)n->c_in * n->c_out <= 2048;
+  return n->groups == 1 && n->c_out <= 64 && weights <= 12288 &&
+         (n->c_in <= 4 || n->c_out <= 8 || small_1x1);
+}
+
+/* A 1x1 conv that can be a head in its input's epilogue (npt_k_epilogue_heads). */
+static int tail_conv(const npt_node *n) {
+  return n->op == NPT_OP_CONV2D && n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0 &&
+         n->groups == 1 && n->c_out <= 8 && n->c_in <= 64;
+}
+
+typedef struct analysis {
+  int *cons;     /* uses of each tensor */
+  int *prod;     /* node writing each tensor (-1: the input) */
+  int *virt_up;  /* UPSAMPLE output read only by an ADD: never stored */
+  int *deferred; /* conv node fused into the ADD it feeds */
+  int *fused;    /* per ADD node: the conv node fused into it, or -1 */
+  int *is_head;
+  int *absorbed; /* per node: a 1x1 head computed in its input conv's epilogue */
+} analysis;
+
+static void analysis_free(analysis *a) {
+  free(a->cons), free(a->prod), free(a->virt_up), free(a->deferred), free(a->fused);
+  free(a->is_head), free(a->absorbed);
+}
+
+static int analyse(const npt_graph *g, analysis *a) {
+  int nt = g->n_tensors, nn = g->n_nodes;
+  a->cons = calloc((size_t)nt, sizeof(int));
+  a->prod = malloc((size_t)nt * sizeof(int));
+  a->virt_up = calloc((size_t)nt, sizeof(int));
+  a->is_head = calloc((size_t)nt, sizeof(int));
+  a->deferred = calloc((size_t)nn, sizeof(int));
+  a->fused = malloc((size_t)nn * sizeof(int));
+  a->absorbed = calloc((size_t)nn, sizeof(int));
+  if (!a->cons || !a->prod || !a->virt_up || !a->is_head || !a->deferred || !a->fused ||
+      !a->absorbed)
+    return npt_error_set(NPT_ENOMEM, "cudnn backend: out of memory");
+  for (int t = 0; t < nt; t++)
+    a->prod[t] = -1;
+  const int heads[4] = {g->heads.heatmap, g->heads.size, g->heads.offset, g->heads.embed};
+  for (int k = 0; k < 4; k++)
+    if (heads[k] >= 0)
+      a->is_head[heads[k]] = 1;
+  int *consumer = malloc((size_t)nt * sizeof(int));
+  NPT_ALLOC_CHECK(consumer);
+  for (int i = 0; i < nn; i++) {
+    const npt_node *n = &g->nodes[i];
+    a->prod[n->output] = i;
+    a->fused[i] = -1;
+    for (int k = 0; k < n->n_inputs; k++) {
+      a->cons[n->inputs[k]]++;
+      consumer[n->inputs[k]] = i;
+    }
+  }
+  for (int i = 0; i < nn; i++) {
+    const npt_node *n = &g->nodes[i];
+    int t = n->output;
+    if (n->op == NPT_OP_UPSAMPLE && a->cons[t] == 1 && !a->is_head[t] &&
+        g->nodes[consumer[t]].op == NPT_OP_ADD)
+      a->virt_up[t] = 1;
+  }
+  for (int i = 0; i < nn; i++) {
+    const npt_node *n = &g->nodes[i];
+    if (n->op != NPT_OP_ADD)
+      continue;
+    for (int k = 0; k < n->n_inputs; k++) {
+      int t = n->inputs[k], pn = a->prod[t];
+      if (pn < 0 || a->cons[t] != 1 || a->is_head[t])
+        continue;
+      const npt_node *c = &g->nodes[pn];
+      /* An input listed twice would be read after the fused conv no longer stores it. */
+      int twice = 0;
+      for (int m = 0; m < n->n_inputs; m++)
+        twice += n->inputs[m] == t;
+      if (c->op == NPT_OP_CONV2D && c->act == NPT_ACT_NONE && twice == 1) {
+        a->fused[i] = pn;
+        a->deferred[pn] = 1;
+        break;
+      }
+    }
+  }
+  /* 1x1 heads into the cuDNN conv before them: every reader of the conv's output must be such a
+   * head (at most NPT_K_MAX_HEADS), and the output no head of the network itself. */
+  for (int i = 0; i < nn; i++) {
+    const npt_node *n = &g->nodes[i];
+    int t = n->output, ok = n->op == NPT_OP_CONV2D && !a->deferred[i] && !direct_conv(n) &&
+                            !a->is_head[t] && a->cons[t] >= 1 && a->cons[t] <= NPT_K_MAX_HEADS &&
+                            n->c_out <= 64;
+    for (int j = i + 1; ok && j < nn; j++) {
+      const npt_node *m = &g->nodes[j];
+      for (int k = 0; ok && k < m->n_inputs; k++)
+        if (m->inputs[k] == t && (!tail_conv(m) || a->deferred[j] || m->n_inputs != 1))
+          ok = 0;
+    }
+    for (int j = i + 1; ok && j < nn; j++)
+      if (g->nodes[j].n_inputs == 1 && g->nodes[j].inputs[0] == t)
+        a->absorbed[j] = 1;
+  }
+  free(consumer);
+  return 0;
+}
+
+/* Adds tensor t (or, for a fused upsample, its input with the scale) as an addend of s. */
+static void push_addend(const npt_graph *g, const analysis *a, npt__gpu_step *s, int t) {
+  int k = s->n_add++;
+  if (a->virt_up[t]) {
+    const npt_node *u = &g->nodes[a->prod[t]];
+    s->add_t[k] = u->inputs[0], s->add_scale[k] = u->scale, s->add_bilinear[k] = u->bilinear;
+  } else {
+    s->add_t[k] = t, s->add_scale[k] = 1, s->add_bilinear[k] = 0;
+  }
+}
+
+static int build_steps(npt__gpu_plan *p, const analysis *a) {
+  const npt_graph *g = p->g;
+  p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
+  NPT_ALLOC_CHECK(p->steps);
+  for (int i = 0; i < g->n_nodes; i++) {
+    const npt_node *n = &g->nodes[i];
+    npt__gpu_step *s = &p->steps[p->n_steps];
+    memset(s, 0, sizeof *s);
+    s->node = n, s->out = n->output, s->act = (int)n->act;
+    switch (n->op) {
+    case NPT_OP_CONV2D:
+      if (a->deferred[i] || a->absorbed[i])
+        continue;
+      s->kind = direct_conv(n) ? NPT__STEP_DIRECT : NPT__STEP_CUDNN;
+      for (int j = i + 1; s->kind == NPT__STEP_CUDNN && j < g->n_nodes; j++)
+        if (a->absorbed[j] && g->nodes[j].inputs[0] == n->output) {
+          s->tail[s->n_tail++] = &g->nodes[j];
+          p->t[g->nodes[j].output].stored = 1;
+        }
+      if (s->n_tail > 0) {
+        p->n_steps++;
+        continue; /* the conv's own output is not stored */
+      }
+      break;
+    case NPT_OP_ADD:
+      if (a->fused[i] >= 0) {
+        const npt_node *c = &g->nodes[a->fused[i]];
+        s->kind = direct_conv(c) ? NPT__STEP_DIRECT : NPT__STEP_CUDNN, s->node = c;
+        for (int k = 0; k < n->n_inputs; k++)
+          if (n->inputs[k] != c->output)
+            push_addend(g, a, s, n->inputs[k]);
+      } else {
+        s->kind = NPT__STEP_ELTWISE;
+        for (int k = 0; k < n->n_inputs; k++)
+          push_addend(g, a, s, n->inputs[k]);
+      }
+      break;
+    case NPT_OP_UPSAMPLE:
+      if (a->virt_up[n->output] || (n->output == g->heads.embed && p->head_scale[3] > 1))
+        continue;
+      s->kind = NPT__STEP_ELTWISE;
+      s->n_add = 1, s->add_t[0] = n->inputs[0], s->add_scale[0] = n->scale;
+      s->add_bilinear[0] = n->bilinear;
+      break;
+    case NPT_OP_CONCAT:
+      s->kind = NPT__STEP_ELTWISE;
+      for (int k = 0; k < n->n_inputs; k++)
+        s->add_t[k] = n->inputs[k], s->add_scale[k] = 1;
+      s->n_add = n->n_inputs;
+      break;
+    case NPT_OP_MAXPOOL:
+    case NPT_OP_AVGPOOL:
+      s->kind = NPT__STEP_POOL;
+      break;
+    default:
+      return npt_error_set(NPT_EUNSUPPORTED, "cudnn backend: node %s: op not supported", n->name);
+    }
+    p->t[s->out].stored = 1;
+    p->n_steps++;
+  }
+  return 0;
+}
+
+/* cuDNN descriptors and the algorithm of a convolution step. */
+static int conv_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s) {
+  const npt_node *n = s->node;
+  const npt__gpu_tensor *x = &p->t[n->inputs[0]], *y = &p->t[n->output];
+  NPT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->xd));
+  NPT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->yd));
+  NPT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&s->wd));
+  NPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&s->cd));
+  NPT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_HALF, p->batch,
+                                             x->c, x->h, x->w));
+  NPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(s->wd, CUDNN_DATA_HALF, CUDNN_TENSOR_NHWC, n->c_out,
+                                             n->c_in / n->groups, n->kh, n->kw));
+  NPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(s->cd, n->pad, n->pad, n->stride, n->stride,
+                                                  n->dilation, n->dilation, CUDNN_CROSS_CORRELATION,
+                                                  CUDNN_DATA_FLOAT));
+  NPT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(s->cd, n->groups));
+  NPT_CUDNN_CHECK(cudnnSetConvolutionMathType(s->cd, CUDNN_TENSOR_OP_MATH));
+  int on, oc, oh, ow;
+  NPT_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(s->cd, s->xd, s->wd, &on, &oc, &oh, &ow));
+  if (on != p->batch || oc != y->c || oh != y->h || ow != y->w)
+    return npt_error_set(NPT_EINTERNAL,
+                         "cudnn backend: node %s: cuDNN's output %dx%dx%d differs from the "
+                         "graph's %dx%dx%d",
+                         n->name, oc, oh, ow, y->c, y->h, y->w);
+  NPT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_HALF, p->batch,
+                                             y->c, y->h, y->w));
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int got = 0;
+  NPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+      ctx->cudnn, s->xd, s->wd, s->cd, s->yd, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
+  int pick = -1;
+  for (int pass = 0; pass < 2 && pick < 0; pass++) /* tensor-core algorithms first */
+    for (int k = 0; k < got && pick < 0; k++)
+      if (perf[k].status == CUDNN_STATUS_SUCCESS && perf[k].determinism == CUDNN_DETERMINISTIC &&
+          perf[k].memory <= NPT__WS_LIMIT &&
+          (pass == 1 || perf[k].mathType == CUDNN_TENSOR_OP_MATH))
+        pick = k;
+  if (pick < 0)
+    return npt_error_set(NPT_EUNSUPPORTED,
+                         "cudnn backend: node %s: cuDNN has no deterministic algorithm for this "
+                         "convolution (%d candidates)",
+                         n->name, got);
+  s->algo = perf[pick].algo;
+  NPT_CUDNN_CHECK(cudnnSetConvolutionMathType(s->cd, perf[pick].mathType));
+  NPT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(ctx->cudnn, s->xd, s->wd, s->cd, s->yd,
+                                                          s->algo, &s->ws));
+  if (s->ws > p->ws_bytes)
+    p->ws_bytes = s->ws;
+  size_t raw = (size_t)p->batch * y->h * y->w * y->c * 2;
+  if (raw > p->scratch_bytes)
+    p->scratch_bytes = raw;
+  return 0;
+}
+
+/* Weights in the layout of the step's kernel, and the bias, on the device. */
+static int upload_weights(npt__gpu_plan *p, npt__gpu_step *s) {
+  const npt_node *n = s->node;
+  int cg = n->c_in / n->groups, taps = n->kh * n->kw;
+  size_t count = (size_t)n->c_out * cg * taps;
+  int half = s->kind == NPT__STEP_CUDNN;
+  void *host = malloc(count * (half ? 2 : 4));
+  NPT_ALLOC_CHECK(host);
+  for (int co = 0; co < n->c_out; co++)
+    for (int ci = 0; ci < cg; ci++)
+      for (int k = 0; k < taps; k++) {
+        float v = n->weight[((size_t)co * cg + ci) * taps + k];
+        size_t dst = half ? ((size_t)co * taps + k) * cg + ci /* [c_out][kh][kw][c_in/groups] */
+                          : ((size_t)k * cg + ci) * n->c_out + co; /* [kh][kw][c_in][c_out] */
+        if (half)
+          ((uint16_t *)host)[dst] = half_bits(v);
+        else
+          ((float *)host)[dst] = v;
+      }
+  cudaError_t e = cudaMalloc(&s->d_w, count * (half ? 2 : 4));
+  if (e == cudaSuccess)
+    e = cudaMemcpy(s->d_w, host, count * (half ? 2 : 4), cudaMemcpyHostToDevice);
+  free(host);
+  NPT_CUDA_CHECK(e);
+  NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_bias, (size_t)n->c_out * sizeof(float)));
+  NPT_CUDA_CHECK(
+      cudaMemcpy(s->d_bias, n->bias, (size_t)n->c_out * sizeof(float), cudaMemcpyHostToDevice));
+  p->device_bytes += count * (half ? 2 : 4) + (size_t)n->c_out * sizeof(float);
+  for (int h = 0; h < s->n_tail; h++) { /* 1x1 heads: [c_out][c_in], as the graph has them */
+    const npt_node *t = s->tail[h];
+    size_t wn = (size_t)t->c_out * t->c_in;
+    NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_w[h], wn * sizeof(float)));
+    NPT_CUDA_CHECK(
+        cudaMemcpy(s->d_tail_w[h], t->weight, wn * sizeof(float), cudaMemcpyHostToDevice));
+    NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_b[h], (size_t)t->c_out * sizeof(float)));
+    NPT_CUDA_CHECK(cudaMemcpy(s->d_tail_b[h], t->bias, (size_t)t->c_out * sizeof(float),
+                              cudaMemcpyHostToDevice));
+    p->device_bytes += (wn + t->c_out) * sizeof(float);
+  }
+  return 0;
+}
+
+static int run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s, int slot) {
+  cudaStream_t st = ctx->compute;
+  npt_dview out = npt__gpu_view(p, s->out, slot);
+  npt_addend adds[NPT_MAX_INPUTS];
+  for (int k = 0; k < s->n_add; k++)
+    adds[k] =
+        (npt_addend){npt__gpu_view(p, s->add_t[k], slot), s->add_scale[k], s->add_bilinear[k]};
+  const npt_node *n = s->node;
+  switch (s->kind) {
+  case NPT__STEP_CUDNN: {
+    npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
+    const float one = 1.0f, zero = 0.0f;
+    NPT_CUDNN_CHECK(cudnnConvolutionForward(ctx->cudnn, &one, s->xd, x.p, s->wd, s->d_w, s->cd,
+                                            s->algo, p->workspace, s->ws, &zero, s->yd,
+                                            p->scratch));
+    npt_dview raw = out;
+    raw.p = p->scratch, raw.dt = NPT_DT_F16;
+    if (s->n_tail > 0) {
+      npt_k_head heads[NPT_K_MAX_HEADS];
+      raw.c = raw.cs = n->c_out;
+      for (int h = 0; h < s->n_tail; h++)
+        heads[h] = (npt_k_head){s->d_tail_w[h], s->d_tail_b[h], (int)s->tail[h]->act,
+                                npt__gpu_view(p, s->tail[h]->output, slot)};
+      return npt_k_epilogue_heads(&raw, s->d_bias, s->act, s->n_tail, heads, st);
+    }
+    return npt_k_epilogue(&raw, s->d_bias, s->n_add, adds, s->act, &out, st);
+  }
+  case NPT__STEP_DIRECT: {
+    npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
+    return npt_k_conv_direct(&x, s->d_w, s->d_bias, n->kh, n->kw, n->stride, n->pad, n->dilation,
+                             s->n_add, adds, s->act, &out, st);
+  }
+  case NPT__STEP_ELTWISE:
+    if (n->op == NPT_OP_CONCAT) {
+      int c0 = 0;
+      for (int k = 0; k < s->n_add; k++) {
+        npt_dview slice = out;
+        slice.c = adds[k].t.c, slice.c0 = c0;
+        c0 += slice.c;
+        NPT_TRY(npt_k_epilogue(NULL, NULL, 1, &adds[k], NPT_K_ACT_NONE, &slice, st));
+      }
+      return 0;
+    }
+    return npt_k_epilogue(NULL, NULL, s->n_add, adds, s->act, &out, st);
+  case NPT__STEP_POOL: {
+    npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
+    return npt_k_pool(&x, n->pool_k, n->pool_stride, n->pool_pad, n->op == NPT_OP_MAXPOOL, &out,
+                      st);
+  }
+  }
+  return npt_error_set(NPT_EINTERNAL, "cudnn backend: unknown step kind");
+}
+
+int npt__gpu_run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, int i, int slot) {
+  return run_step(ctx, p, &p->steps[i], slot);
+}
+
+static int run_steps(npt__gpu_ctx *ctx, npt__gpu_plan *p, int slot) {
+  for (int i = 0; i < p->n_steps; i++) {
+    int rc = run_step(ctx, p, &p->steps[i], slot);
+    if (rc < 0) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", npt_error_msg(rc));
+      return npt_error_set(rc, "node %s: %s", p->steps[i].node->name, why);
+    }
+  }
+  return 0;
+}
+
+int npt__gpu_forward(npt__gpu_ctx *ctx, npt__gpu_plan *p, int slot) {
+  if (p->use_graphs) {
+    NPT_CUDA_CHECK(cudaGraphLaunch(p->graph[slot], ctx->compute));
+    return 0;
+  }
+  return run_steps(ctx, p, slot);
+}
+
+/* Captures each slot's steps into a CUDA graph.  A capture that fails (a library call that
+ * cannot be captured) leaves the plan running step by step, which is correct, only slower. */
+static void capture_graphs(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
+  const char *env = getenv("NPT_CUDNN_GRAPHS");
+  if (env && strcmp(env, "0") == 0)
+    return;
+  for (int slot = 0; slot < NPT__SLOTS; slot++) {
+    cudaGraph_t graph = NULL;
+    if (cudaStreamBeginCapture(ctx->compute, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
+      break;
+    int rc = run_steps(ctx, p, slot);
+    cudaError_t e = cudaStreamEndCapture(ctx->compute, &graph);
+    if (rc == 0 && e == cudaSuccess && graph)
+      e = cudaGraphInstantiate(&p->graph[slot], graph, 0);
+    if (graph)
+      cudaGraphDestroy(graph);
+    if (rc < 0 || e != cudaSuccess) {
+      cudaGetLastError();
+      npt_error_clear();
+      for (int k = 0; k < slot; k++)
+        cudaGraphExecDestroy(p->graph[k]);
+      memset(p->graph, 0, sizeof p->graph);
+      fprintf(stderr,
+              "nptrack: cudnn backend: the network could not be captured in a CUDA graph "
+              "(%s); it runs step by step\n",
+              rc < 0 ? "a library call refused" : cudaGetErrorString(e));
+      return;
+    }
+  }
+  p->use_graphs = 1;
+}
+
+static int dev_alloc(npt__gpu_plan *p, void **d, size_t bytes) {
+  NPT_CUDA_CHECK(cudaMalloc(d, bytes ? bytes : 16));
+  p->device_bytes += bytes;
+  return 0;
+}
+
+int npt__gpu_poison(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
+  for (int t = 0; t < p->n_tensors; t++)
+    for (int s = 0; s < NPT__SLOTS; s++)
+      if (p->t[t].d[s] && (s == 0 || p->t[t].per_slot))
+        NPT_CUDA_CHECK(cudaMemsetAsync(p->t[t].d[s], 0xff, p->t[t].bytes, ctx->compute));
+  return 0;
+}
+
+/* Device memory the plan will take, to refuse it with numbers before allocating. */
+static size_t plan_bytes(const npt__gpu_plan *p, size_t detect_bytes) {
+  size_t sum = p->scratch_bytes + p->ws_bytes + detect_bytes;
+  for (int t = 0; t < p->n_tensors; t++)
+    if (p->t[t].stored)
+      sum += p->t[t].bytes * (p->t[t].per_slot ? NPT__SLOTS : 1);
+  for (int k = 0; k < 4; k++)
+    sum += p->head_floats[k] * sizeof(float);
+  return sum + (size_t)p->batch * p->h * p->w * sizeof(float);
+}
+
+size_t npt__gpu_detect_bytes(const npt__gpu_plan *p);
+
+static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
+  const npt_graph *g = p->g;
+  analysis a = {0};
+  int rc = analyse(g, &a);
+  if (rc < 0) {
+    analysis_free(&a);
+    return rc;
+  }
+  p->n_tensors = g->n_tensors;
+  p->t = calloc((size_t)g->n_tensors, sizeof *p->t);
+  if (!p->t) {
+    analysis_free(&a);
+    return npt_error_set(NPT_ENOMEM, "cudnn backend: out of memory");
+  }
+  for (int t = 0; t < g->n_tensors; t++) {
+    npt__gpu_tensor *x = &p->t[t];
+    x->c = g->tensors[t].channels;
+    x->h = p->h / g->tensors[t].stride, x->w = p->w / g->tensors[t].stride;
+    x->dt = NPT_DT_F16;
+  }
+  const npt_heads *hd = &g->heads;
+  const int heads[4] = {hd->heatmap, hd->size, hd->offset, hd->embed};
+  for (int k = 0; k < 4; k++) {
+    p->head_t[k] = heads[k], p->head_scale[k] = 1;
+    if (heads[k] < 0)
+      continue;
+    if (k < 3 && a.cons[heads[k]] == 0)
+      p->t[heads[k]].dt = NPT_DT_F32;
+  }
+  if (hd->embed >= 0 && a.prod[hd->embed] >= 0) {
+    const npt_node *u = &g->nodes[a.prod[hd->embed]];
+    if (u->op == NPT_OP_UPSAMPLE && !u->bilinear && a.cons[hd->embed] == 0 &&
+        hd->embed != hd->heatmap && hd->embed != hd->size && hd->embed != hd->offset &&
+        u->inputs[0] != g->input)
+      p->head_t[3] = u->inputs[0], p->head_scale[3] = u->scale;
+  }
+  p->t[g->input].stored = 1;
+  rc = build_steps(p, &a);
+  analysis_free(&a);
+  NPT_TRY(rc);
+  for (int k = 0; k < 4; k++)
+    if (p->head_t[k] >= 0)
+      p->t[p->head_t[k]].per_slot = 1;
+  for (int t = 0; t < p->n_tensors; t++) {
+    npt__gpu_tensor *x = &p->t[t];
+    size_t elems = (size_t)p->batch * x->h * x->w * x->c;
+    x->bytes = elems * dt_size(x->dt);
+    if (elems > 0x7fffffffu) /* cuDNN's 4-d descriptors and our kernels' cells index in int */
+      return npt_error_set(NPT_EUNSUPPORTED,
+                           "cudnn backend: tensor %s of a batch of %d frames of %dx%d has %zu "
+                           "elements, over the 2^31 that cuDNN's descriptors index (lower "
+                           "detect.batch)",
+                           g->tensors[t].name, p->batch, p->w, p->h, elems);
+  }
+  for (int k = 0; k < 4; k++)
+    if (p->head_t[k] >= 0) {
+      const npt__gpu_tensor *x = &p->t[p->head_t[k]];
+      p->head_floats[k] =
+          (size_t)p->batch * x->c * x->h * x->w * p->head_scale[k] * p->head_scale[k];
+    }
+  for (int i = 0; i < p->n_steps; i++)
+    if (p->steps[i].kind == NPT__STEP_CUDNN)
+      NPT_TRY(conv_prepare(ctx, p, &p->steps[i]));
+
+  size_t need = plan_bytes(p, npt__gpu_detect_bytes(p)), free_b = 0, total_b = 0;
+  NPT_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  if (need > free_b)
+    return npt_error_set(NPT_ENOMEM,
+                         "cudnn backend: batches of %d frames of %dx%d need %.0f MiB of GPU "
+                         "memory; GPU %d (%s) has %.0f MiB free of %.0f MiB (lower "
+                         "detect.batch or use a smaller frame)",
+                         p->batch, p->w, p->h, need / 1048576.0, ctx->device, ctx->prop.name,
+                         free_b / 1048576.0, total_b / 1048576.0);
+
+  for (int t = 0; t < p->n_tensors; t++) {
+    npt__gpu_tensor *x = &p->t[t];
+    if (!x->stored)
+      continue;
+    for (int s = 0; s < (x->per_slot ? NPT__SLOTS : 1); s++)
+      NPT_TRY(dev_alloc(p, &x->d[s], x->bytes));
+  }
+  NPT_TRY(dev_alloc(p, &p->scratch, p->scratch_bytes));
+  NPT_TRY(dev_alloc(p, &p->workspace, p->ws_bytes));
+  for (int i = 0; i < p->n_steps; i++)
+    if (p->steps[i].kind == NPT__STEP_CUDNN || p->steps[i].kind == NPT__STEP_DIRECT)
+      NPT_TRY(upload_weights(p, &p->steps[i]));
+  NPT_TRY(dev_alloc(p, (void **)&p->d_in_f32, (size_t)p->batch * p->h * p->w * sizeof(float)));
+  for (int k = 0; k < 4; k++)
+    if (p->head_t[k] >= 0) {
+      NPT_TRY(dev_alloc(p, (void **)&p->d_heads_f32[k], p->head_floats[k] * sizeof(float)));
+      p->h_heads[k] = malloc(p->head_floats[k] * sizeof(float));
+      NPT_ALLOC_CHECK(p->h_heads[k]);
+    }
+  NPT_TRY(npt__gpu_detect_alloc(ctx, p));
+  NPT_CUDNN_CHECK(cudnnSetStream(ctx->cudnn, ctx->compute));
+  capture_graphs(ctx, p);
+  NPT_CUDA_CHECK(cudaStreamSynchronize(ctx->compute));
+  return 0;
+}
+
+int npt__gpu_plan_make(npt__gpu_ctx *ctx, const npt_graph *g, int batch, int h, int w,
+                       npt__gpu_plan **out) {
+  *out = NULL;
+  npt__gpu_plan *p = calloc(1, sizeof *p);
+  NPT_ALLOC_CHECK(p);
+  p->g = g, p->batch = batch, p->h = h, p->w = w;
+  int rc = make(ctx, p);
+  if (rc < 0) {
+    npt__gpu_plan_destroy(p);
+    cudaGetLastError();
+    return rc;
+  }
+  int s = g->heads.output_stride;
+  p->out = (npt_head_outputs){p->h_heads[0], p->h_heads[1], p->h_heads[2], p->h_heads[3],
+                              batch,         h / s,         w / s};
+  *out = p;
+  return 0;
+}
+
+void npt__gpu_plan_destroy(npt__gpu_plan *p) {
+  if (!p)
+    return;
+  for (int s = 0; s < NPT__SLOTS; s++) {
+    if (p->graph[s])
+      cudaGraphExecDestroy(p->graph[s]);
+    cudaFree(p->d_raw[s]);
+    cudaFreeHost(p->h_raw[s]);
+    cudaFree(p->d_peaks[s]);
+    cudaFree(p->d_packed[s]);
+    cudaFree(p->d_packed_emb[s]);
+    cudaFree(p->d_small[s]);
+    cudaFreeHost(p->h_small[s]);
+    cudaFreeHost(p->h_packed[s]);
+    cudaFreeHost(p->h_packed_emb[s]);
+    if (p->ev_raw[s])
+      cudaEventDestroy(p->ev_raw[s]);
+    if (p->ev_small[s])
+      cudaEventDestroy(p->ev_small[s]);
+    if (p->ev_done[s])
+      cudaEventDestroy(p->ev_done[s]);
+  }
+  for (int t = 0; p->t && t < p->n_tensors; t++)
+    for (int s = 0; s < NPT__SLOTS; s++)
+      cudaFree(p->t[t].d[s]);
+  for (int i = 0; p->steps && i < p->n_steps; i++) {
+    npt__gpu_step *s = &p->steps[i];
+    if (s->xd)
+      cudnnDestroyTensorDescriptor(s->xd);
+    if (s->yd)
+      cudnnDestroyTensorDescriptor(s->yd);
+    if (s->wd)
+      cudnnDestroyFilterDescriptor(s->wd);
+    if (s->cd)
+      cudnnDestroyConvolutionDescriptor(s->cd);
+    cudaFree(s->d_w);
+    cudaFree(s->d_bias);
+    for (int h = 0; h < s->n_tail; h++)
+      cudaFree(s->d_tail_w[h]), cudaFree(s->d_tail_b[h]);
+  }
+  cudaFree(p->scratch);
+  cudaFree(p->workspace);
+  cudaFree(p->d_in_f32);
+  for (int k = 0; k < 4; k++) {
+    cudaFree(p->d_heads_f32[k]);
+    free(p->h_heads[k]);
+  }
+  free(p->host_peaks);
+  free(p->t);
+  free(p->steps);
+  free(p);
+}
