@@ -65,6 +65,19 @@ const npt_setting_def npt_track_settings_table[] = {
     {"track.merge_growth", NPT_SET_FLOAT, 1, 100, "1.2", "", NONE,
      "Merges: the merged particle's box must be at least this many times the area of the "
      "parent track it was matched to."},
+    {"track.split_shrink", NPT_SET_FLOAT, 0, 1, "0.7", "", NONE,
+     "Splits (regeneration, the mirror of merges): a confirmed track tracked in the previous "
+     "frame splits when at least two fragments lie near its predicted box -- high detections "
+     "scoring at least track.new_track_score whose area is at most this fraction of the "
+     "track's predicted area, each either the track's own match or a detection no track took. "
+     "The track ends and every fragment starts a new, confirmed track (a split gives each piece "
+     "a new identity, as nptrack synth's ground truth does); the split is reported as a "
+     "lineage event.  A track whose match did not shrink this much never splits.  0 turns "
+     "splits off."},
+    {"track.split_reach", NPT_SET_FLOAT, 0, 10, "1.5", "", NONE,
+     "Splits: a fragment's centre must lie within this many half-widths (and half-heights) of "
+     "the splitting track's predicted centre; 1 keeps fragments centred inside the track's "
+     "box, 1.5 lets them scatter up to a quarter of its size beyond it."},
     {"track.embed_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
      "Smoothing of a track's embedding: at each match with a high detection it becomes "
      "normalise(m x old + (1 - m) x detection's); 0 keeps only the latest."},
@@ -95,6 +108,8 @@ int npt_track_settings_get(const npt_config *cfg, npt_track_settings *s) {
   s->embed_momentum = npt_config_float(cfg, "track.embed_momentum");
   s->merge_cover = npt_config_float(cfg, "track.merge_cover");
   s->merge_growth = npt_config_float(cfg, "track.merge_growth");
+  s->split_shrink = npt_config_float(cfg, "track.split_shrink");
+  s->split_reach = npt_config_float(cfg, "track.split_reach");
   s->gate = strcmp(npt_config_str(cfg, "track.gate"), "position") ? NPT_TRACK_GATE_4D
                                                                   : NPT_TRACK_GATE_POSITION;
   s->std_weight_position = npt_config_float(cfg, "track.std_weight_position");

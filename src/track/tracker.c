@@ -29,7 +29,7 @@ typedef struct track {
   int gate_ok;
   int has_embed;
   int npend;     /* matches before confirmation, held in the tracker's pend[] */
-  int merged;    /* merged into another particle this frame: ends now */
+  int merged;    /* merged into another particle or split this frame: ends now */
   int64_t match; /* this frame's detection, or -1 */
 } track;
 
@@ -53,7 +53,7 @@ struct npt_tracker {
   /* Per frame, for up to cap_d detections. */
   size_t cap_d;
   unsigned char *kind;
-  unsigned char *merge_child; /* per detection: 1 when it is the particle a merge made */
+  unsigned char *child; /* per detection: 1 when a merge or split made it: born confirmed */
   double (*meas)[4];
   double *inv_norm;    /* 1 / |embedding|, 0 without one */
   int64_t *det_track;  /* per detection: its track's slot, or -1 */
@@ -73,6 +73,17 @@ struct npt_tracker {
   int npend_max; /* confirm_frames - 1 */
   npt_track_backfill *pend, *bf;
   size_t nbf;
+  /* Lineage of this step: links (kind, child detection, parent id) found by the merge and split
+   * passes, turned into events once the children have ids. */
+  struct link {
+    int kind;
+    size_t j;
+    int64_t parent;
+  } *links;
+  size_t nlinks, cap_links;
+  npt_track_event *ev;
+  int64_t *ev_ids;
+  size_t nev;
 };
 
 npt_track_settings npt_track_settings_default(void) {
@@ -89,6 +100,8 @@ npt_track_settings npt_track_settings_default(void) {
       .lost_frames = 30,
       .merge_cover = 0.3,
       .merge_growth = 1.2,
+      .split_shrink = 0.7,
+      .split_reach = 1.5,
       .embed_momentum = 0.9,
       .gate = NPT_TRACK_GATE_4D,
       .std_weight_position = NPT_KALMAN_STD_WEIGHT_POSITION,
@@ -114,6 +127,8 @@ static int check_settings(const npt_track_settings *s) {
   IN(lost_frames, 0, 1000000)
   IN(merge_cover, 0, 1)
   IN(merge_growth, 1, 100)
+  IN(split_shrink, 0, 1)
+  IN(split_reach, 0, 10)
   IN(embed_momentum, 0, 1)
   IN(std_weight_position, 1e-6, 10)
   IN(std_weight_velocity, 1e-6, 10)
@@ -154,7 +169,7 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->tr);
   free(t->emb);
   free(t->kind);
-  free(t->merge_child);
+  free(t->child);
   free(t->meas);
   free(t->inv_norm);
   free(t->det_track);
@@ -168,6 +183,9 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->births);
   free(t->pend);
   free(t->bf);
+  free(t->links);
+  free(t->ev);
+  free(t->ev_ids);
   npt_assign_work_free(t->aw);
   free(t);
 }
@@ -181,6 +199,10 @@ int64_t npt_tracker_num_ids(const npt_tracker *t) {
 size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out) {
   *out = t->bf;
   return t->nbf;
+}
+size_t npt_tracker_events(const npt_tracker *t, const npt_track_event **out) {
+  *out = t->ev;
+  return t->nev;
 }
 
 #define GROW(p, n)                                                                                 \
@@ -196,7 +218,7 @@ static int reserve(npt_tracker *t, size_t nd) {
   if (nd > t->cap_d) {
     size_t cap = nd > 2 * t->cap_d ? nd : 2 * t->cap_d;
     GROW(t->kind, cap);
-    GROW(t->merge_child, cap);
+    GROW(t->child, cap);
     GROW(t->meas, cap);
     GROW(t->inv_norm, cap);
     GROW(t->det_track, cap);
@@ -221,6 +243,13 @@ static int reserve(npt_tracker *t, size_t nd) {
       GROW(t->bf, cap * (size_t)t->npend_max);
     }
     t->cap_t = cap;
+  }
+  if (t->nt + nd > t->cap_links) {
+    size_t cap = t->cap_t + t->cap_d;
+    GROW(t->links, cap);
+    GROW(t->ev, cap);
+    GROW(t->ev_ids, 2 * cap);
+    t->cap_links = cap;
   }
   return 0;
 }
@@ -397,12 +426,119 @@ static void merge_pass(npt_tracker *t) {
     if (best < 0)
       continue;
     b->merged = 1;
-    if (!t->merge_child[best]) {
-      t->merge_child[best] = 1;
+    if (!t->child[best]) {
+      t->child[best] = 1;
       track *a = &t->tr[t->det_track[best]];
       a->merged = 1;
       a->match = -1;
+      t->links[t->nlinks++] = (struct link){NPT_TRACK_MERGE, (size_t)best, a->id};
     }
+    t->links[t->nlinks++] = (struct link){NPT_TRACK_MERGE, (size_t)best, b->id};
+  }
+}
+
+/* Splits (regeneration): a confirmed track A tracked in the previous frame whose neighbourhood
+ * (the centres within split_reach times its predicted half-width and half-height of its
+ * predicted centre) holds at least two fragments: high detections scoring at least
+ * new_track_score, each at most split_shrink times A's predicted area, either A's own match or
+ * left free by the cascade.  A ends and every fragment starts a new track, confirmed at birth (a
+ * split gives each piece a new identity).  A track matched to a detection that is not a fragment
+ * (not shrunk, or a low detection) never splits.  Tracks are visited in birth order and a
+ * detection joins one split at most, so the outcome is deterministic. */
+static void split_pass(npt_tracker *t, const npt_track_det *d) {
+  const npt_track_settings *s = &t->s;
+  if (!(s->split_shrink > 0))
+    return;
+  for (size_t i = 0; i < t->nt; i++) {
+    track *a = &t->tr[i];
+    if (a->id == 0 || a->state != ST_TRACKED || a->merged)
+      continue;
+    const double *pa = a->kf.mean;
+    const double max_area = s->split_shrink * pa[2] * pa[3];
+    if (!(max_area > 0))
+      continue;
+    const int64_t own = a->match;
+    if (own >= 0 && (t->kind[own] != DET_HIGH || t->child[own] ||
+                     !(t->meas[own][2] * t->meas[own][3] <= max_area)))
+      continue;
+    double rx = 0.5 * s->split_reach * pa[2], ry = 0.5 * s->split_reach * pa[3];
+    size_t nc = grid_query(t, pa[0] - rx, pa[0] + rx, pa[1] - ry, pa[1] + ry);
+    size_t nfrag = own >= 0, first = t->nlinks;
+    for (size_t c = 0; c < nc; c++) {
+      size_t j = t->cand[c];
+      const double *z = t->meas[j];
+      if (t->kind[j] != DET_HIGH || t->det_track[j] >= 0 || t->child[j] ||
+          !(d[j].score >= s->new_track_score) || !(fabs(z[0] - pa[0]) <= rx) ||
+          !(fabs(z[1] - pa[1]) <= ry) || !(z[2] * z[3] <= max_area))
+        continue;
+      t->links[first + nfrag - (own >= 0)] = (struct link){NPT_TRACK_SPLIT, j, a->id};
+      nfrag++;
+    }
+    if (nfrag < 2)
+      continue;
+    /* The split: A ends, its fragments (its own match first) are born confirmed. */
+    if (own >= 0) {
+      memmove(t->links + first + 1, t->links + first, (nfrag - 1) * sizeof *t->links);
+      t->links[first] = (struct link){NPT_TRACK_SPLIT, (size_t)own, a->id};
+      t->det_track[own] = -1;
+      a->match = -1;
+    }
+    for (size_t k = first; k < first + nfrag; k++)
+      t->child[t->links[k].j] = 1;
+    t->nlinks += nfrag;
+    a->merged = 1;
+  }
+}
+
+static int cmp_id(const void *pa, const void *pb) {
+  int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+  return (a > b) - (a < b);
+}
+
+/* The step's events from its links, now that every child has its id (out[j]): a merge per
+ * child detection (its parents in the order the merge pass found them), a split per parent
+ * (children by increasing id), in the order of their first link. */
+static void build_events(npt_tracker *t, int64_t frame, const int64_t *out) {
+  size_t nid = 0;
+  t->nev = 0;
+  for (size_t k = 0; k < t->nlinks;) {
+    const struct link *l = &t->links[k];
+    size_t e = k + 1;
+    if (l->kind == NPT_TRACK_SPLIT)
+      while (e < t->nlinks && t->links[e].kind == NPT_TRACK_SPLIT &&
+             t->links[e].parent == l->parent)
+        e++;
+    npt_track_event *ev = &t->ev[t->nev++];
+    ev->kind = l->kind;
+    ev->frame = frame;
+    int64_t *ids = t->ev_ids + nid;
+    if (l->kind == NPT_TRACK_SPLIT) {
+      ids[0] = l->parent;
+      for (size_t q = k; q < e; q++)
+        ids[1 + q - k] = out[t->links[q].j];
+      qsort(ids + 1, e - k, sizeof *ids, cmp_id);
+      ev->n_parents = 1;
+      ev->n_children = e - k;
+    } else {
+      /* Merge links of one child are not contiguous when two children share a pass: gather. */
+      size_t np = 0;
+      for (size_t q = k; q < t->nlinks; q++)
+        if (t->links[q].kind == NPT_TRACK_MERGE && t->links[q].j == l->j)
+          ids[np++] = t->links[q].parent;
+      ids[np] = out[l->j];
+      ev->n_parents = np;
+      ev->n_children = 1;
+      /* Later links of this child are skipped below. */
+      for (size_t q = k + 1; q < t->nlinks; q++)
+        if (t->links[q].kind == NPT_TRACK_MERGE && t->links[q].j == l->j)
+          t->links[q].kind = 0;
+    }
+    ev->parents = ids;
+    ev->children = ids + ev->n_parents;
+    nid += ev->n_parents + ev->n_children;
+    k = e;
+    while (k < t->nlinks && t->links[k].kind == 0)
+      k++;
   }
 }
 
@@ -535,6 +671,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   NPT_TRY(reserve(t, n));
   const npt_track_settings *s = &t->s;
   t->nbf = 0;
+  t->nev = 0;
 
   /* Prediction over the frames since the last step (a track more than lost_frames + 1 frames
    * old is removed at the end of this step anyway, so no more are needed), and the gates. */
@@ -565,7 +702,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
                  : dj->score >= s->low_score ? DET_LOW
                                              : DET_IGNORED;
     t->det_track[j] = -1;
-    t->merge_child[j] = 0;
+    t->child[j] = 0;
     t->inv_norm[j] = 0;
     if (dj->embed && t->dim > 0) {
       double ss = 0;
@@ -581,9 +718,11 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   NPT_TRY(stage_iou(t, n, 1, DET_HIGH, s->iou_match));
   NPT_TRY(stage_iou(t, n, 1, DET_LOW, s->low_match));
   NPT_TRY(stage_iou(t, n, 0, DET_HIGH, s->unconfirmed_match));
+  t->nlinks = 0;
   merge_pass(t);
+  split_pass(t, d);
   for (size_t j = 0; j < n; j++)
-    if (t->merge_child[j])
+    if (t->child[j])
       t->det_track[j] = -1; /* its parent no longer holds it: it is born below */
 
   /* Updates, confirmations, losses and removals, in birth order. */
@@ -645,7 +784,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   size_t nb = 0;
   for (size_t j = 0; j < n; j++)
     if (t->kind[j] == DET_HIGH && t->det_track[j] < 0 &&
-        (d[j].score >= s->new_track_score || t->merge_child[j]))
+        (d[j].score >= s->new_track_score || t->child[j]))
       t->births[nb++] = (birth_key){d[j].score, t->meas[j][1], t->meas[j][0], j};
   qsort(t->births, nb, sizeof *t->births, cmp_birth);
   for (size_t b = 0; b < nb; b++) {
@@ -660,7 +799,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->match = (int64_t)j;
     if (t->inv_norm[j] > 0)
       fold_embedding(t, tr, t->emb + t->nt * (size_t)t->dim, d[j].embed, t->inv_norm[j]);
-    if (s->confirm_frames <= 1 || t->merge_child[j]) {
+    if (s->confirm_frames <= 1 || t->child[j]) {
       tr->id = ++t->next_id;
     } else {
       t->pend[t->nt * (size_t)t->npend_max] = (npt_track_backfill){frame, (int64_t)j, 0};
@@ -675,5 +814,6 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   for (size_t j = 0; j < n; j++)
     if (out[j] == 0)
       out[j] = -1;
+  build_events(t, frame, out);
   return 0;
 }

@@ -27,6 +27,14 @@
  * track, confirmed at birth (a merge makes a new particle; nptrack synth's ground truth gives
  * it a new id).  merge_cover 0 turns this off.
  *
+ * Then splits (regeneration), the mirror of merges: a confirmed track A, tracked in the previous
+ * frame, with at least two fragments near its predicted box (centres within split_reach times
+ * its half-width and half-height of its centre) -- high detections scoring >= new_track_score
+ * of at most split_shrink times its predicted area, each either A's own match or left free by
+ * the cascade -- ends, and every fragment starts a new track, confirmed at birth.  A track
+ * matched to a detection that is not a fragment never splits.  split_shrink 0 turns this off.
+ * Each step's merges and splits are reported as lineage events (npt_tracker_events).
+ *
  * Then: confirmed tracks unmatched become (or stay) lost and are removed once more than
  * lost_frames frames have passed since their last match; unconfirmed tracks unmatched are
  * removed; high detections left with score >= new_track_score start unconfirmed tracks, which
@@ -77,6 +85,8 @@ typedef struct npt_track_settings {
   npt_track_gate_kind gate;   /* Mahalanobis gate on centre and size, or on the centre only */
   double std_weight_position; /* Kalman noise weights (kalman.h) */
   double std_weight_velocity;
+  double split_shrink; /* splits: a fragment's area over the parent's, at most; 0: off */
+  double split_reach;  /* splits: fragment centres within this many parent half-sizes */
 } npt_track_settings;
 
 /* One detection handed to the tracker.  Box as everywhere in nptrack: top-left corner and size,
@@ -122,6 +132,21 @@ typedef struct npt_track_backfill {
  * track, tracks in order of confirmation) that the last npt_tracker_step's confirmations gave
  * ids; *out stays valid until the next step.  Returns their number (0 with confirm_frames 1). */
 size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out);
+
+/* A lineage event of the last step: a merge (parents: the tracks that ended in it, the
+ * matched one first; one child) or a split (one parent; children by increasing id).  Ids are
+ * those of the tracks; the children's tracks start at this frame. */
+typedef enum { NPT_TRACK_MERGE = 1, NPT_TRACK_SPLIT = 2 } npt_track_event_kind;
+typedef struct npt_track_event {
+  npt_track_event_kind kind;
+  int64_t frame;
+  size_t n_parents, n_children;
+  const int64_t *parents, *children;
+} npt_track_event;
+
+/* The last npt_tracker_step's events, in the order they were found; *out (and the id arrays it
+ * points to) stays valid until the next step.  Returns their number. */
+size_t npt_tracker_events(const npt_tracker *t, const npt_track_event **out);
 
 /* Tracks alive now (confirmed, tracked or lost, and unconfirmed), and ids given so far. */
 size_t npt_tracker_num_tracks(const npt_tracker *t);

@@ -246,14 +246,29 @@ static void test_merge(void **state) {
       if (f == 11)
         for (int i = 0; i < 4; i++)
           before[i] = p[i].id;
+      const npt_track_event *ev;
+      size_t nev = npt_tracker_events(t, &ev);
       if (f == 12) {
         merged_id = p[0].id;
         assert_true(merged_id > 0);
-        if (on)
+        if (on) {
           assert_true(merged_id != before[0] && merged_id != before[1] &&
                       merged_id == npt_tracker_num_ids(t));
-        else
+          /* One lineage event: both parents (the one the detection matched first), one child. */
+          assert_int_equal(nev, 1);
+          assert_int_equal(ev[0].kind, NPT_TRACK_MERGE);
+          assert_int_equal(ev[0].frame, 12);
+          assert_int_equal(ev[0].n_parents, 2);
+          assert_int_equal(ev[0].n_children, 1);
+          assert_int_equal(ev[0].children[0], merged_id);
+          assert_true((ev[0].parents[0] == before[0] && ev[0].parents[1] == before[1]) ||
+                      (ev[0].parents[0] == before[1] && ev[0].parents[1] == before[0]));
+        } else {
           assert_true(merged_id == before[0] || merged_id == before[1]);
+          assert_int_equal(nev, 0);
+        }
+      } else {
+        assert_int_equal(nev, 0);
       }
       if (f > 12)
         assert_int_equal(p[0].id, merged_id);
@@ -264,6 +279,83 @@ static void test_merge(void **state) {
       move(p, 4);
     }
     expect_distinct(before, 4);
+    free(p);
+    npt_tracker_free(t);
+  }
+}
+
+/* Split (regeneration): a particle of side 30 shrinks to 18 (0.36 of its area) and two
+ * fragments of side 14 appear beside it.  With splits on, its track ends and the three pieces
+ * get new ids at once, reported as one split event; with track.split_shrink 0 the shrunk piece
+ * keeps the parent's id and the fragments wait for confirmation.  A bystander whose box does
+ * not shrink keeps its id although a small new particle appears next to it. */
+static void test_split(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    npt_track_settings s = npt_track_settings_default();
+    if (!on)
+      s.split_shrink = 0;
+    npt_tracker *t;
+    assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+    npt_rng g;
+    npt_rng_seed(&g, 6, (uint64_t)on);
+    particle *p = new_particles(5);
+    p[0].x = 200, p[0].y = 200, p[0].size = 30;
+    p[1].x = 400, p[1].y = 100;
+    p[2].x = 219, p[2].y = 201, p[2].size = 14, p[2].present = 0; /* fragments */
+    p[3].x = 199, p[3].y = 181, p[3].size = 14, p[3].present = 0;
+    p[4].x = 411, p[4].y = 100, p[4].size = 8, p[4].present = 0; /* beside the bystander */
+    for (int i = 0; i < 5; i++)
+      random_unit(&g, p[i].emb);
+    int64_t before[2] = {0}, after[4] = {0};
+    for (int64_t f = 0; f < 20; f++) {
+      if (f == 12) {
+        p[0].x = 197, p[0].size = 18;
+        p[2].present = p[3].present = p[4].present = 1;
+      }
+      step(t, f, p, 5, &g, 0.2, NULL, 0, NULL);
+      const npt_track_event *ev;
+      size_t nev = npt_tracker_events(t, &ev);
+      if (f == 1) /* confirmed */
+        before[0] = p[0].id, before[1] = p[1].id;
+      if (f >= 1 && f < 12)
+        assert_int_equal(p[0].id, before[0]);
+      if (f >= 1)
+        assert_int_equal(p[1].id, before[1]);
+      if (f == 12 && on) {
+        for (int i = 0; i < 4; i++)
+          after[i] = p[i].id;
+        expect_distinct(after, 4);
+        assert_true(p[0].id != before[0] && p[2].id > before[0] && p[3].id > before[0]);
+        assert_int_equal(p[4].id, -1); /* a new particle, not a fragment: unconfirmed */
+        assert_int_equal(nev, 1);
+        assert_int_equal(ev[0].kind, NPT_TRACK_SPLIT);
+        assert_int_equal(ev[0].frame, 12);
+        assert_int_equal(ev[0].n_parents, 1);
+        assert_int_equal(ev[0].parents[0], before[0]);
+        assert_int_equal(ev[0].n_children, 3);
+        int64_t kids[3] = {p[0].id, p[2].id, p[3].id};
+        for (int a = 0; a < 3; a++) /* sorted */
+          for (int b = a + 1; b < 3; b++)
+            if (kids[b] < kids[a]) {
+              int64_t x = kids[a];
+              kids[a] = kids[b], kids[b] = x;
+            }
+        for (int k = 0; k < 3; k++)
+          assert_int_equal(ev[0].children[k], kids[k]);
+      } else if (f == 12) {
+        assert_int_equal(p[0].id, before[0]);
+        assert_int_equal(p[2].id, -1);
+        assert_int_equal(p[3].id, -1);
+        assert_int_equal(nev, 0);
+      } else {
+        assert_int_equal(nev, 0);
+      }
+      if (f > 12 && on)
+        for (int i = 0; i < 4; i++)
+          assert_int_equal(p[i].id, after[i]);
+      move(p, 5);
+    }
     free(p);
     npt_tracker_free(t);
   }
@@ -648,7 +740,8 @@ static void test_errors_and_config(void **state) {
   SAME(high_score), SAME(low_score), SAME(new_track_score), SAME(match_cost);
   SAME(embed_weight), SAME(iou_match), SAME(low_match), SAME(unconfirmed_match);
   SAME(confirm_frames), SAME(lost_frames), SAME(embed_momentum), SAME(gate);
-  SAME(std_weight_position), SAME(std_weight_velocity);
+  SAME(std_weight_position), SAME(std_weight_velocity), SAME(merge_cover), SAME(merge_growth);
+  SAME(split_shrink), SAME(split_reach);
 #undef SAME
   npt_config_free(cfg);
   assert_int_equal(npt_config_load_text(&cfg, "track = { lost_frames = 7; gate = \"position\"; };",
@@ -666,7 +759,7 @@ static void test_errors_and_config(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_backfill),
-      cmocka_unit_test(test_merge),
+      cmocka_unit_test(test_merge),             cmocka_unit_test(test_split),
       cmocka_unit_test(test_crossing_same_look),
       cmocka_unit_test(test_missed_detections), cmocka_unit_test(test_false_positives),
       cmocka_unit_test(test_appearance_change), cmocka_unit_test(test_low_score_second_pass),
