@@ -211,6 +211,25 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
   return 0;
 }
 
+/* Drops the rows that scored below `keep` (the detector's threshold) and are in no track: the
+ * low-score detections decoded only for the tracker's second pass that no track took. */
+static void drop_untracked_low(rows_buf *r, float keep) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < r->n; i++) {
+    if (r->score[i] < keep && r->track_id[i] < 0)
+      continue;
+    if (m != i) {
+      r->frame[m] = r->frame[i], r->track_id[m] = r->track_id[i];
+      r->x[m] = r->x[i], r->y[m] = r->y[i], r->w[m] = r->w[i], r->h[m] = r->h[i];
+      r->score[m] = r->score[i], r->cls[m] = r->cls[i];
+      if (r->dim)
+        memcpy(r->embed + m * r->dim, r->embed + i * r->dim, sizeof(float) * (size_t)r->dim);
+    }
+    m++;
+  }
+  r->n = m;
+}
+
 /* The archive's name for `path`: its base name without extension (and without a dataset after
  * a colon), "_2", "_3", ... appended when an earlier video has the name. */
 static void video_name(char **names, int i, const char *path, char *out, size_t n) {
@@ -247,7 +266,7 @@ typedef struct run_totals {
 
 /* One video: frames → engine → tracker → rows → the archive's group. */
 static int run_video(npt_cli_engine *ce, const npt_detect_options *o, const npt_track_settings *ts,
-                     npt_archive *a, const char *path, const char *name, int quiet,
+                     float keep, npt_archive *a, const char *path, const char *name, int quiet,
                      run_totals *tot) {
   npt_frames *fr = NULL;
   NPT_TRY(npt_frames_open_opts(&fr, path, &ce->fo));
@@ -279,6 +298,7 @@ static int run_video(npt_cli_engine *ce, const npt_detect_options *o, const npt_
                             in->pixel_size_nm,
                             unknown ? NPT_PIXEL_SOURCE_UNKNOWN : NPT_PIXEL_SOURCE_FILE};
     rows_buf *r = &v.rows;
+    drop_untracked_low(r, keep);
     npt_archive_rows ar = {r->n,
                            r->frame,
                            r->track_id,
@@ -326,6 +346,12 @@ static int run(const npt_config *cfg, const npt_detect_options *o, int force, in
   npt_cli_engine ce;
   NPT_TRY(npt_cli_engine_open(&ce, o));
   tot->top_k = ce.dp.top_k;
+  /* ByteTrack's second pass continues tracks with detections scoring from track.low_score up
+   * to the detector's threshold: the network decodes down to track.low_score, and the rows
+   * below its threshold are kept only where a track took them (drop_untracked_low). */
+  const float keep = ce.dp.score_threshold;
+  if (ts.low_score > 0 && ts.low_score < keep)
+    ce.dp.score_threshold = (float)ts.low_score;
   npt_archive *a = NULL;
   char *text = NULL;
   char **names = calloc((size_t)n_videos, sizeof *names);
@@ -347,7 +373,7 @@ static int run(const npt_config *cfg, const npt_detect_options *o, int force, in
     if (!(names[i] = strdup(name)))
       rc = npt_error_set(NPT_ENOMEM, "out of memory");
     else
-      rc = run_video(&ce, o, &ts, a, videos[i], name, quiet, tot);
+      rc = run_video(&ce, o, &ts, keep, a, videos[i], name, quiet, tot);
   }
   const struct {
     const char *name;

@@ -19,8 +19,10 @@ const npt_setting_def npt_track_settings_table[] = {
     {"track.low_score", NPT_SET_FLOAT, 0, 1, "0.1", "", NONE,
      "Detections scoring at least this but below track.high_score are used only by the second "
      "pass (ByteTrack's), to continue tracks that are already tracked; lower ones are ignored. "
-     "Only detections that the detector keeps reach the tracker: detect.score_threshold must be "
-     "at most this for the second pass to see any.  Must not exceed track.high_score."},
+     "nptrack run has the network decode down to this score when it is below the detector's "
+     "threshold (detect.score_threshold or the model's), and keeps the detections below that "
+     "threshold only where a track took them; 0 leaves the detector's threshold (every local "
+     "maximum would be a detection).  Must not exceed track.high_score."},
     {"track.new_track_score", NPT_SET_FLOAT, 0, 1, "0.4", "", NONE,
      "A high detection left unmatched starts a new (unconfirmed) track when it scores at least "
      "this."},
@@ -78,6 +80,14 @@ const npt_setting_def npt_track_settings_table[] = {
      "Splits: a fragment's centre must lie within this many half-widths (and half-heights) of "
      "the splitting track's predicted centre; 1 keeps fragments centred inside the track's "
      "box, 1.5 lets them scatter up to a quarter of its size beyond it."},
+    {"track.low_track_score", NPT_SET_FLOAT, 0, 1, "0.4", "", NONE,
+     "Second pass: only tracks whose score (the scores of their detections, smoothed with "
+     "track.score_momentum) is at least this take low detections, so that a track that was "
+     "never better than marginal -- a blob of support texture, say -- is not kept alive by "
+     "detections weaker still.  0 lets every tracked track take them, as ByteTrack does."},
+    {"track.score_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
+     "Smoothing of a track's score: at each match it becomes m x old + (1 - m) x the "
+     "detection's score; a new track starts at its first detection's score."},
     {"track.embed_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
      "Smoothing of a track's embedding: at each match with a high detection it becomes "
      "normalise(m x old + (1 - m) x detection's); 0 keeps only the latest."},
@@ -110,6 +120,8 @@ int npt_track_settings_get(const npt_config *cfg, npt_track_settings *s) {
   s->merge_growth = npt_config_float(cfg, "track.merge_growth");
   s->split_shrink = npt_config_float(cfg, "track.split_shrink");
   s->split_reach = npt_config_float(cfg, "track.split_reach");
+  s->low_track_score = npt_config_float(cfg, "track.low_track_score");
+  s->score_momentum = npt_config_float(cfg, "track.score_momentum");
   s->gate = strcmp(npt_config_str(cfg, "track.gate"), "position") ? NPT_TRACK_GATE_4D
                                                                   : NPT_TRACK_GATE_POSITION;
   s->std_weight_position = npt_config_float(cfg, "track.std_weight_position");

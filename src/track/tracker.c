@@ -31,6 +31,7 @@ typedef struct track {
   int npend;     /* matches before confirmation, held in the tracker's pend[] */
   int merged;    /* merged into another particle or split this frame: ends now */
   int64_t match; /* this frame's detection, or -1 */
+  double score;  /* the scores of its detections, smoothed (score_momentum) */
 } track;
 
 /* A detection that starts a track, with what orders the births. */
@@ -102,6 +103,8 @@ npt_track_settings npt_track_settings_default(void) {
       .merge_growth = 1.2,
       .split_shrink = 0.7,
       .split_reach = 1.5,
+      .low_track_score = 0.4,
+      .score_momentum = 0.9,
       .embed_momentum = 0.9,
       .gate = NPT_TRACK_GATE_4D,
       .std_weight_position = NPT_KALMAN_STD_WEIGHT_POSITION,
@@ -129,6 +132,8 @@ static int check_settings(const npt_track_settings *s) {
   IN(merge_growth, 1, 100)
   IN(split_shrink, 0, 1)
   IN(split_reach, 0, 10)
+  IN(low_track_score, 0, 1)
+  IN(score_momentum, 0, 1)
   IN(embed_momentum, 0, 1)
   IN(std_weight_position, 1e-6, 10)
   IN(std_weight_velocity, 1e-6, 10)
@@ -595,9 +600,11 @@ static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n) {
 /* Stages 2-4: the unmatched tracks of one state x the free detections of one kind, 1 - IoU. */
 static int stage_iou(npt_tracker *t, size_t n, int want_confirmed, int det_kind, double max_cost) {
   size_t k = 0, ne = 0;
+  const double min_score = det_kind == DET_LOW ? t->s.low_track_score : 0;
   for (size_t i = 0; i < t->nt; i++) {
     track *tr = &t->tr[i];
-    if (tr->match >= 0 || (want_confirmed ? tr->id == 0 || tr->state != ST_TRACKED : tr->id != 0))
+    if (tr->match >= 0 || (want_confirmed ? tr->id == 0 || tr->state != ST_TRACKED : tr->id != 0) ||
+        !(tr->score >= min_score))
       continue;
     const double *a = tr->kf.mean;
     if (!(a[2] > 0 && a[3] > 0))
@@ -743,6 +750,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
       tr->last_frame = frame;
       tr->hits++;
       tr->state = ST_TRACKED;
+      tr->score = s->score_momentum * tr->score + (1 - s->score_momentum) * d[j].score;
       if (t->kind[j] == DET_HIGH && t->inv_norm[j] > 0)
         fold_embedding(t, tr, e, d[j].embed, t->inv_norm[j]);
       if (tr->id == 0 && tr->hits >= s->confirm_frames) {
@@ -796,6 +804,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->last_frame = frame;
     tr->hits = 1;
     tr->state = ST_TRACKED;
+    tr->score = d[j].score;
     tr->match = (int64_t)j;
     if (t->inv_norm[j] > 0)
       fold_embedding(t, tr, t->emb + t->nt * (size_t)t->dim, d[j].embed, t->inv_norm[j]);

@@ -16,8 +16,9 @@
  *      high detections left, cost 1 - IoU with the predicted box, below iou_match.  This stage
  *      is what carries a particle through a change of appearance (metal -> oxide shell ->
  *      metal): its embedding and class change, its box moves on smoothly.
- *   3. ByteTrack's second pass: the tracked tracks still unmatched x the low detections, 1 - IoU
- *      below low_match.  Low detections never start tracks and never change embeddings.
+ *   3. ByteTrack's second pass: the tracked tracks still unmatched whose score (their
+ *      detections' scores smoothed, score_momentum) is >= low_track_score x the low detections,
+ *      1 - IoU below low_match.  Low detections never start tracks and never change embeddings.
  *   4. unconfirmed tracks x the high detections left, 1 - IoU below unconfirmed_match.
  *
  * Then merges (sintering): a confirmed track B, tracked in the previous frame and unmatched now,
@@ -87,6 +88,8 @@ typedef struct npt_track_settings {
   double std_weight_velocity;
   double split_shrink; /* splits: a fragment's area over the parent's, at most; 0: off */
   double split_reach;  /* splits: fragment centres within this many parent half-sizes */
+  double low_track_score; /* stage 3 takes only tracks whose smoothed score is >= this */
+  double score_momentum;  /* EMA weight of a track's old score, in [0, 1] */
 } npt_track_settings;
 
 /* One detection handed to the tracker.  Box as everywhere in nptrack: top-left corner and size,

@@ -539,10 +539,16 @@ static void test_appearance_change(void **state) {
  * no id.  A particle always at 0.3 never starts a track. */
 static void test_low_score_second_pass(void **state) {
   (void)state;
-  for (int second_pass = 1; second_pass >= 0; second_pass--) {
+  /* mode 0: the default second pass; 1: none (low_score = high_score); 2: a marginal track
+   * (scores 0.45) below track.low_track_score 0.5 is not continued by low detections; 3: the
+   * same track with low_track_score 0 is. */
+  for (int mode = 0; mode < 4; mode++) {
+    const int second_pass = mode == 0 || mode == 3;
     npt_track_settings s = npt_track_settings_default();
-    if (!second_pass)
+    if (mode == 1)
       s.low_score = 0.4;
+    if (mode >= 2)
+      s.low_track_score = mode == 2 ? 0.5 : 0;
     npt_tracker *t;
     assert_int_equal(npt_tracker_create(&s, D, &t), 0);
     npt_rng g;
@@ -555,7 +561,7 @@ static void test_low_score_second_pass(void **state) {
     random_unit(&g, p[1].emb);
     int64_t id0 = 0;
     for (int64_t f = 0; f < 40; f++) {
-      p[0].score = f >= 10 && f < 20 ? 0.3f : 0.9f;
+      p[0].score = f >= 10 && f < 20 ? 0.3f : mode >= 2 ? 0.45f : 0.9f;
       step(t, f, p, 2, &g, 0.3, NULL, 0, NULL);
       assert_int_equal(p[1].id, -1);
       if (f == 9)
@@ -741,7 +747,7 @@ static void test_errors_and_config(void **state) {
   SAME(embed_weight), SAME(iou_match), SAME(low_match), SAME(unconfirmed_match);
   SAME(confirm_frames), SAME(lost_frames), SAME(embed_momentum), SAME(gate);
   SAME(std_weight_position), SAME(std_weight_velocity), SAME(merge_cover), SAME(merge_growth);
-  SAME(split_shrink), SAME(split_reach);
+  SAME(split_shrink), SAME(split_reach), SAME(low_track_score), SAME(score_momentum);
 #undef SAME
   npt_config_free(cfg);
   assert_int_equal(npt_config_load_text(&cfg, "track = { lost_frames = 7; gate = \"position\"; };",
