@@ -3,7 +3,9 @@
  * detections (benchmarks/tune_tracker.sh).  Detections scoring below KEEP are dropped first, as
  * a detector decoding at threshold KEEP would; the tracks are written as `nptrack export
  * --tracks` writes them (frame from 1, id, box, score, class, -1; tracked rows only, ids
- * backfilled), for `nptrack eval`.  The time of npt_tracker_step alone goes to stderr.
+ * backfilled), for `nptrack eval`, and the tracker's lineage events to OUT.events.csv in the
+ * format of nptrack synth's events.csv (`nptrack eval --events-gt --events-pred`).  The time of
+ * npt_tracker_step alone goes to stderr.
  *
  * usage: bench_retrack DETS.h5 KEEP OUT.txt [track.key=value ...]
  *        (DETS.h5 from `nptrack detect -s detect.score_threshold=...`; KEEP >= its threshold) */
@@ -66,6 +68,12 @@ int main(int argc, char **argv) {
     return fail("tracker");
   double busy = 0;
   int64_t k = 0;
+  char evpath[4096];
+  snprintf(evpath, sizeof evpath, "%s.events.csv", argv[3]);
+  FILE *evf = fopen(evpath, "w");
+  if (!evf)
+    return 1;
+  fprintf(evf, "frame,type,parents,children\n");
   for (int64_t fr = in->frame_begin; fr < in->frame_end; fr++) {
     int64_t b = k;
     fstart[fr] = b;
@@ -82,7 +90,19 @@ int main(int argc, char **argv) {
     size_t nbf = npt_tracker_backfill(t, &bf);
     for (size_t q = 0; q < nbf; q++)
       id[fstart[bf[q].frame] + bf[q].index] = bf[q].id;
+    const npt_track_event *ev;
+    size_t nev = npt_tracker_events(t, &ev);
+    for (size_t e = 0; e < nev; e++) {
+      fprintf(evf, "%lld,%s,", (long long)fr + 1, ev[e].kind == NPT_TRACK_MERGE ? "merge" : "split");
+      for (size_t q = 0; q < ev[e].n_parents; q++)
+        fprintf(evf, "%s%lld", q ? " " : "", (long long)ev[e].parents[q]);
+      fputc(',', evf);
+      for (size_t q = 0; q < ev[e].n_children; q++)
+        fprintf(evf, "%s%lld", q ? " " : "", (long long)ev[e].children[q]);
+      fputc('\n', evf);
+    }
   }
+  fclose(evf);
   FILE *out = fopen(argv[3], "w");
   if (!out)
     return 1;
