@@ -88,6 +88,11 @@ const npt_setting_def npt_track_settings_table[] = {
     {"track.score_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
      "Smoothing of a track's score: at each match it becomes m x old + (1 - m) x the "
      "detection's score; a new track starts at its first detection's score."},
+    {"track.duplicate_iou", NPT_SET_FLOAT, 0, 1, "0.85", "", NONE,
+     "Duplicates (ByteTrack's): a confirmed track without a match in this frame whose predicted "
+     "box overlaps a detection that another track took (or that a merge or split made) with "
+     "IoU above this is the same particle under a second identity; it is removed at once "
+     "instead of being kept as lost.  1 turns this off."},
     {"track.embed_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
      "Smoothing of a track's embedding: at each match with a high detection it becomes "
      "normalise(m x old + (1 - m) x detection's); 0 keeps only the latest."},
@@ -122,6 +127,7 @@ int npt_track_settings_get(const npt_config *cfg, npt_track_settings *s) {
   s->split_reach = npt_config_float(cfg, "track.split_reach");
   s->low_track_score = npt_config_float(cfg, "track.low_track_score");
   s->score_momentum = npt_config_float(cfg, "track.score_momentum");
+  s->duplicate_iou = npt_config_float(cfg, "track.duplicate_iou");
   s->gate = strcmp(npt_config_str(cfg, "track.gate"), "position") ? NPT_TRACK_GATE_4D
                                                                   : NPT_TRACK_GATE_POSITION;
   s->std_weight_position = npt_config_float(cfg, "track.std_weight_position");

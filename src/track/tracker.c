@@ -29,7 +29,7 @@ typedef struct track {
   int gate_ok;
   int has_embed;
   int npend;     /* matches before confirmation, held in the tracker's pend[] */
-  int merged;    /* merged into another particle or split this frame: ends now */
+  int ended;     /* merged, split or a duplicate this frame: removed now */
   int64_t match; /* this frame's detection, or -1 */
   double score;  /* the scores of its detections, smoothed (score_momentum) */
 } track;
@@ -104,6 +104,7 @@ npt_track_settings npt_track_settings_default(void) {
       .split_shrink = 0.7,
       .split_reach = 1.5,
       .low_track_score = 0.4,
+      .duplicate_iou = 0.85,
       .score_momentum = 0.9,
       .embed_momentum = 0.9,
       .gate = NPT_TRACK_GATE_4D,
@@ -134,6 +135,7 @@ static int check_settings(const npt_track_settings *s) {
   IN(split_reach, 0, 10)
   IN(low_track_score, 0, 1)
   IN(score_momentum, 0, 1)
+  IN(duplicate_iou, 0, 1)
   IN(embed_momentum, 0, 1)
   IN(std_weight_position, 1e-6, 10)
   IN(std_weight_velocity, 1e-6, 10)
@@ -400,7 +402,7 @@ static void merge_pass(npt_tracker *t) {
     return;
   for (size_t i = 0; i < t->nt; i++) {
     track *b = &t->tr[i];
-    if (b->id == 0 || b->state != ST_TRACKED || b->match >= 0 || b->merged)
+    if (b->id == 0 || b->state != ST_TRACKED || b->match >= 0 || b->ended)
       continue;
     const double *pb = b->kf.mean;
     double area_b = pb[2] * pb[3];
@@ -430,11 +432,11 @@ static void merge_pass(npt_tracker *t) {
     }
     if (best < 0)
       continue;
-    b->merged = 1;
+    b->ended = 1;
     if (!t->child[best]) {
       t->child[best] = 1;
       track *a = &t->tr[t->det_track[best]];
-      a->merged = 1;
+      a->ended = 1;
       a->match = -1;
       t->links[t->nlinks++] = (struct link){NPT_TRACK_MERGE, (size_t)best, a->id};
     }
@@ -456,7 +458,7 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
     return;
   for (size_t i = 0; i < t->nt; i++) {
     track *a = &t->tr[i];
-    if (a->id == 0 || a->state != ST_TRACKED || a->merged)
+    if (a->id == 0 || a->state != ST_TRACKED || a->ended)
       continue;
     const double *pa = a->kf.mean;
     const double max_area = s->split_shrink * pa[2] * pa[3];
@@ -491,7 +493,33 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
     for (size_t k = first; k < first + nfrag; k++)
       t->child[t->links[k].j] = 1;
     t->nlinks += nfrag;
-    a->merged = 1;
+    a->ended = 1;
+  }
+}
+
+/* Duplicates (ByteTrack's remove_duplicate_stracks, one way): a confirmed track left unmatched
+ * this frame whose predicted box overlaps, with IoU above duplicate_iou, the detection that
+ * another track took or that a merge or split made: the same particle under two identities, the
+ * one that has lost it is removed instead of kept for lost_frames (where it could take a
+ * neighbour's detection later).  The matched track keeps its identity. */
+static void duplicate_pass(npt_tracker *t) {
+  const double max_cost = 1 - t->s.duplicate_iou;
+  if (!(max_cost > 0))
+    return;
+  for (size_t i = 0; i < t->nt; i++) {
+    track *b = &t->tr[i];
+    if (b->id == 0 || b->match >= 0 || b->ended)
+      continue;
+    const double *pb = b->kf.mean;
+    if (!(pb[2] > 0 && pb[3] > 0))
+      continue;
+    double hx = 0.5 * pb[2] + t->max_half_w, hy = 0.5 * pb[3] + t->max_half_h;
+    size_t nc = grid_query(t, pb[0] - hx, pb[0] + hx, pb[1] - hy, pb[1] + hy);
+    for (size_t c = 0; c < nc && !b->ended; c++) {
+      size_t j = t->cand[c];
+      if ((t->det_track[j] >= 0 || t->child[j]) && iou_cost(pb, t->meas[j]) < max_cost)
+        b->ended = 1;
+    }
   }
 }
 
@@ -694,7 +722,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->gate_ok =
         npt_kalman_gate_init(&t->ks, &tr->kf, s->gate == NPT_TRACK_GATE_POSITION, &tr->gate) == 0;
     tr->match = -1;
-    tr->merged = 0;
+    tr->ended = 0;
   }
   npt_error_clear();
 
@@ -728,6 +756,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   t->nlinks = 0;
   merge_pass(t);
   split_pass(t, d);
+  duplicate_pass(t);
   for (size_t j = 0; j < n; j++)
     if (t->child[j])
       t->det_track[j] = -1; /* its parent no longer holds it: it is born below */
@@ -738,7 +767,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     track *tr = &t->tr[i];
     float *e = t->emb ? t->emb + i * (size_t)t->dim : NULL;
     int alive = 1;
-    if (tr->merged) {
+    if (tr->ended) {
       alive = 0;
     } else if (tr->match >= 0) {
       size_t j = (size_t)tr->match;

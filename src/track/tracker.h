@@ -36,6 +36,10 @@
  * matched to a detection that is not a fragment never splits.  split_shrink 0 turns this off.
  * Each step's merges and splits are reported as lineage events (npt_tracker_events).
  *
+ * Then duplicates (ByteTrack's): a confirmed track left unmatched whose predicted box overlaps a
+ * detection that another track took (or that a merge or split made) with IoU above
+ * duplicate_iou ends at once: it is the same particle under a second identity.
+ *
  * Then: confirmed tracks unmatched become (or stay) lost and are removed once more than
  * lost_frames frames have passed since their last match; unconfirmed tracks unmatched are
  * removed; high detections left with score >= new_track_score start unconfirmed tracks, which
@@ -90,6 +94,7 @@ typedef struct npt_track_settings {
   double split_reach;  /* splits: fragment centres within this many parent half-sizes */
   double low_track_score; /* stage 3 takes only tracks whose smoothed score is >= this */
   double score_momentum;  /* EMA weight of a track's old score, in [0, 1] */
+  double duplicate_iou;   /* an unmatched track this far over a taken detection ends; 1: off */
 } npt_track_settings;
 
 /* One detection handed to the tracker.  Box as everywhere in nptrack: top-left corner and size,

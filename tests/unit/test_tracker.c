@@ -5,6 +5,7 @@
  * permutation, and a dense grid of 2,000 particles. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 #include "common/rng.h"
@@ -355,6 +356,51 @@ static void test_split(void **state) {
         for (int i = 0; i < 4; i++)
           assert_int_equal(p[i].id, after[i]);
       move(p, 5);
+    }
+    free(p);
+    npt_tracker_free(t);
+  }
+}
+
+/* Duplicates: one particle detected twice (two boxes 0.5 px apart, IoU about 0.94) for six
+ * frames holds two confirmed tracks.  When one detection is left, the track that lost it is
+ * removed at once with track.duplicate_iou 0.85, and the particle keeps one id from then on;
+ * with 1 (off) it is kept as lost. */
+static void test_duplicate(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    npt_track_settings s = npt_track_settings_default();
+    if (!on)
+      s.duplicate_iou = 1;
+    npt_tracker *t;
+    assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+    npt_rng g;
+    npt_rng_seed(&g, 7, (uint64_t)on);
+    particle *p = new_particles(2);
+    p[0].x = 100, p[0].y = 100, p[0].vx = 0.5;
+    p[1] = p[0];
+    p[1].x += 0.5;
+    p[1].score = 0.8f;
+    random_unit(&g, p[0].emb);
+    memcpy(p[1].emb, p[0].emb, sizeof p[0].emb);
+    int64_t id0 = 0, id1 = 0, kept = 0;
+    for (int64_t f = 0; f < 12; f++) {
+      p[1].present = f < 6;
+      step(t, f, p, 2, &g, 0.05, NULL, 0, NULL);
+      if (f == 5) {
+        id0 = p[0].id, id1 = p[1].id;
+        assert_true(id0 > 0 && id1 > 0 && id1 != id0);
+        assert_int_equal(npt_tracker_num_tracks(t), 2);
+      }
+      if (f == 6) { /* either track may take the one detection left */
+        kept = p[0].id;
+        assert_true(kept == id0 || kept == id1);
+      }
+      if (f >= 6 && on) /* off, the lost duplicate may take the detection back later */
+        assert_int_equal(p[0].id, kept);
+      if (f >= 6)
+        assert_int_equal(npt_tracker_num_tracks(t), on ? 1 : 2);
+      move(p, 2);
     }
     free(p);
     npt_tracker_free(t);
@@ -748,6 +794,7 @@ static void test_errors_and_config(void **state) {
   SAME(confirm_frames), SAME(lost_frames), SAME(embed_momentum), SAME(gate);
   SAME(std_weight_position), SAME(std_weight_velocity), SAME(merge_cover), SAME(merge_growth);
   SAME(split_shrink), SAME(split_reach), SAME(low_track_score), SAME(score_momentum);
+  SAME(duplicate_iou);
 #undef SAME
   npt_config_free(cfg);
   assert_int_equal(npt_config_load_text(&cfg, "track = { lost_frames = 7; gate = \"position\"; };",
@@ -766,6 +813,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_backfill),
       cmocka_unit_test(test_merge),             cmocka_unit_test(test_split),
+      cmocka_unit_test(test_duplicate),
       cmocka_unit_test(test_crossing_same_look),
       cmocka_unit_test(test_missed_detections), cmocka_unit_test(test_false_positives),
       cmocka_unit_test(test_appearance_change), cmocka_unit_test(test_low_score_second_pass),
