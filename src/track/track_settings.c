@@ -68,18 +68,17 @@ const npt_setting_def npt_track_settings_table[] = {
      "Merges: the merged particle's box must be at least this many times the area of the "
      "parent track it was matched to."},
     {"track.split_shrink", NPT_SET_FLOAT, 0, 1, "0.7", "", NONE,
-     "Splits (regeneration, the mirror of merges): a confirmed track tracked in the previous "
-     "frame splits when at least two fragments lie near its predicted box -- high detections "
-     "scoring at least track.new_track_score whose area is at most this fraction of the "
-     "track's predicted area, each either the track's own match or a detection no track took. "
-     "The track ends and every fragment starts a new, confirmed track (a split gives each piece "
-     "a new identity, as nptrack synth's ground truth does); the split is reported as a "
-     "lineage event.  A track whose match did not shrink this much never splits.  0 turns "
-     "splits off."},
-    {"track.split_reach", NPT_SET_FLOAT, 0, 10, "1.5", "", NONE,
+     "Splits (regeneration, the mirror of merges): new fragments are high detections that no "
+     "track took, scoring at least track.new_track_score, whose area is at most this fraction "
+     "of a confirmed track's predicted area and whose centre lies near it (track.split_reach). "
+     "The track splits when at least two fragments appear beside it, or one while its own "
+     "match shrinks to at most this fraction too: it ends, and its match and every fragment "
+     "start new, confirmed tracks (a split gives each piece a new identity, as nptrack synth's "
+     "ground truth does), reported as a lineage event.  0 turns splits off."},
+    {"track.split_reach", NPT_SET_FLOAT, 0, 10, "2", "", NONE,
      "Splits: a fragment's centre must lie within this many half-widths (and half-heights) of "
      "the splitting track's predicted centre; 1 keeps fragments centred inside the track's "
-     "box, 1.5 lets them scatter up to a quarter of its size beyond it."},
+     "box, 2 lets them lie up to half its size beyond it."},
     {"track.low_track_score", NPT_SET_FLOAT, 0, 1, "0.4", "", NONE,
      "Second pass: only tracks whose score (the scores of their detections, smoothed with "
      "track.score_momentum) is at least this take low detections, so that a track that was "

@@ -102,7 +102,7 @@ npt_track_settings npt_track_settings_default(void) {
       .merge_cover = 0.3,
       .merge_growth = 1.2,
       .split_shrink = 0.7,
-      .split_reach = 1.5,
+      .split_reach = 2.0,
       .low_track_score = 0.4,
       .duplicate_iou = 0.85,
       .score_momentum = 0.9,
@@ -444,14 +444,15 @@ static void merge_pass(npt_tracker *t) {
   }
 }
 
-/* Splits (regeneration): a confirmed track A tracked in the previous frame whose neighbourhood
- * (the centres within split_reach times its predicted half-width and half-height of its
- * predicted centre) holds at least two fragments: high detections scoring at least
- * new_track_score, each at most split_shrink times A's predicted area, either A's own match or
- * left free by the cascade.  A ends and every fragment starts a new track, confirmed at birth (a
- * split gives each piece a new identity).  A track matched to a detection that is not a fragment
- * (not shrunk, or a low detection) never splits.  Tracks are visited in birth order and a
- * detection joins one split at most, so the outcome is deterministic. */
+/* Splits (regeneration): a confirmed track A tracked in the previous frame next to which new
+ * fragments appear -- high detections scoring at least new_track_score that the cascade left
+ * free, each at most split_shrink times A's predicted area, centred within split_reach times its
+ * predicted half-width and half-height of its predicted centre -- splits when there are at
+ * least two of them, or one and A's own match shrank to a fragment's size.  A ends and every
+ * piece (its own match first, then the fragments) starts a new track, confirmed at birth (a
+ * split gives each piece a new identity).  A track matched to a low detection never splits.
+ * Tracks are visited in birth order and a detection joins one split at most, so the outcome is
+ * deterministic. */
 static void split_pass(npt_tracker *t, const npt_track_det *d) {
   const npt_track_settings *s = &t->s;
   if (!(s->split_shrink > 0))
@@ -465,12 +466,12 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
     if (!(max_area > 0))
       continue;
     const int64_t own = a->match;
-    if (own >= 0 && (t->kind[own] != DET_HIGH || t->child[own] ||
-                     !(t->meas[own][2] * t->meas[own][3] <= max_area)))
+    if (own >= 0 && (t->kind[own] != DET_HIGH || t->child[own]))
       continue;
+    const int shrunk = own >= 0 && t->meas[own][2] * t->meas[own][3] <= max_area;
     double rx = 0.5 * s->split_reach * pa[2], ry = 0.5 * s->split_reach * pa[3];
     size_t nc = grid_query(t, pa[0] - rx, pa[0] + rx, pa[1] - ry, pa[1] + ry);
-    size_t nfrag = own >= 0, first = t->nlinks;
+    size_t nnew = 0, first = t->nlinks + (own >= 0);
     for (size_t c = 0; c < nc; c++) {
       size_t j = t->cand[c];
       const double *z = t->meas[j];
@@ -478,14 +479,15 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
           !(d[j].score >= s->new_track_score) || !(fabs(z[0] - pa[0]) <= rx) ||
           !(fabs(z[1] - pa[1]) <= ry) || !(z[2] * z[3] <= max_area))
         continue;
-      t->links[first + nfrag - (own >= 0)] = (struct link){NPT_TRACK_SPLIT, j, a->id};
-      nfrag++;
+      t->links[first + nnew++] = (struct link){NPT_TRACK_SPLIT, j, a->id};
     }
-    if (nfrag < 2)
+    if (nnew + (size_t)shrunk < 2)
       continue;
+    size_t nfrag = nnew;
+    first = t->nlinks;
     /* The split: A ends, its fragments (its own match first) are born confirmed. */
     if (own >= 0) {
-      memmove(t->links + first + 1, t->links + first, (nfrag - 1) * sizeof *t->links);
+      nfrag++;
       t->links[first] = (struct link){NPT_TRACK_SPLIT, (size_t)own, a->id};
       t->det_track[own] = -1;
       a->match = -1;

@@ -29,11 +29,11 @@
  * it a new id).  merge_cover 0 turns this off.
  *
  * Then splits (regeneration), the mirror of merges: a confirmed track A, tracked in the previous
- * frame, with at least two fragments near its predicted box (centres within split_reach times
- * its half-width and half-height of its centre) -- high detections scoring >= new_track_score
- * of at most split_shrink times its predicted area, each either A's own match or left free by
- * the cascade -- ends, and every fragment starts a new track, confirmed at birth.  A track
- * matched to a detection that is not a fragment never splits.  split_shrink 0 turns this off.
+ * frame, next to which new fragments appear -- high detections left free by the cascade,
+ * scoring >= new_track_score, of at most split_shrink times A's predicted area, centred within
+ * split_reach times its half-width and half-height of its predicted centre -- ends when there
+ * are at least two fragments, or one and A's own match shrank to a fragment's size; its match
+ * and the fragments start new tracks, confirmed at birth.  split_shrink 0 turns this off.
  * Each step's merges and splits are reported as lineage events (npt_tracker_events).
  *
  * Then duplicates (ByteTrack's): a confirmed track left unmatched whose predicted box overlaps a

@@ -285,11 +285,32 @@ static void test_merge(void **state) {
   }
 }
 
-/* Split (regeneration): a particle of side 30 shrinks to 18 (0.36 of its area) and two
- * fragments of side 14 appear beside it.  With splits on, its track ends and the three pieces
- * get new ids at once, reported as one split event; with track.split_shrink 0 the shrunk piece
- * keeps the parent's id and the fragments wait for confirmation.  A bystander whose box does
- * not shrink keeps its id although a small new particle appears next to it. */
+/* Split (regeneration).  Particle 0 (side 30) shrinks to 18 (0.36 of its area) and one
+ * fragment of side 14 appears beside it; particle 5 (side 30) keeps its size and two fragments
+ * of side 14 appear beside it.  With splits on, both tracks end and every piece gets a new id at
+ * once, reported as one split event each; with track.split_shrink 0 the big pieces keep their
+ * parents' ids and the fragments wait for confirmation.  A bystander whose box does not shrink
+ * keeps its id although one small new particle appears next to it. */
+static void sort_ids(int64_t *k, size_t n) {
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = a + 1; b < n; b++)
+      if (k[b] < k[a]) {
+        int64_t x = k[a];
+        k[a] = k[b], k[b] = x;
+      }
+}
+
+static void expect_split(const npt_track_event *ev, int64_t parent, int64_t *kids, size_t nk) {
+  assert_int_equal(ev->kind, NPT_TRACK_SPLIT);
+  assert_int_equal(ev->frame, 12);
+  assert_int_equal(ev->n_parents, 1);
+  assert_int_equal(ev->parents[0], parent);
+  assert_int_equal(ev->n_children, nk);
+  sort_ids(kids, nk);
+  for (size_t k = 0; k < nk; k++)
+    assert_int_equal(ev->children[k], kids[k]);
+}
+
 static void test_split(void **state) {
   (void)state;
   for (int on = 0; on < 2; on++) {
@@ -300,62 +321,67 @@ static void test_split(void **state) {
     assert_int_equal(npt_tracker_create(&s, D, &t), 0);
     npt_rng g;
     npt_rng_seed(&g, 6, (uint64_t)on);
-    particle *p = new_particles(5);
+    particle *p = new_particles(8);
     p[0].x = 200, p[0].y = 200, p[0].size = 30;
     p[1].x = 400, p[1].y = 100;
-    p[2].x = 219, p[2].y = 201, p[2].size = 14, p[2].present = 0; /* fragments */
-    p[3].x = 199, p[3].y = 181, p[3].size = 14, p[3].present = 0;
+    p[2].x = 219, p[2].y = 201, p[2].size = 14, p[2].present = 0; /* 0's fragment */
+    p[3].x = 100, p[3].y = 400, p[3].size = 30;
     p[4].x = 411, p[4].y = 100, p[4].size = 8, p[4].present = 0; /* beside the bystander */
-    for (int i = 0; i < 5; i++)
+    p[5].x = 122, p[5].y = 400, p[5].size = 14, p[5].present = 0; /* 3's fragments */
+    p[6].x = 100, p[6].y = 378, p[6].size = 14, p[6].present = 0;
+    p[7].x = 300, p[7].y = 300, p[7].size = 14; /* a small particle alone */
+    for (int i = 0; i < 8; i++)
       random_unit(&g, p[i].emb);
-    int64_t before[2] = {0}, after[4] = {0};
+    int64_t before[8] = {0}, after[8] = {0};
     for (int64_t f = 0; f < 20; f++) {
       if (f == 12) {
         p[0].x = 197, p[0].size = 18;
-        p[2].present = p[3].present = p[4].present = 1;
+        p[2].present = p[4].present = p[5].present = p[6].present = 1;
       }
-      step(t, f, p, 5, &g, 0.2, NULL, 0, NULL);
+      step(t, f, p, 8, &g, 0.2, NULL, 0, NULL);
       const npt_track_event *ev;
       size_t nev = npt_tracker_events(t, &ev);
       if (f == 1) /* confirmed */
-        before[0] = p[0].id, before[1] = p[1].id;
+        for (int i = 0; i < 8; i++)
+          before[i] = p[i].id;
       if (f >= 1 && f < 12)
-        assert_int_equal(p[0].id, before[0]);
-      if (f >= 1)
+        for (int i = 0; i < 8; i++)
+          if (before[i] > 0)
+            assert_int_equal(p[i].id, before[i]);
+      if (f >= 1) {
         assert_int_equal(p[1].id, before[1]);
+        assert_int_equal(p[7].id, before[7]);
+      }
       if (f == 12 && on) {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 8; i++)
           after[i] = p[i].id;
-        expect_distinct(after, 4);
-        assert_true(p[0].id != before[0] && p[2].id > before[0] && p[3].id > before[0]);
+        int64_t pieces[6] = {p[0].id, p[2].id, p[3].id, p[5].id, p[6].id, p[1].id};
+        expect_distinct(pieces, 6);
+        int64_t max_before = 0;
+        for (int i = 0; i < 8; i++)
+          max_before = before[i] > max_before ? before[i] : max_before;
+        for (int i = 0; i < 5; i++)
+          assert_true(pieces[i] > max_before); /* new ids */
         assert_int_equal(p[4].id, -1); /* a new particle, not a fragment: unconfirmed */
-        assert_int_equal(nev, 1);
-        assert_int_equal(ev[0].kind, NPT_TRACK_SPLIT);
-        assert_int_equal(ev[0].frame, 12);
-        assert_int_equal(ev[0].n_parents, 1);
-        assert_int_equal(ev[0].parents[0], before[0]);
-        assert_int_equal(ev[0].n_children, 3);
-        int64_t kids[3] = {p[0].id, p[2].id, p[3].id};
-        for (int a = 0; a < 3; a++) /* sorted */
-          for (int b = a + 1; b < 3; b++)
-            if (kids[b] < kids[a]) {
-              int64_t x = kids[a];
-              kids[a] = kids[b], kids[b] = x;
-            }
-        for (int k = 0; k < 3; k++)
-          assert_int_equal(ev[0].children[k], kids[k]);
+        assert_int_equal(nev, 2);
+        int e0 = ev[0].parents[0] == before[0] ? 0 : 1;
+        int64_t k0[2] = {p[0].id, p[2].id}, k3[3] = {p[3].id, p[5].id, p[6].id};
+        expect_split(&ev[e0], before[0], k0, 2);
+        expect_split(&ev[1 - e0], before[3], k3, 3);
       } else if (f == 12) {
         assert_int_equal(p[0].id, before[0]);
+        assert_int_equal(p[3].id, before[3]);
         assert_int_equal(p[2].id, -1);
-        assert_int_equal(p[3].id, -1);
+        assert_int_equal(p[5].id, -1);
+        assert_int_equal(p[6].id, -1);
         assert_int_equal(nev, 0);
       } else {
         assert_int_equal(nev, 0);
       }
       if (f > 12 && on)
-        for (int i = 0; i < 4; i++)
-          assert_int_equal(p[i].id, after[i]);
-      move(p, 5);
+        for (int i = 0; i < 8; i++)
+          assert_int_equal(p[i].id, after[i] > 0 ? after[i] : p[i].id);
+      move(p, 8);
     }
     free(p);
     npt_tracker_free(t);
