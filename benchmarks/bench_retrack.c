@@ -57,7 +57,8 @@ int main(int argc, char **argv) {
   int64_t *row = malloc(sizeof *row * (size_t)(d.n + 1)), *id = malloc(sizeof *id * (size_t)(d.n + 1));
   int64_t *fstart = calloc((size_t)in->n_frames + 1, sizeof *fstart);
   npt_track_det *td = malloc(sizeof *td * (size_t)(d.n + 1));
-  if (!row || !id || !fstart || !td)
+  float *box = malloc(sizeof *box * 4 * (size_t)(d.n + 1));
+  if (!row || !id || !fstart || !td || !box)
     return 1;
   int64_t m = 0;
   for (int64_t i = 0; i < d.n; i++)
@@ -81,11 +82,17 @@ int main(int argc, char **argv) {
       const npt_detection *p = &d.det[row[k]];
       td[k - b] = (npt_track_det){p->x,     p->y,  p->w, p->h, p->score, p->cls,
                                   d.embed ? d.embed + row[k] * d.embed_dim : NULL};
+      float *x = box + 4 * k;
+      x[0] = p->x, x[1] = p->y, x[2] = p->w, x[3] = p->h;
     }
     double t0 = now();
     if (npt_tracker_step(t, fr, td, (size_t)(k - b), id + b) < 0)
       return fail("tracker");
     busy += now() - t0;
+    /* As nptrack run writes them: a tracked detection with its track's box. */
+    for (int64_t q = b; q < k; q++)
+      if (id[q] >= 0)
+        (void)npt_tracker_box(t, (size_t)(q - b), box + 4 * q);
     const npt_track_backfill *bf;
     size_t nbf = npt_tracker_backfill(t, &bf);
     for (size_t q = 0; q < nbf; q++)
@@ -110,8 +117,9 @@ int main(int argc, char **argv) {
     if (id[q] < 0)
       continue;
     const npt_detection *p = &d.det[row[q]];
+    const float *x = box + 4 * q;
     fprintf(out, "%lld,%lld,%.4f,%.4f,%.4f,%.4f,%.6f,%d,-1\n", (long long)p->frame + 1,
-            (long long)id[q], p->x, p->y, p->w, p->h, p->score, p->cls);
+            (long long)id[q], x[0], x[1], x[2], x[3], p->score, p->cls);
   }
   fclose(out);
   fprintf(stderr, "bench_retrack: %lld detections, %lld ids, tracker %.3f s (%.0f frames/s)\n",
@@ -119,6 +127,6 @@ int main(int argc, char **argv) {
           (double)(in->frame_end - in->frame_begin) / busy);
   npt_tracker_free(t);
   npt_dets_free(&d);
-  free(row), free(id), free(fstart), free(td);
+  free(row), free(id), free(fstart), free(td), free(box);
   return 0;
 }

@@ -36,11 +36,13 @@ mk lowdose2 sintering 5000114 -s synth.dose_e_px=15 -s synth.drift_nm_s=5.0
 VIDEOS="sparse sintering redox lowdose sparse2 sintering2 redox2 lowdose2"
 
 if [ $# -eq 0 ]; then
-  set -- "keep=0.35 track.split_shrink=0 track.low_track_score=0 track.duplicate_iou=1" \
-    "keep=0.35 track.low_track_score=0 track.duplicate_iou=1" \
-    "track.low_track_score=0 track.duplicate_iou=1" "track.duplicate_iou=1" \
+  set -- "keep=0.35 track.split_shrink=0 track.low_track_score=0 track.duplicate_iou=1 track.size_momentum=0" \
+    "keep=0.35 track.low_track_score=0 track.duplicate_iou=1 track.size_momentum=0" \
+    "track.low_track_score=0 track.duplicate_iou=1 track.size_momentum=0" \
+    "track.duplicate_iou=1 track.size_momentum=0" \
     "track.split_reach=1.5" "track.split_shrink=0.5" "track.split_shrink=0.8" \
-    "track.low_track_score=0.5" ""
+    "track.low_track_score=0.5" "track.size_momentum=0" "track.size_momentum=0.7" \
+    "track.size_momentum=0.9" ""
 fi
 for setting in "$@"; do
   keep=0.1

@@ -196,8 +196,12 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
     backfill_ids(r, v->tracker);
     for (int64_t k = b; k < i; k++, r->n++) {
       const npt_detection *p = &d->det[k];
+      /* A tracked detection is written with its track's box (smoothed size, track.size_momentum). */
+      float box[4] = {p->x, p->y, p->w, p->h};
+      if (v->ids[k - b] >= 0)
+        (void)npt_tracker_box(v->tracker, (size_t)(k - b), box);
       r->frame[r->n] = f, r->track_id[r->n] = v->ids[k - b];
-      r->x[r->n] = p->x, r->y[r->n] = p->y, r->w[r->n] = p->w, r->h[r->n] = p->h;
+      r->x[r->n] = box[0], r->y[r->n] = box[1], r->w[r->n] = box[2], r->h[r->n] = box[3];
       r->score[r->n] = p->score, r->cls[r->n] = p->cls;
       if (r->dim)
         memcpy(r->embed + r->n * r->dim, d->embed + k * d->embed_dim, sizeof(float) * r->dim);

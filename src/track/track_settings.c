@@ -92,6 +92,14 @@ const npt_setting_def npt_track_settings_table[] = {
      "box overlaps a detection that another track took (or that a merge or split made) with "
      "IoU above this is the same particle under a second identity; it is removed at once "
      "instead of being kept as lost.  1 turns this off."},
+    {"track.size_momentum", NPT_SET_FLOAT, 0, 1, "0.8", "", NONE,
+     "Box sizes of tracked particles: a track's size is that of its detections smoothed, "
+     "m x old + (1 - m) x the detection's (width and height), and nptrack run writes the "
+     "detections of a confirmed track with this size around the detection's centre, so that "
+     "sizes do not jitter with the detector's noise from frame to frame (a detection before "
+     "its track's confirmation, and one in no track, keeps the detector's box).  Merges and "
+     "splits start new tracks, so their size jumps are not smoothed away; a steady growth or "
+     "shrinkage lags by about m / (1 - m) frames.  0 writes the detector's boxes."},
     {"track.embed_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
      "Smoothing of a track's embedding: at each match with a high detection it becomes "
      "normalise(m x old + (1 - m) x detection's); 0 keeps only the latest."},
@@ -127,6 +135,7 @@ int npt_track_settings_get(const npt_config *cfg, npt_track_settings *s) {
   s->low_track_score = npt_config_float(cfg, "track.low_track_score");
   s->score_momentum = npt_config_float(cfg, "track.score_momentum");
   s->duplicate_iou = npt_config_float(cfg, "track.duplicate_iou");
+  s->size_momentum = npt_config_float(cfg, "track.size_momentum");
   s->gate = strcmp(npt_config_str(cfg, "track.gate"), "position") ? NPT_TRACK_GATE_4D
                                                                   : NPT_TRACK_GATE_POSITION;
   s->std_weight_position = npt_config_float(cfg, "track.std_weight_position");

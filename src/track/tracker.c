@@ -32,6 +32,7 @@ typedef struct track {
   int ended;     /* merged, split or a duplicate this frame: removed now */
   int64_t match; /* this frame's detection, or -1 */
   double score;  /* the scores of its detections, smoothed (score_momentum) */
+  double wh[2];  /* the sizes of its detections, smoothed (size_momentum) */
 } track;
 
 /* A detection that starts a track, with what orders the births. */
@@ -85,6 +86,7 @@ struct npt_tracker {
   npt_track_event *ev;
   int64_t *ev_ids;
   size_t nev;
+  size_t nlast; /* detections of the last step that completed */
 };
 
 npt_track_settings npt_track_settings_default(void) {
@@ -105,6 +107,7 @@ npt_track_settings npt_track_settings_default(void) {
       .split_reach = 2.0,
       .low_track_score = 0.4,
       .duplicate_iou = 0.85,
+      .size_momentum = 0.8,
       .score_momentum = 0.9,
       .embed_momentum = 0.9,
       .gate = NPT_TRACK_GATE_4D,
@@ -136,6 +139,7 @@ static int check_settings(const npt_track_settings *s) {
   IN(low_track_score, 0, 1)
   IN(score_momentum, 0, 1)
   IN(duplicate_iou, 0, 1)
+  IN(size_momentum, 0, 1)
   IN(embed_momentum, 0, 1)
   IN(std_weight_position, 1e-6, 10)
   IN(std_weight_velocity, 1e-6, 10)
@@ -206,6 +210,16 @@ int64_t npt_tracker_num_ids(const npt_tracker *t) {
 size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out) {
   *out = t->bf;
   return t->nbf;
+}
+int npt_tracker_box(const npt_tracker *t, size_t index, float box[4]) {
+  if (index >= t->nlast || t->det_track[index] < 0)
+    return 0;
+  const double *z = t->meas[index], *wh = t->tr[t->det_track[index]].wh;
+  box[0] = (float)(z[0] - 0.5 * wh[0]);
+  box[1] = (float)(z[1] - 0.5 * wh[1]);
+  box[2] = (float)wh[0];
+  box[3] = (float)wh[1];
+  return 1;
 }
 size_t npt_tracker_events(const npt_tracker *t, const npt_track_event **out) {
   *out = t->ev;
@@ -709,6 +723,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   const npt_track_settings *s = &t->s;
   t->nbf = 0;
   t->nev = 0;
+  t->nlast = 0;
 
   /* Prediction over the frames since the last step (a track more than lost_frames + 1 frames
    * old is removed at the end of this step anyway, so no more are needed), and the gates. */
@@ -782,6 +797,8 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
       tr->hits++;
       tr->state = ST_TRACKED;
       tr->score = s->score_momentum * tr->score + (1 - s->score_momentum) * d[j].score;
+      for (int k = 0; k < 2; k++)
+        tr->wh[k] = s->size_momentum * tr->wh[k] + (1 - s->size_momentum) * t->meas[j][2 + k];
       if (t->kind[j] == DET_HIGH && t->inv_norm[j] > 0)
         fold_embedding(t, tr, e, d[j].embed, t->inv_norm[j]);
       if (tr->id == 0 && tr->hits >= s->confirm_frames) {
@@ -836,6 +853,8 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->hits = 1;
     tr->state = ST_TRACKED;
     tr->score = d[j].score;
+    tr->wh[0] = t->meas[j][2];
+    tr->wh[1] = t->meas[j][3];
     tr->match = (int64_t)j;
     if (t->inv_norm[j] > 0)
       fold_embedding(t, tr, t->emb + t->nt * (size_t)t->dim, d[j].embed, t->inv_norm[j]);
@@ -855,5 +874,6 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     if (out[j] == 0)
       out[j] = -1;
   build_events(t, frame, out);
+  t->nlast = n;
   return 0;
 }

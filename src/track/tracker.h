@@ -95,6 +95,7 @@ typedef struct npt_track_settings {
   double low_track_score; /* stage 3 takes only tracks whose smoothed score is >= this */
   double score_momentum;  /* EMA weight of a track's old score, in [0, 1] */
   double duplicate_iou;   /* an unmatched track this far over a taken detection ends; 1: off */
+  double size_momentum;   /* EMA weight of a track's old size (npt_tracker_box); 0: off */
 } npt_track_settings;
 
 /* One detection handed to the tracker.  Box as everywhere in nptrack: top-left corner and size,
@@ -140,6 +141,13 @@ typedef struct npt_track_backfill {
  * track, tracks in order of confirmation) that the last npt_tracker_step's confirmations gave
  * ids; *out stays valid until the next step.  Returns their number (0 with confirm_frames 1). */
 size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out);
+
+/* The box of detection `index` of the last npt_tracker_step as its track estimates it: the
+ * detection's centre, and the size of the track's detections smoothed, w = m w_old + (1 - m)
+ * w_det with m = size_momentum (likewise h), from its first detection on, so that the box does
+ * not jitter with the detector's size noise from frame to frame.  Returns 1 and fills box (x,
+ * y, w, h) when the detection went to a track (confirmed or not), else 0 (box untouched). */
+int npt_tracker_box(const npt_tracker *t, size_t index, float box[4]);
 
 /* A lineage event of the last step: a merge (parents: the tracks that ended in it, the
  * matched one first; one child) or a split (one parent; children by increasing id).  Ids are
