@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Chooses the tracker's settings on the tracking benchmark's TUNING seeds, never on its test
 # videos: 150-frame videos of the suite's four kinds at bench_tracking.py's tuning seeds
-# (5000101-5000104) and at 5000111-5000114, detected once down to score 0.1 (`nptrack detect`),
+# (5000101-5000104), at 5000111-5000114 and three more sparse ones (5000121, 5000131, 5000141),
+# detected once down to score 0.1 (`nptrack detect`),
 # then tracked with each setting by bench_retrack (the tracker alone, fed as `nptrack run` feeds
 # it: detections down to track.low_score) and scored by `nptrack eval`.  Prints HOTA per video,
-# the mean HOTA and IDF1 and the suite-weighted mean (sparse counted twice, as the suite has two
-# sparse videos and one of each other kind); docs/performance.md records the runs.
+# the mean HOTA and IDF1 and the suite-weighted mean (the sparse videos weighing 2 of 5, the
+# others 1 of 5 per kind, as in the suite); docs/performance.md records the runs.
 #   usage: benchmarks/tune_tracker.sh [BUILD_DIR] [WORKDIR] [SETTING ...]
 # Each SETTING is one line to compare: space-separated overrides ("track.split_shrink=0"), or
 # "keep=S ..." to feed the tracker only detections scoring >= S (0.35: the detector's threshold,
@@ -33,7 +34,10 @@ mk sparse2 sparse 5000111
 mk sintering2 sintering 5000112
 mk redox2 redox 5000113 -s synth.frame_rate_hz=2.5
 mk lowdose2 sintering 5000114 -s synth.dose_e_px=15 -s synth.drift_nm_s=5.0
-VIDEOS="sparse sintering redox lowdose sparse2 sintering2 redox2 lowdose2"
+mk sparse3 sparse 5000121
+mk sparse4 sparse 5000131
+mk sparse5 sparse 5000141
+VIDEOS="sparse sintering redox lowdose sparse2 sintering2 redox2 lowdose2 sparse3 sparse4 sparse5"
 
 if [ $# -eq 0 ]; then
   set -- "keep=0.35 track.split_shrink=0 track.low_track_score=0 track.duplicate_iou=1 track.size_momentum=0" \
@@ -42,7 +46,8 @@ if [ $# -eq 0 ]; then
     "track.duplicate_iou=1 track.size_momentum=0" \
     "track.split_reach=1.5" "track.split_shrink=0.5" "track.split_shrink=0.8" \
     "track.low_track_score=0.5" "track.size_momentum=0" "track.size_momentum=0.7" \
-    "track.size_momentum=0.9" ""
+    "track.size_momentum=0.9" "track.merge_cover=0.3 track.merge_growth=1.2" \
+    "track.merge_growth=1.0" "track.merge_cover=0.3" ""
 fi
 for setting in "$@"; do
   keep=0.1
@@ -64,7 +69,9 @@ import sys
 a = sys.argv[1:]
 names = a[1:a.index("--")]
 vals = [tuple(map(float, x.split(","))) for x in a[a.index("--") + 1:]]
-w = [2 if n.startswith("sparse") else 1 for n in names]
+# the suite: 2 sparse videos of 5, one of each other kind
+nsp = sum(n.startswith("sparse") for n in names)
+w = [2.0 / nsp if n.startswith("sparse") else 1.0 / ((len(names) - nsp) / 3) for n in names]
 mean = lambda k: sum(v[k] for v in vals) / len(vals)
 wmean = sum(wi * v[0] for wi, v in zip(w, vals)) / sum(w)
 print("%s:\n  HOTA %s\n  mean HOTA %.4f IDF1 %.4f; suite-weighted HOTA %.4f" % (

@@ -57,16 +57,19 @@ const npt_setting_def npt_track_settings_table[] = {
      "A confirmed track without a match is kept (lost, its motion predicted) for this many "
      "frames after its last match and can take up its identity again; then it is removed and "
      "the particle, if seen again, gets a new id."},
-    {"track.merge_cover", NPT_SET_FLOAT, 0, 1, "0.3", "", NONE,
+    {"track.merge_cover", NPT_SET_FLOAT, 0, 1, "0.15", "", NONE,
      "Merges (sintering): a confirmed track tracked in the previous frame and unmatched now "
      "ends in a merge when a detection matched to another confirmed track covers at least this "
      "fraction of its predicted box, covers that other track's predicted box as much, and is "
      "at least track.merge_growth times its area; both tracks end and the detection starts a "
      "new, confirmed track (a merge gives a new identity, as nptrack synth's ground truth "
      "does).  0 turns merges off: the grown particle keeps one parent's id."},
-    {"track.merge_growth", NPT_SET_FLOAT, 1, 100, "1.2", "", NONE,
+    {"track.merge_growth", NPT_SET_FLOAT, 1, 100, "1.1", "", NONE,
      "Merges: the merged particle's box must be at least this many times the area of the "
-     "parent track it was matched to."},
+     "parent track it was matched to.  Coalescence never shrinks the larger parent, but the "
+     "detector often sees the merged particle little larger than it; 1.1 keeps a small "
+     "neighbour (or a false detection) that vanishes beside a large particle from ending it "
+     "when the large one's box merely jitters."},
     {"track.split_shrink", NPT_SET_FLOAT, 0, 1, "0.7", "", NONE,
      "Splits (regeneration, the mirror of merges): new fragments are high detections that no "
      "track took, scoring at least track.new_track_score, whose area is at most this fraction "

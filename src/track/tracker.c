@@ -101,8 +101,8 @@ npt_track_settings npt_track_settings_default(void) {
       .unconfirmed_match = 0.7,
       .confirm_frames = 2,
       .lost_frames = 30,
-      .merge_cover = 0.3,
-      .merge_growth = 1.2,
+      .merge_cover = 0.15,
+      .merge_growth = 1.1,
       .split_shrink = 0.7,
       .split_reach = 2.0,
       .low_track_score = 0.4,
@@ -437,7 +437,9 @@ static void merge_pass(npt_tracker *t) {
       const double *z = t->meas[j], *pa = a->kf.mean;
       double cover_b = overlap_area(pb, z) / area_b;
       double area_a = pa[2] * pa[3];
+      /* A box j covers almost exactly is the same particle, a duplicate (duplicate_pass). */
       if (!(cover_b >= s->merge_cover) || !(area_a > 0) ||
+          !(iou_cost(pb, z) >= 1 - s->duplicate_iou) ||
           !(overlap_area(pa, z) / area_a >= s->merge_cover) ||
           !(z[2] * z[3] >= s->merge_growth * area_a))
         continue;

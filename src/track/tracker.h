@@ -26,7 +26,8 @@
  * detection matched to another confirmed track A, which that detection covers as much while
  * being >= merge_growth times A's predicted area: A and B end and the detection starts a new
  * track, confirmed at birth (a merge makes a new particle; nptrack synth's ground truth gives
- * it a new id).  merge_cover 0 turns this off.
+ * it a new id).  A B whose predicted box has IoU above duplicate_iou with the detection is the
+ * same particle as A, a duplicate (below), not a merge.  merge_cover 0 turns this off.
  *
  * Then splits (regeneration), the mirror of merges: a confirmed track A, tracked in the previous
  * frame, next to which new fragments appear -- high detections left free by the cascade,

@@ -285,6 +285,39 @@ static void test_merge(void **state) {
   }
 }
 
+/* Not a merge: two still particles of side 16 whose boxes overlap by 2 px (an eighth of each
+ * box); one is missed for a frame.  The other keeps its id, the missed one takes its own back
+ * (the neighbour's box covers less than track.merge_cover of it), and no event is reported. */
+static void test_no_merge_when_missed(void **state) {
+  (void)state;
+  npt_track_settings s = npt_track_settings_default();
+  npt_tracker *t;
+  assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+  npt_rng g;
+  npt_rng_seed(&g, 9, 0);
+  particle *p = new_particles(2);
+  p[0].x = 100, p[0].y = 100;
+  p[1].x = 114, p[1].y = 100;
+  random_unit(&g, p[0].emb);
+  random_unit(&g, p[1].emb);
+  int64_t before[2] = {0};
+  for (int64_t f = 0; f < 20; f++) {
+    p[1].present = f != 10;
+    step(t, f, p, 2, &g, 0.1, NULL, 0, NULL);
+    const npt_track_event *ev;
+    assert_int_equal(npt_tracker_events(t, &ev), 0);
+    if (f == 1)
+      before[0] = p[0].id, before[1] = p[1].id;
+    if (f >= 1) {
+      assert_int_equal(p[0].id, before[0]);
+      if (f != 10)
+        assert_int_equal(p[1].id, before[1]);
+    }
+  }
+  free(p);
+  npt_tracker_free(t);
+}
+
 /* Split (regeneration).  Particle 0 (side 30) shrinks to 18 (0.36 of its area) and one
  * fragment of side 14 appears beside it; particle 5 (side 30) keeps its size and two fragments
  * of side 14 appear beside it.  With splits on, both tracks end and every piece gets a new id at
@@ -396,8 +429,8 @@ static void test_duplicate(void **state) {
   (void)state;
   for (int on = 0; on < 2; on++) {
     npt_track_settings s = npt_track_settings_default();
-    if (!on)
-      s.duplicate_iou = 1;
+    if (!on) /* merges off too: they would take the duplicate's end for a merge */
+      s.duplicate_iou = 1, s.merge_cover = 0;
     npt_tracker *t;
     assert_int_equal(npt_tracker_create(&s, D, &t), 0);
     npt_rng g;
@@ -883,7 +916,8 @@ static void test_errors_and_config(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_backfill),
-      cmocka_unit_test(test_merge),             cmocka_unit_test(test_split),
+      cmocka_unit_test(test_merge),             cmocka_unit_test(test_no_merge_when_missed),
+      cmocka_unit_test(test_split),
       cmocka_unit_test(test_duplicate),         cmocka_unit_test(test_box),
       cmocka_unit_test(test_crossing_same_look),
       cmocka_unit_test(test_missed_detections), cmocka_unit_test(test_false_positives),
