@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Chooses the tracker's settings on the tracking benchmark's TUNING seeds, never on its test
 # videos: 150-frame videos of the suite's four kinds at bench_tracking.py's tuning seeds
-# (5000101-5000104), at 5000111-5000114 and three more sparse ones (5000121, 5000131, 5000141),
-# detected once down to score 0.1 (`nptrack detect`),
+# (5000101-5000104), at 5000111-5000114, seven more sparse ones (5000121-5000181, every 10) and
+# two more redox ones (5000123, 5000133), detected once down to score 0.1 (`nptrack detect`),
 # then tracked with each setting by bench_retrack (the tracker alone, fed as `nptrack run` feeds
 # it: detections down to track.low_score) and scored by `nptrack eval`.  Prints HOTA per video,
 # the mean HOTA and IDF1 and the suite-weighted mean (the sparse videos weighing 2 of 5, the
@@ -11,8 +11,8 @@
 # Each SETTING is one line to compare: space-separated overrides ("track.split_shrink=0"), or
 # "keep=S ..." to feed the tracker only detections scoring >= S (0.35: the detector's threshold,
 # as before nptrack run decoded down to track.low_score).  Without any, the comparisons that
-# chose the current defaults.  About 4 minutes on 2 cores the first time (synth + detect), then
-# a few seconds per setting.
+# chose the current defaults.  About 8 minutes on 2 cores the first time (synth + detect), then
+# about 15 seconds per setting.
 set -euo pipefail
 B=${1:-build}
 O=${2:-/tmp/tune_tracker}
@@ -37,17 +37,23 @@ mk lowdose2 sintering 5000114 -s synth.dose_e_px=15 -s synth.drift_nm_s=5.0
 mk sparse3 sparse 5000121
 mk sparse4 sparse 5000131
 mk sparse5 sparse 5000141
-VIDEOS="sparse sintering redox lowdose sparse2 sintering2 redox2 lowdose2 sparse3 sparse4 sparse5"
+mk sparse6 sparse 5000151
+mk sparse7 sparse 5000161
+mk sparse8 sparse 5000171
+mk sparse9 sparse 5000181
+mk redox3 redox 5000123 -s synth.frame_rate_hz=2.5
+mk redox4 redox 5000133 -s synth.frame_rate_hz=2.5
+VIDEOS="sparse sintering redox lowdose sparse2 sintering2 redox2 lowdose2 sparse3 sparse4 sparse5
+  sparse6 sparse7 sparse8 sparse9 redox3 redox4"
 
 if [ $# -eq 0 ]; then
   set -- "keep=0.35 track.split_shrink=0 track.low_track_score=0 track.duplicate_iou=1 track.size_momentum=0" \
     "keep=0.35 track.low_track_score=0 track.duplicate_iou=1 track.size_momentum=0" \
     "track.low_track_score=0 track.duplicate_iou=1 track.size_momentum=0" \
     "track.duplicate_iou=1 track.size_momentum=0" \
-    "track.split_reach=1.5" "track.split_shrink=0.5" "track.split_shrink=0.8" \
+    "track.split_reach=1.5" "track.split_shrink=0.7" "track.split_shrink=0.9" \
     "track.low_track_score=0.5" "track.size_momentum=0" "track.size_momentum=0.7" \
-    "track.size_momentum=0.9" "track.merge_cover=0.3 track.merge_growth=1.2" \
-    "track.merge_growth=1.0" "track.merge_cover=0.3" ""
+    "track.size_momentum=0.9" "track.merge_cover=0.15 track.merge_growth=1.1" ""
 fi
 for setting in "$@"; do
   keep=0.1
@@ -70,8 +76,9 @@ a = sys.argv[1:]
 names = a[1:a.index("--")]
 vals = [tuple(map(float, x.split(","))) for x in a[a.index("--") + 1:]]
 # the suite: 2 sparse videos of 5, one of each other kind
-nsp = sum(n.startswith("sparse") for n in names)
-w = [2.0 / nsp if n.startswith("sparse") else 1.0 / ((len(names) - nsp) / 3) for n in names]
+kind = lambda n: n.rstrip("0123456789")
+count = {k: sum(kind(n) == k for n in names) for k in set(map(kind, names))}
+w = [(2.0 if kind(n) == "sparse" else 1.0) / count[kind(n)] for n in names]
 mean = lambda k: sum(v[k] for v in vals) / len(vals)
 wmean = sum(wi * v[0] for wi, v in zip(w, vals)) / sum(w)
 print("%s:\n  HOTA %s\n  mean HOTA %.4f IDF1 %.4f; suite-weighted HOTA %.4f" % (

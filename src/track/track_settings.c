@@ -57,27 +57,27 @@ const npt_setting_def npt_track_settings_table[] = {
      "A confirmed track without a match is kept (lost, its motion predicted) for this many "
      "frames after its last match and can take up its identity again; then it is removed and "
      "the particle, if seen again, gets a new id."},
-    {"track.merge_cover", NPT_SET_FLOAT, 0, 1, "0.15", "", NONE,
+    {"track.merge_cover", NPT_SET_FLOAT, 0, 1, "0.3", "", NONE,
      "Merges (sintering): a confirmed track tracked in the previous frame and unmatched now "
      "ends in a merge when a detection matched to another confirmed track covers at least this "
      "fraction of its predicted box, covers that other track's predicted box as much, and is "
      "at least track.merge_growth times its area; both tracks end and the detection starts a "
      "new, confirmed track (a merge gives a new identity, as nptrack synth's ground truth "
      "does).  0 turns merges off: the grown particle keeps one parent's id."},
-    {"track.merge_growth", NPT_SET_FLOAT, 1, 100, "1.1", "", NONE,
+    {"track.merge_growth", NPT_SET_FLOAT, 1, 100, "1.2", "", NONE,
      "Merges: the merged particle's box must be at least this many times the area of the "
-     "parent track it was matched to.  Coalescence never shrinks the larger parent, but the "
-     "detector often sees the merged particle little larger than it; 1.1 keeps a small "
-     "neighbour (or a false detection) that vanishes beside a large particle from ending it "
-     "when the large one's box merely jitters."},
-    {"track.split_shrink", NPT_SET_FLOAT, 0, 1, "0.7", "", NONE,
+     "parent track it was matched to.  Coalescence never shrinks the larger parent, but a "
+     "small neighbour adds little to its area: below about 1.2 a false detection that "
+     "vanishes beside a large particle ends it whenever the large one's box jitters."},
+    {"track.split_shrink", NPT_SET_FLOAT, 0, 1, "0.8", "", NONE,
      "Splits (regeneration, the mirror of merges): new fragments are high detections that no "
      "track took, scoring at least track.new_track_score, whose area is at most this fraction "
      "of a confirmed track's predicted area and whose centre lies near it (track.split_reach). "
-     "The track splits when at least two fragments appear beside it, or one while its own "
-     "match shrinks to at most this fraction too: it ends, and its match and every fragment "
-     "start new, confirmed tracks (a split gives each piece a new identity, as nptrack synth's "
-     "ground truth does), reported as a lineage event.  0 turns splits off."},
+     "The track splits when its own match shrinks to at most this fraction too and at least "
+     "one fragment appears beside it (or, unmatched, when two do; small detections beside a "
+     "particle that keeps its size are not its fragments): it ends, and its match and every "
+     "fragment start new, confirmed tracks (a split gives each piece a new identity, as "
+     "nptrack synth's ground truth does), reported as a lineage event.  0 turns splits off."},
     {"track.split_reach", NPT_SET_FLOAT, 0, 10, "2", "", NONE,
      "Splits: a fragment's centre must lie within this many half-widths (and half-heights) of "
      "the splitting track's predicted centre; 1 keeps fragments centred inside the track's "

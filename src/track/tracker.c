@@ -101,9 +101,9 @@ npt_track_settings npt_track_settings_default(void) {
       .unconfirmed_match = 0.7,
       .confirm_frames = 2,
       .lost_frames = 30,
-      .merge_cover = 0.15,
-      .merge_growth = 1.1,
-      .split_shrink = 0.7,
+      .merge_cover = 0.3,
+      .merge_growth = 1.2,
+      .split_shrink = 0.8,
       .split_reach = 2.0,
       .low_track_score = 0.4,
       .duplicate_iou = 0.85,
@@ -463,10 +463,11 @@ static void merge_pass(npt_tracker *t) {
 /* Splits (regeneration): a confirmed track A tracked in the previous frame next to which new
  * fragments appear -- high detections scoring at least new_track_score that the cascade left
  * free, each at most split_shrink times A's predicted area, centred within split_reach times its
- * predicted half-width and half-height of its predicted centre -- splits when there are at
- * least two of them, or one and A's own match shrank to a fragment's size.  A ends and every
- * piece (its own match first, then the fragments) starts a new track, confirmed at birth (a
- * split gives each piece a new identity).  A track matched to a low detection never splits.
+ * predicted half-width and half-height of its predicted centre -- splits when its own match
+ * shrank to a fragment's size and at least one fragment appeared, or, unmatched, when at least
+ * two did.  A ends and every piece (its own match first, then the fragments) starts a new
+ * track, confirmed at birth (a split gives each piece a new identity).  A track matched to a
+ * low detection never splits.
  * Tracks are visited in birth order and a detection joins one split at most, so the outcome is
  * deterministic. */
 static void split_pass(npt_tracker *t, const npt_track_det *d) {
@@ -484,6 +485,9 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
     const int64_t own = a->match;
     if (own >= 0 && (t->kind[own] != DET_HIGH || t->child[own]))
       continue;
+    /* A matched track splits only when its match shrank: small detections appearing beside a
+     * particle that keeps its size are new particles or false detections (support texture
+     * beside a large particle), not its fragments. */
     const int shrunk = own >= 0 && t->meas[own][2] * t->meas[own][3] <= max_area;
     double rx = 0.5 * s->split_reach * pa[2], ry = 0.5 * s->split_reach * pa[3];
     size_t nc = grid_query(t, pa[0] - rx, pa[0] + rx, pa[1] - ry, pa[1] + ry);
@@ -497,7 +501,7 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
         continue;
       t->links[first + nnew++] = (struct link){NPT_TRACK_SPLIT, j, a->id};
     }
-    if (nnew + (size_t)shrunk < 2)
+    if ((own >= 0 && !shrunk) || nnew + (size_t)shrunk < 2)
       continue;
     size_t nfrag = nnew;
     first = t->nlinks;

@@ -32,9 +32,10 @@
  * Then splits (regeneration), the mirror of merges: a confirmed track A, tracked in the previous
  * frame, next to which new fragments appear -- high detections left free by the cascade,
  * scoring >= new_track_score, of at most split_shrink times A's predicted area, centred within
- * split_reach times its half-width and half-height of its predicted centre -- ends when there
- * are at least two fragments, or one and A's own match shrank to a fragment's size; its match
- * and the fragments start new tracks, confirmed at birth.  split_shrink 0 turns this off.
+ * split_reach times its half-width and half-height of its predicted centre -- ends when its own
+ * match shrank to a fragment's size and at least one fragment appeared, or, unmatched, when at
+ * least two did; its match and the fragments start new tracks, confirmed at birth.  A track
+ * whose match kept its size never splits.  split_shrink 0 turns this off.
  * Each step's merges and splits are reported as lineage events (npt_tracker_events).
  *
  * Then duplicates (ByteTrack's): a confirmed track left unmatched whose predicted box overlaps a
