@@ -54,7 +54,8 @@ int main(int argc, char **argv) {
   npt_dets_file_close(f);
 
   /* The kept rows, with their ids, in frame order. */
-  int64_t *row = malloc(sizeof *row * (size_t)(d.n + 1)), *id = malloc(sizeof *id * (size_t)(d.n + 1));
+  int64_t *row = malloc(sizeof *row * (size_t)(d.n + 1)),
+          *id = malloc(sizeof *id * (size_t)(d.n + 1));
   int64_t *fstart = calloc((size_t)in->n_frames + 1, sizeof *fstart);
   npt_track_det *td = malloc(sizeof *td * (size_t)(d.n + 1));
   float *box = malloc(sizeof *box * 4 * (size_t)(d.n + 1));
@@ -80,8 +81,8 @@ int main(int argc, char **argv) {
     fstart[fr] = b;
     for (; k < m && d.det[row[k]].frame == fr; k++) {
       const npt_detection *p = &d.det[row[k]];
-      td[k - b] = (npt_track_det){p->x,     p->y,  p->w, p->h, p->score, p->cls,
-                                  d.embed ? d.embed + row[k] * d.embed_dim : NULL};
+      const float *e = d.embed ? d.embed + row[k] * d.embed_dim : NULL;
+      td[k - b] = (npt_track_det){p->x, p->y, p->w, p->h, p->score, p->cls, e};
       float *x = box + 4 * k;
       x[0] = p->x, x[1] = p->y, x[2] = p->w, x[3] = p->h;
     }
@@ -100,7 +101,8 @@ int main(int argc, char **argv) {
     const npt_track_event *ev;
     size_t nev = npt_tracker_events(t, &ev);
     for (size_t e = 0; e < nev; e++) {
-      fprintf(evf, "%lld,%s,", (long long)fr + 1, ev[e].kind == NPT_TRACK_MERGE ? "merge" : "split");
+      fprintf(evf, "%lld,%s,", (long long)fr + 1,
+              ev[e].kind == NPT_TRACK_MERGE ? "merge" : "split");
       for (size_t q = 0; q < ev[e].n_parents; q++)
         fprintf(evf, "%s%lld", q ? " " : "", (long long)ev[e].parents[q]);
       fputc(',', evf);

@@ -196,7 +196,7 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
     backfill_ids(r, v->tracker);
     for (int64_t k = b; k < i; k++, r->n++) {
       const npt_detection *p = &d->det[k];
-      /* A tracked detection is written with its track's box (smoothed size, track.size_momentum). */
+      /* A tracked detection gets its track's box (smoothed size, track.size_momentum). */
       float box[4] = {p->x, p->y, p->w, p->h};
       if (v->ids[k - b] >= 0)
         (void)npt_tracker_box(v->tracker, (size_t)(k - b), box);

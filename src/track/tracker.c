@@ -35,6 +35,13 @@ typedef struct track {
   double wh[2];  /* the sizes of its detections, smoothed (size_momentum) */
 } track;
 
+/* A lineage link found by the merge or split pass: a child detection and one parent's id. */
+typedef struct lineage_link {
+  int kind; /* NPT_TRACK_MERGE or NPT_TRACK_SPLIT; 0: already gathered into an event */
+  size_t j;
+  int64_t parent;
+} lineage_link;
+
 /* A detection that starts a track, with what orders the births. */
 typedef struct birth_key {
   double score, y, x;
@@ -77,11 +84,7 @@ struct npt_tracker {
   size_t nbf;
   /* Lineage of this step: links (kind, child detection, parent id) found by the merge and split
    * passes, turned into events once the children have ids. */
-  struct link {
-    int kind;
-    size_t j;
-    int64_t parent;
-  } *links;
+  lineage_link *links;
   size_t nlinks, cap_links;
   npt_track_event *ev;
   int64_t *ev_ids;
@@ -454,9 +457,9 @@ static void merge_pass(npt_tracker *t) {
       track *a = &t->tr[t->det_track[best]];
       a->ended = 1;
       a->match = -1;
-      t->links[t->nlinks++] = (struct link){NPT_TRACK_MERGE, (size_t)best, a->id};
+      t->links[t->nlinks++] = (lineage_link){NPT_TRACK_MERGE, (size_t)best, a->id};
     }
-    t->links[t->nlinks++] = (struct link){NPT_TRACK_MERGE, (size_t)best, b->id};
+    t->links[t->nlinks++] = (lineage_link){NPT_TRACK_MERGE, (size_t)best, b->id};
   }
 }
 
@@ -499,7 +502,7 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
           !(d[j].score >= s->new_track_score) || !(fabs(z[0] - pa[0]) <= rx) ||
           !(fabs(z[1] - pa[1]) <= ry) || !(z[2] * z[3] <= max_area))
         continue;
-      t->links[first + nnew++] = (struct link){NPT_TRACK_SPLIT, j, a->id};
+      t->links[first + nnew++] = (lineage_link){NPT_TRACK_SPLIT, j, a->id};
     }
     if ((own >= 0 && !shrunk) || nnew + (size_t)shrunk < 2)
       continue;
@@ -508,7 +511,7 @@ static void split_pass(npt_tracker *t, const npt_track_det *d) {
     /* The split: A ends, its fragments (its own match first) are born confirmed. */
     if (own >= 0) {
       nfrag++;
-      t->links[first] = (struct link){NPT_TRACK_SPLIT, (size_t)own, a->id};
+      t->links[first] = (lineage_link){NPT_TRACK_SPLIT, (size_t)own, a->id};
       t->det_track[own] = -1;
       a->match = -1;
     }
@@ -557,7 +560,7 @@ static void build_events(npt_tracker *t, int64_t frame, const int64_t *out) {
   size_t nid = 0;
   t->nev = 0;
   for (size_t k = 0; k < t->nlinks;) {
-    const struct link *l = &t->links[k];
+    const lineage_link *l = &t->links[k];
     size_t e = k + 1;
     if (l->kind == NPT_TRACK_SPLIT)
       while (e < t->nlinks && t->links[e].kind == NPT_TRACK_SPLIT &&

@@ -92,8 +92,8 @@ typedef struct npt_track_settings {
   npt_track_gate_kind gate;   /* Mahalanobis gate on centre and size, or on the centre only */
   double std_weight_position; /* Kalman noise weights (kalman.h) */
   double std_weight_velocity;
-  double split_shrink; /* splits: a fragment's area over the parent's, at most; 0: off */
-  double split_reach;  /* splits: fragment centres within this many parent half-sizes */
+  double split_shrink;    /* splits: a fragment's area over the parent's, at most; 0: off */
+  double split_reach;     /* splits: fragment centres within this many parent half-sizes */
   double low_track_score; /* stage 3 takes only tracks whose smoothed score is >= this */
   double score_momentum;  /* EMA weight of a track's old score, in [0, 1] */
   double duplicate_iou;   /* an unmatched track this far over a taken detection ends; 1: off */

@@ -360,7 +360,7 @@ static void test_split(void **state) {
     p[1].x = 400, p[1].y = 100;
     p[2].x = 219, p[2].y = 201, p[2].size = 14, p[2].present = 0; /* 0's fragment */
     p[3].x = 100, p[3].y = 400, p[3].size = 30;
-    p[4].x = 411, p[4].y = 100, p[4].size = 8, p[4].present = 0; /* beside the bystander */
+    p[4].x = 411, p[4].y = 100, p[4].size = 8, p[4].present = 0;  /* beside the bystander */
     p[5].x = 122, p[5].y = 400, p[5].size = 14, p[5].present = 0; /* beside 3 */
     p[6].x = 100, p[6].y = 378, p[6].size = 14, p[6].present = 0;
     p[7].x = 300, p[7].y = 300, p[7].size = 14; /* a small particle alone */
@@ -484,9 +484,9 @@ static void test_box(void **state) {
     int nse = 0;
     for (int64_t f = 0; f < 200; f++) {
       double w = 20 * (1 + 0.1 * npt_rng_normal(&g)), h = 20 * (1 + 0.1 * npt_rng_normal(&g));
-      npt_track_det det[2] = {{(float)(100 - w / 2), (float)(100 - h / 2), (float)w, (float)h, 0.9f,
-                               1, NULL},
-                              {300, 300, 10, 10, 0.2f, 1, NULL}}; /* low: never in a track */
+      npt_track_det det[2] = {
+          {(float)(100 - w / 2), (float)(100 - h / 2), (float)w, (float)h, 0.9f, 1, NULL},
+          {300, 300, 10, 10, 0.2f, 1, NULL}}; /* low: never in a track */
       int64_t ids[2];
       assert_int_equal(npt_tracker_step(t, f, det, 2, ids), 0);
       float box[4] = {-1, -1, -1, -1};
@@ -916,14 +916,20 @@ static void test_errors_and_config(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_backfill),
-      cmocka_unit_test(test_merge),             cmocka_unit_test(test_no_merge_when_missed),
+      cmocka_unit_test(test_constant_velocity),
+      cmocka_unit_test(test_backfill),
+      cmocka_unit_test(test_merge),
+      cmocka_unit_test(test_no_merge_when_missed),
       cmocka_unit_test(test_split),
-      cmocka_unit_test(test_duplicate),         cmocka_unit_test(test_box),
+      cmocka_unit_test(test_duplicate),
+      cmocka_unit_test(test_box),
       cmocka_unit_test(test_crossing_same_look),
-      cmocka_unit_test(test_missed_detections), cmocka_unit_test(test_false_positives),
-      cmocka_unit_test(test_appearance_change), cmocka_unit_test(test_low_score_second_pass),
-      cmocka_unit_test(test_determinism),       cmocka_unit_test(test_density),
+      cmocka_unit_test(test_missed_detections),
+      cmocka_unit_test(test_false_positives),
+      cmocka_unit_test(test_appearance_change),
+      cmocka_unit_test(test_low_score_second_pass),
+      cmocka_unit_test(test_determinism),
+      cmocka_unit_test(test_density),
       cmocka_unit_test(test_errors_and_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
