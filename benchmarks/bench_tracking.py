@@ -32,7 +32,7 @@ frames/s: nptrack, frames / the archive's timing_total_s (detect + track; CPU ba
 cores); trackpy, frames / (locate + link) wall time with locate spread over --processes
 processes; dets+link, frames / (nptrack's timing_detect_s + trackpy link time).
 
-Run (environment: benchmarks/requirements.txt; about 12 minutes on 2 cores, --quick about 4):
+Run (environment: benchmarks/requirements.txt; about 8 minutes on 2 idle cores, --quick about 3):
   python3 -m venv VENV && VENV/bin/pip install -r benchmarks/requirements.txt
   VENV/bin/python benchmarks/bench_tracking.py --nptrack build/nptrack --out /tmp/bench_tracking \\
       --json /tmp/bench_tracking.json
