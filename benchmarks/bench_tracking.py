@@ -14,8 +14,9 @@ similarity, identical to TrackEval) against the video's exact ground truth:
                        size D/(2*sqrt(2))) centred on its centroid; pixel centres are at integers
                        in both trackpy and nptrack, so x = cx - side/2.
   nptrack dets+trackpy link
-                       linking alone: nptrack's own detections (its boxes, from the run archive)
-                       linked by trackpy.link with search_range, memory and a minimum track length
+                       linking alone: nptrack's own detections (`nptrack detect`: the model's
+                       threshold, boxes as detected; not the run archive's rows, whose low-score
+                       rows and smoothed sizes come from nptrack's tracker) linked by trackpy.link with search_range, memory and a minimum track length
                        tuned the same way on the tuning video's nptrack detections.
 
 Tuning (trackpy), in two stages, ties going to the first setting found:
@@ -31,7 +32,7 @@ frames/s: nptrack, frames / the archive's timing_total_s (detect + track; CPU ba
 cores); trackpy, frames / (locate + link) wall time with locate spread over --processes
 processes; dets+link, frames / (nptrack's timing_detect_s + trackpy link time).
 
-Run (environment: benchmarks/requirements.txt; about 9 minutes on 2 cores, --quick about 3):
+Run (environment: benchmarks/requirements.txt; about 8 minutes on 2 idle cores, --quick about 3):
   python3 -m venv VENV && VENV/bin/pip install -r benchmarks/requirements.txt
   VENV/bin/python benchmarks/bench_tracking.py --nptrack build/nptrack --out /tmp/bench_tracking \\
       --json /tmp/bench_tracking.json
@@ -217,11 +218,21 @@ def nptrack_run(nptrack, video_dir, work, name):
     sh([nptrack, "export", "-q", arch, "--tracks", pred])
     with h5py.File(arch, "r") as f:
         timing = {k: float(f.attrs[k]) for k in ("timing_total_s", "timing_detect_s")}
-        d = f["videos/video/detections"]
+    return pred, timing, wall
+
+
+def nptrack_dets(nptrack, video_dir, work, name):
+    """The detector's own detections (`nptrack detect`, the model's threshold, boxes as
+    detected): the archive's rows are not, since the tracker adds low-score rows it used and
+    smooths the sizes of tracked rows."""
+    path = os.path.join(work, name + "_dets.h5")
+    sh([nptrack, "detect", "-q", "-o", path, os.path.join(video_dir, "video.h5")])
+    with h5py.File(path, "r") as f:
+        d = f["detections"]
         dets = pd.DataFrame({k: d[k][()] for k in ("frame", "x", "y", "w", "h")})
     dets["cx"] = dets["x"] + dets["w"] / 2
     dets["cy"] = dets["y"] + dets["h"] / 2
-    return pred, timing, wall, dets
+    return dets
 
 
 def load_frames(video_dir):
@@ -265,14 +276,15 @@ def main():
         gt = os.path.join(vdir, "gt.txt")
         S = gt_size(gt)
         # nptrack
-        pred, timing, wall, dets = nptrack_run(a.nptrack, vdir, a.out, name)
+        pred, timing, wall = nptrack_run(a.nptrack, vdir, a.out, name)
+        dets = nptrack_dets(a.nptrack, vdir, a.out, name)
         m = evaluate(a.nptrack, gt, pred)
         rows.append(dict(video=name, method="nptrack", fps=T / timing["timing_total_s"], **m))
         # tuning (cached per preset + overrides: the long sparse video reuses sparse's)
         if key not in tuned:
             tframes, tinv = load_frames(tdir)
             tp_params, tp_h = tune_trackpy(a.nptrack, tdir, tframes, not tinv, a.processes, a.out)
-            _, _, _, tdets = nptrack_run(a.nptrack, tdir, a.out, "tune-" + name)
+            tdets = nptrack_dets(a.nptrack, tdir, a.out, "tune-" + name)
             lk_h, lk_params = tune_link(a.nptrack, os.path.join(tdir, "gt.txt"), tdets,
                                         gt_size(os.path.join(tdir, "gt.txt")), a.out)
             tuned[key] = {"tuning_video": tdir, "tuning_seed": tseed,

@@ -254,6 +254,14 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
     int lrc = npt_run_pick_device(w, &r.o.backend, r.o.device, &device, dev, sizeof dev);
     if (lrc == 0)
       lrc = npt_cli_engine_open(&ce, &r.o, device);
+    if (lrc == 0) {
+      /* ByteTrack's second pass continues tracks with detections scoring from track.low_score
+       * up to the detector's threshold: the network decodes down to track.low_score, and the
+       * rows below its threshold are kept only where a track took them (run_chunk.c). */
+      r.keep_score = ce.dp.score_threshold;
+      if (r.ts.low_score > 0 && r.ts.low_score < r.keep_score)
+        ce.dp.score_threshold = (float)r.ts.low_score;
+    }
     if (lrc == 0)
       lrc = npt_run_fault(w->rank, "start");
     rc = npt_mpi_agree(w, lrc);

@@ -147,9 +147,13 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
     backfill_ids(r, v->tracker);
     for (int64_t k = b; k < i; k++, r->n++) {
       const npt_detection *p = &d->det[k];
+      /* A tracked detection gets its track's box (smoothed size, track.size_momentum). */
+      float box[4] = {p->x, p->y, p->w, p->h};
+      if (v->ids[k - b] >= 0)
+        (void)npt_tracker_box(v->tracker, (size_t)(k - b), box);
       r->frame[r->n] = f, r->id[r->n] = v->ids[k - b];
-      r->x[r->n] = p->x, r->y[r->n] = p->y, r->w[r->n] = p->w, r->h[r->n] = p->h;
-      r->score[r->n] = p->score, r->cls[r->n] = p->cls;
+      r->x[r->n] = box[0], r->y[r->n] = box[1], r->w[r->n] = box[2], r->h[r->n] = box[3];
+      r->score[r->n] = p->score, r->cls[r->n] = p->cls, r->det[r->n] = (int32_t)(k - b);
       if (r->embed_dim)
         memcpy(r->embed + r->n * r->embed_dim, d->embed + k * d->embed_dim,
                sizeof(float) * (size_t)r->embed_dim);
@@ -160,6 +164,26 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
                          (long long)v->chunk);
   v->track_s += now_s() - t0;
   return 0;
+}
+
+/* Drops the rows that scored below `keep` (the detector's threshold) and are in no track: the
+ * low-score detections decoded only for the tracker's second pass that no track took. */
+static void drop_untracked_low(npt_part_rows *r, float keep) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < r->n; i++) {
+    if (r->score[i] < keep && r->id[i] < 0)
+      continue;
+    if (m != i) {
+      r->frame[m] = r->frame[i], r->id[m] = r->id[i];
+      r->x[m] = r->x[i], r->y[m] = r->y[i], r->w[m] = r->w[i], r->h[m] = r->h[i];
+      r->score[m] = r->score[i], r->cls[m] = r->cls[i], r->det[m] = r->det[i];
+      if (r->embed_dim)
+        memcpy(r->embed + m * r->embed_dim, r->embed + i * r->embed_dim,
+               sizeof(float) * (size_t)r->embed_dim);
+    }
+    m++;
+  }
+  r->n = m;
 }
 
 /* The hash of a chunk's frames: their geometry, then the pixels as read. */
@@ -260,6 +284,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   double t1 = now_s();
   npt_tracklets tl = {0};
   if (rc == 0) {
+    drop_untracked_low(&v.rows, r->keep_score);
     npt_stitch_rows view = npt_part_rows_view(&v.rows);
     rc = npt_tracklets_build(&r->ts, &view, ch->own_begin, ch->own_end, &tl);
   }

@@ -31,6 +31,10 @@ typedef struct npt_run {
   char model_sha256[65];
   char *parts_dir; /* ARCHIVE.parts */
   int resume;
+  /* The detector's threshold (the setting, else the model's): rows that score below it are
+   * decoded only for ByteTrack's second pass (the engine decodes down to track.low_score) and
+   * kept only where a track took them. */
+  float keep_score;
 } npt_run;
 
 /* The command line. */

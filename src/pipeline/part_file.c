@@ -34,6 +34,7 @@ int npt_part_rows_reserve(npt_part_rows *r, int64_t more) {
       grow(&r->x, sizeof *r->x, c) || grow(&r->y, sizeof *r->y, c) ||
       grow(&r->w, sizeof *r->w, c) || grow(&r->h, sizeof *r->h, c) ||
       grow(&r->score, sizeof *r->score, c) || grow(&r->cls, sizeof *r->cls, c) ||
+      grow(&r->det, sizeof *r->det, c) ||
       (r->embed_dim && grow(&r->embed, sizeof *r->embed * (size_t)r->embed_dim, c)))
     return npt_error_set(NPT_ENOMEM, "out of memory for %lld detections", (long long)c);
   r->cap = c;
@@ -42,13 +43,13 @@ int npt_part_rows_reserve(npt_part_rows *r, int64_t more) {
 
 void npt_part_rows_free(npt_part_rows *r) {
   free(r->frame), free(r->id), free(r->x), free(r->y), free(r->w), free(r->h);
-  free(r->score), free(r->cls), free(r->embed);
+  free(r->score), free(r->cls), free(r->det), free(r->embed);
   *r = (npt_part_rows){.embed_dim = r->embed_dim};
 }
 
 npt_stitch_rows npt_part_rows_view(const npt_part_rows *r) {
   return (npt_stitch_rows){
-      r->n, r->frame, r->id, r->x, r->y, r->w, r->h, r->embed_dim, r->embed_dim ? r->embed : NULL};
+      r->n, r->frame, r->id, r->det, r->x, r->y, r->w, r->h, r->embed_dim, r->embed_dim ? r->embed : NULL};
 }
 
 char *npt_part_path(const char *dir, int64_t chunk) {
@@ -126,7 +127,7 @@ static int write_rows(hid_t f, const npt_part_rows *r) {
             put(g, "id", I64, r->n, 0, r->id) < 0 || put(g, "x", F32, r->n, 0, r->x) < 0 ||
             put(g, "y", F32, r->n, 0, r->y) < 0 || put(g, "w", F32, r->n, 0, r->w) < 0 ||
             put(g, "h", F32, r->n, 0, r->h) < 0 || put(g, "score", F32, r->n, 0, r->score) < 0 ||
-            put(g, "class", I32, r->n, 0, r->cls) < 0 ||
+            put(g, "class", I32, r->n, 0, r->cls) < 0 || put(g, "det", I32, r->n, 0, r->det) < 0 ||
             (r->embed_dim > 0 && put(g, "embedding", F32, r->n, r->embed_dim, r->embed) < 0) ||
             npt_h5_write_i64_attr(g, "n", r->n) < 0 ||
             npt_h5_write_i64_attr(g, "embed_dim", r->embed_dim) < 0;
@@ -287,6 +288,7 @@ static int read_rows(hid_t f, npt_part_rows *r) {
        get(g, "h", H5T_NATIVE_FLOAT, n, 0, r->h) == 0 &&
        get(g, "score", H5T_NATIVE_FLOAT, n, 0, r->score) == 0 &&
        get(g, "class", H5T_NATIVE_INT32, n, 0, r->cls) == 0 &&
+       get(g, "det", H5T_NATIVE_INT32, n, 0, r->det) == 0 &&
        (d == 0 || get(g, "embedding", H5T_NATIVE_FLOAT, n, d, r->embed) == 0);
   if (ok)
     r->n = n;

@@ -26,6 +26,8 @@ typedef struct npt_part_rows {
   int64_t *frame, *id; /* id: chunk-local track id, or -1 */
   float *x, *y, *w, *h, *score;
   int32_t *cls;
+  int32_t *det;  /* the detection's index among its frame's decoded detections: the same row in
+                    two chunks that saw the frame has the same index, whatever the tracker did */
   int embed_dim; /* 0: no embeddings kept */
   float *embed;  /* n x embed_dim */
 } npt_part_rows;

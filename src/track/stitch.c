@@ -216,8 +216,10 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   rc = count_rows(ta, ra, alo, ahi, na);
   if (rc == 0)
     rc = count_rows(tb, rb, blo, bhi, nb);
-  /* Walk the frames together; the k-th row of a frame in A is the k-th in B when the boxes are
-   * the same (they are, for the same engine and frames). */
+  /* Walk the frames together; within a frame, a row of A and a row of B are the same detection
+   * when their decoder indices agree (both chunks ran the same engine on the same frame; their
+   * rows differ in the low-score detections each tracker kept and in the tracks' smoothed box
+   * sizes, so boxes are not compared). */
   while (rc == 0 && i < ahi && j < bhi) {
     int64_t f = ra->frame[i] < rb->frame[j] ? ra->frame[i] : rb->frame[j];
     int64_t i1 = i, j1 = j;
@@ -225,13 +227,17 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
       i1++;
     while (j1 < bhi && rb->frame[j1] == f)
       j1++;
-    for (int64_t k = 0; i + k < i1 && j + k < j1; k++) {
-      int64_t x = i + k, y = j + k;
-      if (ra->id[x] < 0 || rb->id[y] < 0 || ra->x[x] != rb->x[y] || ra->y[x] != rb->y[y] ||
-          ra->w[x] != rb->w[y] || ra->h[x] != rb->h[y])
-        continue;
-      v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1,
-                       exp2((double)(f - (e - 1)) / NPT_STITCH_HALF_LIFE)};
+    for (int64_t x = i, y = j; x < i1 && y < j1;) {
+      if (ra->det[x] < rb->det[y]) {
+        x++;
+      } else if (rb->det[y] < ra->det[x]) {
+        y++;
+      } else {
+        if (ra->id[x] >= 0 && rb->id[y] >= 0)
+          v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]),
+                           1, exp2((double)(f - (e - 1)) / NPT_STITCH_HALF_LIFE)};
+        x++, y++;
+      }
     }
     i = i1, j = j1;
   }

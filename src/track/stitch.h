@@ -56,6 +56,8 @@ enum { NPT_STITCH_EMBED_DETS = 5, NPT_STITCH_MOTION_DETS = 16 };
 typedef struct npt_stitch_rows {
   int64_t n;
   const int64_t *frame, *id;
+  const int32_t *det; /* index of the detection in its frame's decoder output (rows of a frame
+                         ascending): what identifies one detection seen by two chunks */
   const float *x, *y, *w, *h;
   int embed_dim;
   const float *embed;

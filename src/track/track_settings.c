@@ -19,8 +19,10 @@ const npt_setting_def npt_track_settings_table[] = {
     {"track.low_score", NPT_SET_FLOAT, 0, 1, "0.1", "", NONE,
      "Detections scoring at least this but below track.high_score are used only by the second "
      "pass (ByteTrack's), to continue tracks that are already tracked; lower ones are ignored. "
-     "Only detections that the detector keeps reach the tracker: detect.score_threshold must be "
-     "at most this for the second pass to see any.  Must not exceed track.high_score."},
+     "nptrack run has the network decode down to this score when it is below the detector's "
+     "threshold (detect.score_threshold or the model's), and keeps the detections below that "
+     "threshold only where a track took them; 0 leaves the detector's threshold (every local "
+     "maximum would be a detection).  Must not exceed track.high_score."},
     {"track.new_track_score", NPT_SET_FLOAT, 0, 1, "0.4", "", NONE,
      "A high detection left unmatched starts a new (unconfirmed) track when it scores at least "
      "this."},
@@ -64,7 +66,43 @@ const npt_setting_def npt_track_settings_table[] = {
      "does).  0 turns merges off: the grown particle keeps one parent's id."},
     {"track.merge_growth", NPT_SET_FLOAT, 1, 100, "1.2", "", NONE,
      "Merges: the merged particle's box must be at least this many times the area of the "
-     "parent track it was matched to."},
+     "parent track it was matched to.  Coalescence never shrinks the larger parent, but a "
+     "small neighbour adds little to its area: below about 1.2 a false detection that "
+     "vanishes beside a large particle ends it whenever the large one's box jitters."},
+    {"track.split_shrink", NPT_SET_FLOAT, 0, 1, "0.8", "", NONE,
+     "Splits (regeneration, the mirror of merges): new fragments are high detections that no "
+     "track took, scoring at least track.new_track_score, whose area is at most this fraction "
+     "of a confirmed track's predicted area and whose centre lies near it (track.split_reach). "
+     "The track splits when its own match shrinks to at most this fraction too and at least "
+     "one fragment appears beside it (or, unmatched, when two do; small detections beside a "
+     "particle that keeps its size are not its fragments): it ends, and its match and every "
+     "fragment start new, confirmed tracks (a split gives each piece a new identity, as "
+     "nptrack synth's ground truth does), reported as a lineage event.  0 turns splits off."},
+    {"track.split_reach", NPT_SET_FLOAT, 0, 10, "2", "", NONE,
+     "Splits: a fragment's centre must lie within this many half-widths (and half-heights) of "
+     "the splitting track's predicted centre; 1 keeps fragments centred inside the track's "
+     "box, 2 lets them lie up to half its size beyond it."},
+    {"track.low_track_score", NPT_SET_FLOAT, 0, 1, "0.4", "", NONE,
+     "Second pass: only tracks whose score (the scores of their detections, smoothed with "
+     "track.score_momentum) is at least this take low detections, so that a track that was "
+     "never better than marginal -- a blob of support texture, say -- is not kept alive by "
+     "detections weaker still.  0 lets every tracked track take them, as ByteTrack does."},
+    {"track.score_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
+     "Smoothing of a track's score: at each match it becomes m x old + (1 - m) x the "
+     "detection's score; a new track starts at its first detection's score."},
+    {"track.duplicate_iou", NPT_SET_FLOAT, 0, 1, "0.85", "", NONE,
+     "Duplicates (ByteTrack's): a confirmed track without a match in this frame whose predicted "
+     "box overlaps a detection that another track took (or that a merge or split made) with "
+     "IoU above this is the same particle under a second identity; it is removed at once "
+     "instead of being kept as lost.  1 turns this off."},
+    {"track.size_momentum", NPT_SET_FLOAT, 0, 1, "0.8", "", NONE,
+     "Box sizes of tracked particles: a track's size is that of its detections smoothed, "
+     "m x old + (1 - m) x the detection's (width and height), and nptrack run writes the "
+     "detections of a confirmed track with this size around the detection's centre, so that "
+     "sizes do not jitter with the detector's noise from frame to frame (a detection before "
+     "its track's confirmation, and one in no track, keeps the detector's box).  Merges and "
+     "splits start new tracks, so their size jumps are not smoothed away; a steady growth or "
+     "shrinkage lags by about m / (1 - m) frames.  0 writes the detector's boxes."},
     {"track.embed_momentum", NPT_SET_FLOAT, 0, 1, "0.9", "", NONE,
      "Smoothing of a track's embedding: at each match with a high detection it becomes "
      "normalise(m x old + (1 - m) x detection's); 0 keeps only the latest."},
@@ -95,6 +133,12 @@ int npt_track_settings_get(const npt_config *cfg, npt_track_settings *s) {
   s->embed_momentum = npt_config_float(cfg, "track.embed_momentum");
   s->merge_cover = npt_config_float(cfg, "track.merge_cover");
   s->merge_growth = npt_config_float(cfg, "track.merge_growth");
+  s->split_shrink = npt_config_float(cfg, "track.split_shrink");
+  s->split_reach = npt_config_float(cfg, "track.split_reach");
+  s->low_track_score = npt_config_float(cfg, "track.low_track_score");
+  s->score_momentum = npt_config_float(cfg, "track.score_momentum");
+  s->duplicate_iou = npt_config_float(cfg, "track.duplicate_iou");
+  s->size_momentum = npt_config_float(cfg, "track.size_momentum");
   s->gate = strcmp(npt_config_str(cfg, "track.gate"), "position") ? NPT_TRACK_GATE_4D
                                                                   : NPT_TRACK_GATE_POSITION;
   s->std_weight_position = npt_config_float(cfg, "track.std_weight_position");

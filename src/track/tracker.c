@@ -29,9 +29,18 @@ typedef struct track {
   int gate_ok;
   int has_embed;
   int npend;     /* matches before confirmation, held in the tracker's pend[] */
-  int merged;    /* merged into another particle this frame: ends now */
+  int ended;     /* merged, split or a duplicate this frame: removed now */
   int64_t match; /* this frame's detection, or -1 */
+  double score;  /* the scores of its detections, smoothed (score_momentum) */
+  double wh[2];  /* the sizes of its detections, smoothed (size_momentum) */
 } track;
+
+/* A lineage link found by the merge or split pass: a child detection and one parent's id. */
+typedef struct lineage_link {
+  int kind; /* NPT_TRACK_MERGE or NPT_TRACK_SPLIT; 0: already gathered into an event */
+  size_t j;
+  int64_t parent;
+} lineage_link;
 
 /* A detection that starts a track, with what orders the births. */
 typedef struct birth_key {
@@ -53,7 +62,7 @@ struct npt_tracker {
   /* Per frame, for up to cap_d detections. */
   size_t cap_d;
   unsigned char *kind;
-  unsigned char *merge_child; /* per detection: 1 when it is the particle a merge made */
+  unsigned char *child; /* per detection: 1 when a merge or split made it: born confirmed */
   double (*meas)[4];
   double *inv_norm;    /* 1 / |embedding|, 0 without one */
   int64_t *det_track;  /* per detection: its track's slot, or -1 */
@@ -73,6 +82,14 @@ struct npt_tracker {
   int npend_max; /* confirm_frames - 1 */
   npt_track_backfill *pend, *bf;
   size_t nbf;
+  /* Lineage of this step: links (kind, child detection, parent id) found by the merge and split
+   * passes, turned into events once the children have ids. */
+  lineage_link *links;
+  size_t nlinks, cap_links;
+  npt_track_event *ev;
+  int64_t *ev_ids;
+  size_t nev;
+  size_t nlast; /* detections of the last step that completed */
 };
 
 npt_track_settings npt_track_settings_default(void) {
@@ -89,6 +106,12 @@ npt_track_settings npt_track_settings_default(void) {
       .lost_frames = 30,
       .merge_cover = 0.3,
       .merge_growth = 1.2,
+      .split_shrink = 0.8,
+      .split_reach = 2.0,
+      .low_track_score = 0.4,
+      .duplicate_iou = 0.85,
+      .size_momentum = 0.8,
+      .score_momentum = 0.9,
       .embed_momentum = 0.9,
       .gate = NPT_TRACK_GATE_4D,
       .std_weight_position = NPT_KALMAN_STD_WEIGHT_POSITION,
@@ -114,6 +137,12 @@ static int check_settings(const npt_track_settings *s) {
   IN(lost_frames, 0, 1000000)
   IN(merge_cover, 0, 1)
   IN(merge_growth, 1, 100)
+  IN(split_shrink, 0, 1)
+  IN(split_reach, 0, 10)
+  IN(low_track_score, 0, 1)
+  IN(score_momentum, 0, 1)
+  IN(duplicate_iou, 0, 1)
+  IN(size_momentum, 0, 1)
   IN(embed_momentum, 0, 1)
   IN(std_weight_position, 1e-6, 10)
   IN(std_weight_velocity, 1e-6, 10)
@@ -154,7 +183,7 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->tr);
   free(t->emb);
   free(t->kind);
-  free(t->merge_child);
+  free(t->child);
   free(t->meas);
   free(t->inv_norm);
   free(t->det_track);
@@ -168,6 +197,9 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->births);
   free(t->pend);
   free(t->bf);
+  free(t->links);
+  free(t->ev);
+  free(t->ev_ids);
   npt_assign_work_free(t->aw);
   free(t);
 }
@@ -181,6 +213,20 @@ int64_t npt_tracker_num_ids(const npt_tracker *t) {
 size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out) {
   *out = t->bf;
   return t->nbf;
+}
+int npt_tracker_box(const npt_tracker *t, size_t index, float box[4]) {
+  if (index >= t->nlast || t->det_track[index] < 0)
+    return 0;
+  const double *z = t->meas[index], *wh = t->tr[t->det_track[index]].wh;
+  box[0] = (float)(z[0] - 0.5 * wh[0]);
+  box[1] = (float)(z[1] - 0.5 * wh[1]);
+  box[2] = (float)wh[0];
+  box[3] = (float)wh[1];
+  return 1;
+}
+size_t npt_tracker_events(const npt_tracker *t, const npt_track_event **out) {
+  *out = t->ev;
+  return t->nev;
 }
 
 #define GROW(p, n)                                                                                 \
@@ -196,7 +242,7 @@ static int reserve(npt_tracker *t, size_t nd) {
   if (nd > t->cap_d) {
     size_t cap = nd > 2 * t->cap_d ? nd : 2 * t->cap_d;
     GROW(t->kind, cap);
-    GROW(t->merge_child, cap);
+    GROW(t->child, cap);
     GROW(t->meas, cap);
     GROW(t->inv_norm, cap);
     GROW(t->det_track, cap);
@@ -221,6 +267,13 @@ static int reserve(npt_tracker *t, size_t nd) {
       GROW(t->bf, cap * (size_t)t->npend_max);
     }
     t->cap_t = cap;
+  }
+  if (t->nt + nd > t->cap_links) {
+    size_t cap = t->cap_t + t->cap_d;
+    GROW(t->links, cap);
+    GROW(t->ev, cap);
+    GROW(t->ev_ids, 2 * cap);
+    t->cap_links = cap;
   }
   return 0;
 }
@@ -366,7 +419,7 @@ static void merge_pass(npt_tracker *t) {
     return;
   for (size_t i = 0; i < t->nt; i++) {
     track *b = &t->tr[i];
-    if (b->id == 0 || b->state != ST_TRACKED || b->match >= 0 || b->merged)
+    if (b->id == 0 || b->state != ST_TRACKED || b->match >= 0 || b->ended)
       continue;
     const double *pb = b->kf.mean;
     double area_b = pb[2] * pb[3];
@@ -387,7 +440,9 @@ static void merge_pass(npt_tracker *t) {
       const double *z = t->meas[j], *pa = a->kf.mean;
       double cover_b = overlap_area(pb, z) / area_b;
       double area_a = pa[2] * pa[3];
+      /* A box j covers almost exactly is the same particle, a duplicate (duplicate_pass). */
       if (!(cover_b >= s->merge_cover) || !(area_a > 0) ||
+          !(iou_cost(pb, z) >= 1 - s->duplicate_iou) ||
           !(overlap_area(pa, z) / area_a >= s->merge_cover) ||
           !(z[2] * z[3] >= s->merge_growth * area_a))
         continue;
@@ -396,13 +451,152 @@ static void merge_pass(npt_tracker *t) {
     }
     if (best < 0)
       continue;
-    b->merged = 1;
-    if (!t->merge_child[best]) {
-      t->merge_child[best] = 1;
+    b->ended = 1;
+    if (!t->child[best]) {
+      t->child[best] = 1;
       track *a = &t->tr[t->det_track[best]];
-      a->merged = 1;
+      a->ended = 1;
+      a->match = -1;
+      t->links[t->nlinks++] = (lineage_link){NPT_TRACK_MERGE, (size_t)best, a->id};
+    }
+    t->links[t->nlinks++] = (lineage_link){NPT_TRACK_MERGE, (size_t)best, b->id};
+  }
+}
+
+/* Splits (regeneration): a confirmed track A tracked in the previous frame next to which new
+ * fragments appear -- high detections scoring at least new_track_score that the cascade left
+ * free, each at most split_shrink times A's predicted area, centred within split_reach times its
+ * predicted half-width and half-height of its predicted centre -- splits when its own match
+ * shrank to a fragment's size and at least one fragment appeared, or, unmatched, when at least
+ * two did.  A ends and every piece (its own match first, then the fragments) starts a new
+ * track, confirmed at birth (a split gives each piece a new identity).  A track matched to a
+ * low detection never splits.
+ * Tracks are visited in birth order and a detection joins one split at most, so the outcome is
+ * deterministic. */
+static void split_pass(npt_tracker *t, const npt_track_det *d) {
+  const npt_track_settings *s = &t->s;
+  if (!(s->split_shrink > 0))
+    return;
+  for (size_t i = 0; i < t->nt; i++) {
+    track *a = &t->tr[i];
+    if (a->id == 0 || a->state != ST_TRACKED || a->ended)
+      continue;
+    const double *pa = a->kf.mean;
+    const double max_area = s->split_shrink * pa[2] * pa[3];
+    if (!(max_area > 0))
+      continue;
+    const int64_t own = a->match;
+    if (own >= 0 && (t->kind[own] != DET_HIGH || t->child[own]))
+      continue;
+    /* A matched track splits only when its match shrank: small detections appearing beside a
+     * particle that keeps its size are new particles or false detections (support texture
+     * beside a large particle), not its fragments. */
+    const int shrunk = own >= 0 && t->meas[own][2] * t->meas[own][3] <= max_area;
+    double rx = 0.5 * s->split_reach * pa[2], ry = 0.5 * s->split_reach * pa[3];
+    size_t nc = grid_query(t, pa[0] - rx, pa[0] + rx, pa[1] - ry, pa[1] + ry);
+    size_t nnew = 0, first = t->nlinks + (own >= 0);
+    for (size_t c = 0; c < nc; c++) {
+      size_t j = t->cand[c];
+      const double *z = t->meas[j];
+      if (t->kind[j] != DET_HIGH || t->det_track[j] >= 0 || t->child[j] ||
+          !(d[j].score >= s->new_track_score) || !(fabs(z[0] - pa[0]) <= rx) ||
+          !(fabs(z[1] - pa[1]) <= ry) || !(z[2] * z[3] <= max_area))
+        continue;
+      t->links[first + nnew++] = (lineage_link){NPT_TRACK_SPLIT, j, a->id};
+    }
+    if ((own >= 0 && !shrunk) || nnew + (size_t)shrunk < 2)
+      continue;
+    size_t nfrag = nnew;
+    first = t->nlinks;
+    /* The split: A ends, its fragments (its own match first) are born confirmed. */
+    if (own >= 0) {
+      nfrag++;
+      t->links[first] = (lineage_link){NPT_TRACK_SPLIT, (size_t)own, a->id};
+      t->det_track[own] = -1;
       a->match = -1;
     }
+    for (size_t k = first; k < first + nfrag; k++)
+      t->child[t->links[k].j] = 1;
+    t->nlinks += nfrag;
+    a->ended = 1;
+  }
+}
+
+/* Duplicates (ByteTrack's remove_duplicate_stracks, one way): a confirmed track left unmatched
+ * this frame whose predicted box overlaps, with IoU above duplicate_iou, the detection that
+ * another track took or that a merge or split made: the same particle under two identities, the
+ * one that has lost it is removed instead of kept for lost_frames (where it could take a
+ * neighbour's detection later).  The matched track keeps its identity. */
+static void duplicate_pass(npt_tracker *t) {
+  const double max_cost = 1 - t->s.duplicate_iou;
+  if (!(max_cost > 0))
+    return;
+  for (size_t i = 0; i < t->nt; i++) {
+    track *b = &t->tr[i];
+    if (b->id == 0 || b->match >= 0 || b->ended)
+      continue;
+    const double *pb = b->kf.mean;
+    if (!(pb[2] > 0 && pb[3] > 0))
+      continue;
+    double hx = 0.5 * pb[2] + t->max_half_w, hy = 0.5 * pb[3] + t->max_half_h;
+    size_t nc = grid_query(t, pb[0] - hx, pb[0] + hx, pb[1] - hy, pb[1] + hy);
+    for (size_t c = 0; c < nc && !b->ended; c++) {
+      size_t j = t->cand[c];
+      if ((t->det_track[j] >= 0 || t->child[j]) && iou_cost(pb, t->meas[j]) < max_cost)
+        b->ended = 1;
+    }
+  }
+}
+
+static int cmp_id(const void *pa, const void *pb) {
+  int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+  return (a > b) - (a < b);
+}
+
+/* The step's events from its links, now that every child has its id (out[j]): a merge per
+ * child detection (its parents in the order the merge pass found them), a split per parent
+ * (children by increasing id), in the order of their first link. */
+static void build_events(npt_tracker *t, int64_t frame, const int64_t *out) {
+  size_t nid = 0;
+  t->nev = 0;
+  for (size_t k = 0; k < t->nlinks;) {
+    const lineage_link *l = &t->links[k];
+    size_t e = k + 1;
+    if (l->kind == NPT_TRACK_SPLIT)
+      while (e < t->nlinks && t->links[e].kind == NPT_TRACK_SPLIT &&
+             t->links[e].parent == l->parent)
+        e++;
+    npt_track_event *ev = &t->ev[t->nev++];
+    ev->kind = l->kind;
+    ev->frame = frame;
+    int64_t *ids = t->ev_ids + nid;
+    if (l->kind == NPT_TRACK_SPLIT) {
+      ids[0] = l->parent;
+      for (size_t q = k; q < e; q++)
+        ids[1 + q - k] = out[t->links[q].j];
+      qsort(ids + 1, e - k, sizeof *ids, cmp_id);
+      ev->n_parents = 1;
+      ev->n_children = e - k;
+    } else {
+      /* Merge links of one child are not contiguous when two children share a pass: gather. */
+      size_t np = 0;
+      for (size_t q = k; q < t->nlinks; q++)
+        if (t->links[q].kind == NPT_TRACK_MERGE && t->links[q].j == l->j)
+          ids[np++] = t->links[q].parent;
+      ids[np] = out[l->j];
+      ev->n_parents = np;
+      ev->n_children = 1;
+      /* Later links of this child are skipped below. */
+      for (size_t q = k + 1; q < t->nlinks; q++)
+        if (t->links[q].kind == NPT_TRACK_MERGE && t->links[q].j == l->j)
+          t->links[q].kind = 0;
+    }
+    ev->parents = ids;
+    ev->children = ids + ev->n_parents;
+    nid += ev->n_parents + ev->n_children;
+    k = e;
+    while (k < t->nlinks && t->links[k].kind == 0)
+      k++;
   }
 }
 
@@ -459,9 +653,11 @@ static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n) {
 /* Stages 2-4: the unmatched tracks of one state x the free detections of one kind, 1 - IoU. */
 static int stage_iou(npt_tracker *t, size_t n, int want_confirmed, int det_kind, double max_cost) {
   size_t k = 0, ne = 0;
+  const double min_score = det_kind == DET_LOW ? t->s.low_track_score : 0;
   for (size_t i = 0; i < t->nt; i++) {
     track *tr = &t->tr[i];
-    if (tr->match >= 0 || (want_confirmed ? tr->id == 0 || tr->state != ST_TRACKED : tr->id != 0))
+    if (tr->match >= 0 || (want_confirmed ? tr->id == 0 || tr->state != ST_TRACKED : tr->id != 0) ||
+        !(tr->score >= min_score))
       continue;
     const double *a = tr->kf.mean;
     if (!(a[2] > 0 && a[3] > 0))
@@ -535,6 +731,8 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   NPT_TRY(reserve(t, n));
   const npt_track_settings *s = &t->s;
   t->nbf = 0;
+  t->nev = 0;
+  t->nlast = 0;
 
   /* Prediction over the frames since the last step (a track more than lost_frames + 1 frames
    * old is removed at the end of this step anyway, so no more are needed), and the gates. */
@@ -550,7 +748,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->gate_ok =
         npt_kalman_gate_init(&t->ks, &tr->kf, s->gate == NPT_TRACK_GATE_POSITION, &tr->gate) == 0;
     tr->match = -1;
-    tr->merged = 0;
+    tr->ended = 0;
   }
   npt_error_clear();
 
@@ -565,7 +763,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
                  : dj->score >= s->low_score ? DET_LOW
                                              : DET_IGNORED;
     t->det_track[j] = -1;
-    t->merge_child[j] = 0;
+    t->child[j] = 0;
     t->inv_norm[j] = 0;
     if (dj->embed && t->dim > 0) {
       double ss = 0;
@@ -581,9 +779,12 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   NPT_TRY(stage_iou(t, n, 1, DET_HIGH, s->iou_match));
   NPT_TRY(stage_iou(t, n, 1, DET_LOW, s->low_match));
   NPT_TRY(stage_iou(t, n, 0, DET_HIGH, s->unconfirmed_match));
+  t->nlinks = 0;
   merge_pass(t);
+  split_pass(t, d);
+  duplicate_pass(t);
   for (size_t j = 0; j < n; j++)
-    if (t->merge_child[j])
+    if (t->child[j])
       t->det_track[j] = -1; /* its parent no longer holds it: it is born below */
 
   /* Updates, confirmations, losses and removals, in birth order. */
@@ -592,7 +793,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     track *tr = &t->tr[i];
     float *e = t->emb ? t->emb + i * (size_t)t->dim : NULL;
     int alive = 1;
-    if (tr->merged) {
+    if (tr->ended) {
       alive = 0;
     } else if (tr->match >= 0) {
       size_t j = (size_t)tr->match;
@@ -604,6 +805,9 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
       tr->last_frame = frame;
       tr->hits++;
       tr->state = ST_TRACKED;
+      tr->score = s->score_momentum * tr->score + (1 - s->score_momentum) * d[j].score;
+      for (int k = 0; k < 2; k++)
+        tr->wh[k] = s->size_momentum * tr->wh[k] + (1 - s->size_momentum) * t->meas[j][2 + k];
       if (t->kind[j] == DET_HIGH && t->inv_norm[j] > 0)
         fold_embedding(t, tr, e, d[j].embed, t->inv_norm[j]);
       if (tr->id == 0 && tr->hits >= s->confirm_frames) {
@@ -645,7 +849,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   size_t nb = 0;
   for (size_t j = 0; j < n; j++)
     if (t->kind[j] == DET_HIGH && t->det_track[j] < 0 &&
-        (d[j].score >= s->new_track_score || t->merge_child[j]))
+        (d[j].score >= s->new_track_score || t->child[j]))
       t->births[nb++] = (birth_key){d[j].score, t->meas[j][1], t->meas[j][0], j};
   qsort(t->births, nb, sizeof *t->births, cmp_birth);
   for (size_t b = 0; b < nb; b++) {
@@ -657,10 +861,13 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
     tr->last_frame = frame;
     tr->hits = 1;
     tr->state = ST_TRACKED;
+    tr->score = d[j].score;
+    tr->wh[0] = t->meas[j][2];
+    tr->wh[1] = t->meas[j][3];
     tr->match = (int64_t)j;
     if (t->inv_norm[j] > 0)
       fold_embedding(t, tr, t->emb + t->nt * (size_t)t->dim, d[j].embed, t->inv_norm[j]);
-    if (s->confirm_frames <= 1 || t->merge_child[j]) {
+    if (s->confirm_frames <= 1 || t->child[j]) {
       tr->id = ++t->next_id;
     } else {
       t->pend[t->nt * (size_t)t->npend_max] = (npt_track_backfill){frame, (int64_t)j, 0};
@@ -675,5 +882,7 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   for (size_t j = 0; j < n; j++)
     if (out[j] == 0)
       out[j] = -1;
+  build_events(t, frame, out);
+  t->nlast = n;
   return 0;
 }

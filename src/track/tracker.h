@@ -16,8 +16,9 @@
  *      high detections left, cost 1 - IoU with the predicted box, below iou_match.  This stage
  *      is what carries a particle through a change of appearance (metal -> oxide shell ->
  *      metal): its embedding and class change, its box moves on smoothly.
- *   3. ByteTrack's second pass: the tracked tracks still unmatched x the low detections, 1 - IoU
- *      below low_match.  Low detections never start tracks and never change embeddings.
+ *   3. ByteTrack's second pass: the tracked tracks still unmatched whose score (their
+ *      detections' scores smoothed, score_momentum) is >= low_track_score x the low detections,
+ *      1 - IoU below low_match.  Low detections never start tracks and never change embeddings.
  *   4. unconfirmed tracks x the high detections left, 1 - IoU below unconfirmed_match.
  *
  * Then merges (sintering): a confirmed track B, tracked in the previous frame and unmatched now,
@@ -25,7 +26,21 @@
  * detection matched to another confirmed track A, which that detection covers as much while
  * being >= merge_growth times A's predicted area: A and B end and the detection starts a new
  * track, confirmed at birth (a merge makes a new particle; nptrack synth's ground truth gives
- * it a new id).  merge_cover 0 turns this off.
+ * it a new id).  A B whose predicted box has IoU above duplicate_iou with the detection is the
+ * same particle as A, a duplicate (below), not a merge.  merge_cover 0 turns this off.
+ *
+ * Then splits (regeneration), the mirror of merges: a confirmed track A, tracked in the previous
+ * frame, next to which new fragments appear -- high detections left free by the cascade,
+ * scoring >= new_track_score, of at most split_shrink times A's predicted area, centred within
+ * split_reach times its half-width and half-height of its predicted centre -- ends when its own
+ * match shrank to a fragment's size and at least one fragment appeared, or, unmatched, when at
+ * least two did; its match and the fragments start new tracks, confirmed at birth.  A track
+ * whose match kept its size never splits.  split_shrink 0 turns this off.
+ * Each step's merges and splits are reported as lineage events (npt_tracker_events).
+ *
+ * Then duplicates (ByteTrack's): a confirmed track left unmatched whose predicted box overlaps a
+ * detection that another track took (or that a merge or split made) with IoU above
+ * duplicate_iou ends at once: it is the same particle under a second identity.
  *
  * Then: confirmed tracks unmatched become (or stay) lost and are removed once more than
  * lost_frames frames have passed since their last match; unconfirmed tracks unmatched are
@@ -77,6 +92,12 @@ typedef struct npt_track_settings {
   npt_track_gate_kind gate;   /* Mahalanobis gate on centre and size, or on the centre only */
   double std_weight_position; /* Kalman noise weights (kalman.h) */
   double std_weight_velocity;
+  double split_shrink;    /* splits: a fragment's area over the parent's, at most; 0: off */
+  double split_reach;     /* splits: fragment centres within this many parent half-sizes */
+  double low_track_score; /* stage 3 takes only tracks whose smoothed score is >= this */
+  double score_momentum;  /* EMA weight of a track's old score, in [0, 1] */
+  double duplicate_iou;   /* an unmatched track this far over a taken detection ends; 1: off */
+  double size_momentum;   /* EMA weight of a track's old size (npt_tracker_box); 0: off */
 } npt_track_settings;
 
 /* One detection handed to the tracker.  Box as everywhere in nptrack: top-left corner and size,
@@ -122,6 +143,28 @@ typedef struct npt_track_backfill {
  * track, tracks in order of confirmation) that the last npt_tracker_step's confirmations gave
  * ids; *out stays valid until the next step.  Returns their number (0 with confirm_frames 1). */
 size_t npt_tracker_backfill(const npt_tracker *t, const npt_track_backfill **out);
+
+/* The box of detection `index` of the last npt_tracker_step as its track estimates it: the
+ * detection's centre, and the size of the track's detections smoothed, w = m w_old + (1 - m)
+ * w_det with m = size_momentum (likewise h), from its first detection on, so that the box does
+ * not jitter with the detector's size noise from frame to frame.  Returns 1 and fills box (x,
+ * y, w, h) when the detection went to a track (confirmed or not), else 0 (box untouched). */
+int npt_tracker_box(const npt_tracker *t, size_t index, float box[4]);
+
+/* A lineage event of the last step: a merge (parents: the tracks that ended in it, the
+ * matched one first; one child) or a split (one parent; children by increasing id).  Ids are
+ * those of the tracks; the children's tracks start at this frame. */
+typedef enum { NPT_TRACK_MERGE = 1, NPT_TRACK_SPLIT = 2 } npt_track_event_kind;
+typedef struct npt_track_event {
+  npt_track_event_kind kind;
+  int64_t frame;
+  size_t n_parents, n_children;
+  const int64_t *parents, *children;
+} npt_track_event;
+
+/* The last npt_tracker_step's events, in the order they were found; *out (and the id arrays it
+ * points to) stays valid until the next step.  Returns their number. */
+size_t npt_tracker_events(const npt_tracker *t, const npt_track_event **out);
 
 /* Tracks alive now (confirmed, tracked or lost, and unconfirmed), and ids given so far. */
 size_t npt_tracker_num_tracks(const npt_tracker *t);

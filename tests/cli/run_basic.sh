@@ -111,6 +111,36 @@ for v in f["videos"].values():
     assert (v["detections/track_id"][:] > 0).any()
     assert v.attrs["pixel_size_source"].decode() == "file attribute"
 PY
+  # ByteTrack's second pass: run decodes down to track.low_score (0.1), and keeps the rows below
+  # the detector's threshold only where a track took them.  A low-dose video, where some are.
+  "$bin" synth -q -c "$src/config/synth/sintering.cfg" -s synth.frames=24 -s synth.width=256 \
+    -s synth.height=256 -s synth.dose_e_px=15 -s synth.seed=9 -o "$tmp/low" || fail "synth low"
+  expect 0 "" "$bin" run -q -o "$tmp/low.h5" "$tmp/low/video.h5"
+  expect 0 "" "$bin" detect -q -o "$tmp/low_thr.h5" "$tmp/low/video.h5"
+  expect 0 "" "$bin" detect -q -s detect.score_threshold=0.1 -o "$tmp/low_01.h5" "$tmp/low/video.h5"
+  "$py" - "$tmp/low.h5" "$tmp/low_thr.h5" "$tmp/low_01.h5" <<'PY' || fail "h5py checks (low scores)"
+import sys
+import h5py, numpy as np
+def rows(path, group):  # (frame, score, box centre) per row; tracked rows' sizes are smoothed
+    g = h5py.File(path, "r")[group]
+    c = [g[k][:] + g[s][:] / 2 for k, s in (("x", "w"), ("y", "h"))]
+    return g, sorted(zip(g["frame"][:].tolist(), g["score"][:].tolist(), *(v.tolist() for v in c)))
+def same(a, b):
+    return len(a) == len(b) and all(p[:2] == q[:2] and abs(p[2] - q[2]) < 1e-3 and
+                                    abs(p[3] - q[3]) < 1e-3 for p, q in zip(a, b))
+run, run_rows = rows(sys.argv[1], "videos/video/detections")
+thr_g, thr_rows = rows(sys.argv[2], "detections")
+_, all_rows = rows(sys.argv[3], "detections")
+thr = thr_g.attrs["score_threshold"]
+score, tid = run["score"][:], run["track_id"][:]
+assert same([r for r in run_rows if r[1] >= thr], thr_rows), "rows at or above the threshold differ"
+low = score < thr
+assert low.any(), "no low-score rows: the check learns nothing"
+assert (tid[low] > 0).all(), "a low-score row without a track"
+low_rows = [r for r in run_rows if r[1] < thr]
+assert same(low_rows, [r for r in all_rows if r[1] < thr and r[:2] in {q[:2] for q in low_rows}]), \
+    "a low-score row the detector did not give"
+PY
 else
   echo "run_basic: no NPTRACK_PYTHON with h5py; h5py checks skipped"
 fi

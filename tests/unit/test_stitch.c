@@ -19,18 +19,19 @@ typedef struct rows {
   int64_t n;
   int64_t frame[4096], id[4096];
   float x[4096], y[4096], w[4096], h[4096], emb[4096 * D];
-  int part[4096]; /* the particle (test only) */
+  int32_t det[4096]; /* decoder index: the particle, ascending within a frame */
+  int part[4096];    /* the particle (test only) */
 } rows;
 
 static npt_stitch_rows view(const rows *r) {
-  return (npt_stitch_rows){r->n, r->frame, r->id, r->x, r->y, r->w, r->h, D, r->emb};
+  return (npt_stitch_rows){r->n, r->frame, r->id, r->det, r->x, r->y, r->w, r->h, D, r->emb};
 }
 
 static void add(rows *r, int64_t f, int64_t id, float x, float y, int part, const float *e) {
   int64_t i = r->n++;
   assert_true(r->n <= 4096);
   r->frame[i] = f, r->id[i] = id, r->x[i] = x, r->y[i] = y, r->w[i] = 8, r->h[i] = 8;
-  r->part[i] = part;
+  r->part[i] = part, r->det[i] = part;
   for (int c = 0; c < D; c++)
     r->emb[i * D + c] = e[c];
 }
@@ -193,9 +194,9 @@ static void test_motion_link(void **state) {
       add(&ch[1], f, -1, 10 + 0.5f * (float)f, 20, 0, ea);
     if (f >= 42)
       add(&ch[1], f, 7, 10 + 0.5f * (float)f, 20, 0, ea);
-    if (f >= 42)
-      add(&ch[1], f, 8, 10 + 0.5f * (float)f + 3, 23, 2, ec);
     add(&ch[1], f, 5, 80, 80, 1, eb);
+    if (f >= 42) /* after particle 1: a frame's rows ascend by decoder index */
+      add(&ch[1], f, 8, 10 + 0.5f * (float)f + 3, 23, 2, ec);
   }
   /* Frame order within chunk 1 (rows were added particle-major per frame already). */
   npt_chunking_settings cs = {40, 12, 1, 0};

@@ -5,6 +5,7 @@
  * permutation, and a dense grid of 2,000 particles. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 #include "common/rng.h"
@@ -246,14 +247,29 @@ static void test_merge(void **state) {
       if (f == 11)
         for (int i = 0; i < 4; i++)
           before[i] = p[i].id;
+      const npt_track_event *ev;
+      size_t nev = npt_tracker_events(t, &ev);
       if (f == 12) {
         merged_id = p[0].id;
         assert_true(merged_id > 0);
-        if (on)
+        if (on) {
           assert_true(merged_id != before[0] && merged_id != before[1] &&
                       merged_id == npt_tracker_num_ids(t));
-        else
+          /* One lineage event: both parents (the one the detection matched first), one child. */
+          assert_int_equal(nev, 1);
+          assert_int_equal(ev[0].kind, NPT_TRACK_MERGE);
+          assert_int_equal(ev[0].frame, 12);
+          assert_int_equal(ev[0].n_parents, 2);
+          assert_int_equal(ev[0].n_children, 1);
+          assert_int_equal(ev[0].children[0], merged_id);
+          assert_true((ev[0].parents[0] == before[0] && ev[0].parents[1] == before[1]) ||
+                      (ev[0].parents[0] == before[1] && ev[0].parents[1] == before[0]));
+        } else {
           assert_true(merged_id == before[0] || merged_id == before[1]);
+          assert_int_equal(nev, 0);
+        }
+      } else {
+        assert_int_equal(nev, 0);
       }
       if (f > 12)
         assert_int_equal(p[0].id, merged_id);
@@ -265,6 +281,233 @@ static void test_merge(void **state) {
     }
     expect_distinct(before, 4);
     free(p);
+    npt_tracker_free(t);
+  }
+}
+
+/* Not a merge: two still particles of side 16 whose boxes overlap by 2 px (an eighth of each
+ * box); one is missed for a frame.  The other keeps its id, the missed one takes its own back
+ * (the neighbour's box covers less than track.merge_cover of it), and no event is reported. */
+static void test_no_merge_when_missed(void **state) {
+  (void)state;
+  npt_track_settings s = npt_track_settings_default();
+  npt_tracker *t;
+  assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+  npt_rng g;
+  npt_rng_seed(&g, 9, 0);
+  particle *p = new_particles(2);
+  p[0].x = 100, p[0].y = 100;
+  p[1].x = 114, p[1].y = 100;
+  random_unit(&g, p[0].emb);
+  random_unit(&g, p[1].emb);
+  int64_t before[2] = {0};
+  for (int64_t f = 0; f < 20; f++) {
+    p[1].present = f != 10;
+    step(t, f, p, 2, &g, 0.1, NULL, 0, NULL);
+    const npt_track_event *ev;
+    assert_int_equal(npt_tracker_events(t, &ev), 0);
+    if (f == 1)
+      before[0] = p[0].id, before[1] = p[1].id;
+    if (f >= 1) {
+      assert_int_equal(p[0].id, before[0]);
+      if (f != 10)
+        assert_int_equal(p[1].id, before[1]);
+    }
+  }
+  free(p);
+  npt_tracker_free(t);
+}
+
+/* Split (regeneration).  Particle 0 (side 30) shrinks to 18 (0.36 of its area) and one
+ * fragment of side 14 appears beside it: with splits on, its track ends and both pieces get new
+ * ids at once, reported as one split event; with track.split_shrink 0 the big piece keeps the
+ * parent's id and the fragment waits for confirmation.  Particle 3 (side 30) keeps its size
+ * while two small particles of side 14 appear beside it (new particles, or false detections on
+ * the support): it keeps its id either way, as does a bystander with one small new particle
+ * next to it. */
+static void sort_ids(int64_t *k, size_t n) {
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = a + 1; b < n; b++)
+      if (k[b] < k[a]) {
+        int64_t x = k[a];
+        k[a] = k[b], k[b] = x;
+      }
+}
+
+static void expect_split(const npt_track_event *ev, int64_t parent, int64_t *kids, size_t nk) {
+  assert_int_equal(ev->kind, NPT_TRACK_SPLIT);
+  assert_int_equal(ev->frame, 12);
+  assert_int_equal(ev->n_parents, 1);
+  assert_int_equal(ev->parents[0], parent);
+  assert_int_equal(ev->n_children, nk);
+  sort_ids(kids, nk);
+  for (size_t k = 0; k < nk; k++)
+    assert_int_equal(ev->children[k], kids[k]);
+}
+
+static void test_split(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    npt_track_settings s = npt_track_settings_default();
+    if (!on)
+      s.split_shrink = 0;
+    npt_tracker *t;
+    assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+    npt_rng g;
+    npt_rng_seed(&g, 6, (uint64_t)on);
+    particle *p = new_particles(8);
+    p[0].x = 200, p[0].y = 200, p[0].size = 30;
+    p[1].x = 400, p[1].y = 100;
+    p[2].x = 219, p[2].y = 201, p[2].size = 14, p[2].present = 0; /* 0's fragment */
+    p[3].x = 100, p[3].y = 400, p[3].size = 30;
+    p[4].x = 411, p[4].y = 100, p[4].size = 8, p[4].present = 0;  /* beside the bystander */
+    p[5].x = 122, p[5].y = 400, p[5].size = 14, p[5].present = 0; /* beside 3 */
+    p[6].x = 100, p[6].y = 378, p[6].size = 14, p[6].present = 0;
+    p[7].x = 300, p[7].y = 300, p[7].size = 14; /* a small particle alone */
+    for (int i = 0; i < 8; i++)
+      random_unit(&g, p[i].emb);
+    int64_t before[8] = {0}, after[8] = {0};
+    for (int64_t f = 0; f < 20; f++) {
+      if (f == 12) {
+        p[0].x = 197, p[0].size = 18;
+        p[2].present = p[4].present = p[5].present = p[6].present = 1;
+      }
+      step(t, f, p, 8, &g, 0.2, NULL, 0, NULL);
+      const npt_track_event *ev;
+      size_t nev = npt_tracker_events(t, &ev);
+      if (f == 1) /* confirmed */
+        for (int i = 0; i < 8; i++)
+          before[i] = p[i].id;
+      if (f >= 1 && f < 12)
+        for (int i = 0; i < 8; i++)
+          if (before[i] > 0)
+            assert_int_equal(p[i].id, before[i]);
+      if (f >= 1) {
+        assert_int_equal(p[1].id, before[1]);
+        assert_int_equal(p[3].id, before[3]);
+        assert_int_equal(p[7].id, before[7]);
+      }
+      if (f == 12 && on) {
+        for (int i = 0; i < 8; i++)
+          after[i] = p[i].id;
+        int64_t pieces[2] = {p[0].id, p[2].id};
+        expect_distinct(pieces, 2);
+        int64_t max_before = 0;
+        for (int i = 0; i < 8; i++)
+          max_before = before[i] > max_before ? before[i] : max_before;
+        for (int i = 0; i < 2; i++)
+          assert_true(pieces[i] > max_before); /* new ids */
+        /* New particles, not fragments: unconfirmed. */
+        assert_int_equal(p[4].id, -1);
+        assert_int_equal(p[5].id, -1);
+        assert_int_equal(p[6].id, -1);
+        assert_int_equal(nev, 1);
+        expect_split(&ev[0], before[0], pieces, 2);
+      } else if (f == 12) {
+        assert_int_equal(p[0].id, before[0]);
+        assert_int_equal(p[2].id, -1);
+        assert_int_equal(p[5].id, -1);
+        assert_int_equal(p[6].id, -1);
+        assert_int_equal(nev, 0);
+      } else {
+        assert_int_equal(nev, 0);
+      }
+      if (f > 12 && on)
+        for (int i = 0; i < 3; i++)
+          assert_int_equal(p[i].id, after[i]);
+      move(p, 8);
+    }
+    free(p);
+    npt_tracker_free(t);
+  }
+}
+
+/* Duplicates: one particle detected twice (two boxes 0.5 px apart, IoU about 0.94) for six
+ * frames holds two confirmed tracks.  When one detection is left, the track that lost it is
+ * removed at once with track.duplicate_iou 0.85, and the particle keeps one id from then on;
+ * with 1 (off) it is kept as lost. */
+static void test_duplicate(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    npt_track_settings s = npt_track_settings_default();
+    if (!on) /* merges off too: they would take the duplicate's end for a merge */
+      s.duplicate_iou = 1, s.merge_cover = 0;
+    npt_tracker *t;
+    assert_int_equal(npt_tracker_create(&s, D, &t), 0);
+    npt_rng g;
+    npt_rng_seed(&g, 7, (uint64_t)on);
+    particle *p = new_particles(2);
+    p[0].x = 100, p[0].y = 100, p[0].vx = 0.5;
+    p[1] = p[0];
+    p[1].x += 0.5;
+    p[1].score = 0.8f;
+    random_unit(&g, p[0].emb);
+    memcpy(p[1].emb, p[0].emb, sizeof p[0].emb);
+    int64_t id0 = 0, id1 = 0, kept = 0;
+    for (int64_t f = 0; f < 12; f++) {
+      p[1].present = f < 6;
+      step(t, f, p, 2, &g, 0.05, NULL, 0, NULL);
+      if (f == 5) {
+        id0 = p[0].id, id1 = p[1].id;
+        assert_true(id0 > 0 && id1 > 0 && id1 != id0);
+        assert_int_equal(npt_tracker_num_tracks(t), 2);
+      }
+      if (f == 6) { /* either track may take the one detection left */
+        kept = p[0].id;
+        assert_true(kept == id0 || kept == id1);
+      }
+      if (f >= 6 && on) /* off, the lost duplicate may take the detection back later */
+        assert_int_equal(p[0].id, kept);
+      if (f >= 6)
+        assert_int_equal(npt_tracker_num_tracks(t), on ? 1 : 2);
+      move(p, 2);
+    }
+    free(p);
+    npt_tracker_free(t);
+  }
+}
+
+/* npt_tracker_box: a still particle of side 20 whose detected size jitters by 10 % (independent
+ * per frame).  With size_momentum 0.8 its track's box keeps the detection's centre and its size
+ * error (rms, against the true 20) is well below the detections' (a smoothed mean of about 9
+ * detections: 1/3 of it); with 0 the box is the detection's.  A detection in no track gets 0. */
+static void test_box(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    npt_track_settings s = npt_track_settings_default();
+    s.size_momentum = on ? 0.8 : 0;
+    npt_tracker *t;
+    assert_int_equal(npt_tracker_create(&s, 0, &t), 0);
+    npt_rng g;
+    npt_rng_seed(&g, 8, (uint64_t)on);
+    double se_det = 0, se_box = 0;
+    int nse = 0;
+    for (int64_t f = 0; f < 200; f++) {
+      double w = 20 * (1 + 0.1 * npt_rng_normal(&g)), h = 20 * (1 + 0.1 * npt_rng_normal(&g));
+      npt_track_det det[2] = {
+          {(float)(100 - w / 2), (float)(100 - h / 2), (float)w, (float)h, 0.9f, 1, NULL},
+          {300, 300, 10, 10, 0.2f, 1, NULL}}; /* low: never in a track */
+      int64_t ids[2];
+      assert_int_equal(npt_tracker_step(t, f, det, 2, ids), 0);
+      float box[4] = {-1, -1, -1, -1};
+      assert_int_equal(npt_tracker_box(t, 1, box), 0);
+      assert_true(box[0] == -1 && box[3] == -1);
+      assert_int_equal(npt_tracker_box(t, 0, box), 1);
+      assert_float_equal(box[0] + box[2] / 2, det[0].x + det[0].w / 2, 1e-3);
+      assert_float_equal(box[1] + box[3] / 2, det[0].y + det[0].h / 2, 1e-3);
+      if (!on) {
+        assert_float_equal(box[2], det[0].w, 1e-5);
+        assert_float_equal(box[3], det[0].h, 1e-5);
+      }
+      if (f >= 20) {
+        se_det += (w - 20) * (w - 20) + (h - 20) * (h - 20);
+        se_box += (box[2] - 20) * (box[2] - 20) + (box[3] - 20) * (box[3] - 20);
+        nse += 2;
+      }
+    }
+    double rms_det = sqrt(se_det / nse), rms_box = sqrt(se_box / nse);
+    if (on && !(rms_box < 0.5 * rms_det))
+      fail_msg("smoothed size rms error %.3f px, detections' %.3f px", rms_box, rms_det);
     npt_tracker_free(t);
   }
 }
@@ -447,10 +690,16 @@ static void test_appearance_change(void **state) {
  * no id.  A particle always at 0.3 never starts a track. */
 static void test_low_score_second_pass(void **state) {
   (void)state;
-  for (int second_pass = 1; second_pass >= 0; second_pass--) {
+  /* mode 0: the default second pass; 1: none (low_score = high_score); 2: a marginal track
+   * (scores 0.45) below track.low_track_score 0.5 is not continued by low detections; 3: the
+   * same track with low_track_score 0 is. */
+  for (int mode = 0; mode < 4; mode++) {
+    const int second_pass = mode == 0 || mode == 3;
     npt_track_settings s = npt_track_settings_default();
-    if (!second_pass)
+    if (mode == 1)
       s.low_score = 0.4;
+    if (mode >= 2)
+      s.low_track_score = mode == 2 ? 0.5 : 0;
     npt_tracker *t;
     assert_int_equal(npt_tracker_create(&s, D, &t), 0);
     npt_rng g;
@@ -463,7 +712,7 @@ static void test_low_score_second_pass(void **state) {
     random_unit(&g, p[1].emb);
     int64_t id0 = 0;
     for (int64_t f = 0; f < 40; f++) {
-      p[0].score = f >= 10 && f < 20 ? 0.3f : 0.9f;
+      p[0].score = f >= 10 && f < 20 ? 0.3f : mode >= 2 ? 0.45f : 0.9f;
       step(t, f, p, 2, &g, 0.3, NULL, 0, NULL);
       assert_int_equal(p[1].id, -1);
       if (f == 9)
@@ -648,7 +897,9 @@ static void test_errors_and_config(void **state) {
   SAME(high_score), SAME(low_score), SAME(new_track_score), SAME(match_cost);
   SAME(embed_weight), SAME(iou_match), SAME(low_match), SAME(unconfirmed_match);
   SAME(confirm_frames), SAME(lost_frames), SAME(embed_momentum), SAME(gate);
-  SAME(std_weight_position), SAME(std_weight_velocity);
+  SAME(std_weight_position), SAME(std_weight_velocity), SAME(merge_cover), SAME(merge_growth);
+  SAME(split_shrink), SAME(split_reach), SAME(low_track_score), SAME(score_momentum);
+  SAME(duplicate_iou), SAME(size_momentum);
 #undef SAME
   npt_config_free(cfg);
   assert_int_equal(npt_config_load_text(&cfg, "track = { lost_frames = 7; gate = \"position\"; };",
@@ -665,12 +916,20 @@ static void test_errors_and_config(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_constant_velocity), cmocka_unit_test(test_backfill),
+      cmocka_unit_test(test_constant_velocity),
+      cmocka_unit_test(test_backfill),
       cmocka_unit_test(test_merge),
+      cmocka_unit_test(test_no_merge_when_missed),
+      cmocka_unit_test(test_split),
+      cmocka_unit_test(test_duplicate),
+      cmocka_unit_test(test_box),
       cmocka_unit_test(test_crossing_same_look),
-      cmocka_unit_test(test_missed_detections), cmocka_unit_test(test_false_positives),
-      cmocka_unit_test(test_appearance_change), cmocka_unit_test(test_low_score_second_pass),
-      cmocka_unit_test(test_determinism),       cmocka_unit_test(test_density),
+      cmocka_unit_test(test_missed_detections),
+      cmocka_unit_test(test_false_positives),
+      cmocka_unit_test(test_appearance_change),
+      cmocka_unit_test(test_low_score_second_pass),
+      cmocka_unit_test(test_determinism),
+      cmocka_unit_test(test_density),
       cmocka_unit_test(test_errors_and_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
