@@ -1,6 +1,7 @@
 /* nptrack export: tables of an nptrack HDF5 file as text: the detections of a file written by
  * `nptrack detect` (MOTChallenge detection style), or the tracks of one video of an archive
- * (MOTChallenge tracking style, what `nptrack eval` reads); docs/formats.md. */
+ * (MOTChallenge tracking style, what `nptrack eval` reads) and its lineage events (events.csv,
+ * what `nptrack eval --events-pred` reads); docs/formats.md. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -18,26 +19,32 @@
 enum { BLOCK_ROWS = 65536 };
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: nptrack export DETS.h5 --detections OUT.txt\n"
-             "       nptrack export ARCHIVE.h5 [--video NAME] --tracks OUT.txt\n\n"
-             "Writes the tables of an nptrack HDF5 file as text.\n\n"
-             "  --detections OUT  the detections, one line per particle per frame:\n"
-             "                    frame,-1,x,y,w,h,score,class,-1\n"
-             "                    (frames counted from 1, boxes in pixels with the centre of the\n"
-             "                    top-left pixel at (0, 0), as in docs/formats.md; '-' writes to\n"
-             "                    standard output)\n"
-             "  --tracks OUT      the tracks of one video of an archive, one line per tracked\n"
-             "                    particle per frame: frame,id,x,y,w,h,score,class,-1 (frames\n"
-             "                    from 1; detections in no track are left out); the archive\n"
-             "                    must be complete\n"
-             "  --video NAME      the archive's video (needed when it holds several)\n\n"
-             "Options:\n"
-             "  -q, --quiet       print nothing on success\n"
-             "  -h, --help        this help\n\n"
-             "Example:\n"
-             "  nptrack detect -o out/dets.h5 out/synth/video.h5\n"
-             "  nptrack export out/dets.h5 --detections out/dets.txt\n"
-             "  nptrack export out/run.h5 --video demo --tracks out/demo.txt\n");
+  fprintf(
+      f, "Usage: nptrack export DETS.h5 --detections OUT.txt\n"
+         "       nptrack export ARCHIVE.h5 [--video NAME] [--tracks OUT.txt] [--events OUT.csv]\n\n"
+         "Writes the tables of an nptrack HDF5 file as text.\n\n"
+         "  --detections OUT  the detections, one line per particle per frame:\n"
+         "                    frame,-1,x,y,w,h,score,class,-1\n"
+         "                    (frames counted from 1, boxes in pixels with the centre of the\n"
+         "                    top-left pixel at (0, 0), as in docs/formats.md; '-' writes to\n"
+         "                    standard output)\n"
+         "  --tracks OUT      the tracks of one video of an archive, one line per tracked\n"
+         "                    particle per frame: frame,id,x,y,w,h,score,class,-1 (frames\n"
+         "                    from 1; detections in no track are left out); the archive\n"
+         "                    must be complete\n"
+         "  --events OUT      the lineage events (merges, splits) of one video of an\n"
+         "                    archive as events.csv: frame,type,parents,children (frames\n"
+         "                    from 1, ids space-separated; what nptrack eval --events-pred\n"
+         "                    reads)\n"
+         "  --video NAME      the archive's video (needed when it holds several)\n\n"
+         "Options:\n"
+         "  -q, --quiet       print nothing on success\n"
+         "  -h, --help        this help\n\n"
+         "Example:\n"
+         "  nptrack detect -o out/dets.h5 out/synth/video.h5\n"
+         "  nptrack export out/dets.h5 --detections out/dets.txt\n"
+         "  nptrack export out/run.h5 --video demo --tracks out/demo.txt\n"
+         "  nptrack export out/run.h5 --video demo --events out/demo_events.csv\n");
 }
 
 /* What goes into a text file: a function writing it to a stream, and its state. */
@@ -45,6 +52,7 @@ typedef struct text_job {
   int (*write)(struct text_job *job, FILE *out, const char *name);
   npt_dets_file *dets;
   const npt_archive_cols *cols;
+  const npt_archive_events_cols *events;
   int64_t rows;
 } text_job;
 
@@ -88,6 +96,29 @@ static int write_tracks(text_job *job, FILE *out, const char *name) {
   return 0;
 }
 
+static void write_ids(FILE *out, const int64_t *ids, int64_t b, int64_t e) {
+  for (int64_t k = b; k < e; k++)
+    fprintf(out, k > b ? " %lld" : "%lld", (long long)ids[k]);
+}
+
+/* Writes an archive's video's events as events.csv (docs/formats.md): frame from 1. */
+static int write_events(text_job *job, FILE *out, const char *name) {
+  const npt_archive_events_cols *c = job->events;
+  fprintf(out, "frame,type,parents,children\n");
+  for (int64_t i = 0; i < c->n; i++) {
+    fprintf(out, "%lld,%s,", (long long)c->frame[i] + 1,
+            c->kind[i] == NPT_ARCHIVE_EVENT_MERGE ? "merge" : "split");
+    write_ids(out, c->parent_ids, c->parent_offsets[i], c->parent_offsets[i + 1]);
+    fputc(',', out);
+    write_ids(out, c->child_ids, c->child_offsets[i], c->child_offsets[i + 1]);
+    fputc('\n', out);
+  }
+  job->rows = c->n;
+  if (ferror(out))
+    return npt_error_set(NPT_EIO, "%s: cannot write: %s", name, strerror(errno));
+  return 0;
+}
+
 /* Runs `job` into `dest` ("-": standard output) through a temporary file renamed into place. */
 static int write_text(text_job *job, const char *dest) {
   if (!strcmp(dest, "-")) {
@@ -115,7 +146,7 @@ static int write_text(text_job *job, const char *dest) {
 }
 
 static int export_detections(const char *path, const char *dest, int64_t *rows) {
-  text_job job = {write_detections, NULL, NULL, 0};
+  text_job job = {write_detections, NULL, NULL, NULL, 0};
   NPT_TRY(npt_dets_file_open(&job.dets, path));
   int rc = write_text(&job, dest);
   npt_dets_file_close(job.dets);
@@ -123,9 +154,11 @@ static int export_detections(const char *path, const char *dest, int64_t *rows) 
   return rc;
 }
 
-/* The tracks of one video of a complete archive.  *video_name gets the video's name. */
-static int export_tracks(const char *path, const char *video, const char *dest, int64_t *rows,
-                         char **video_name) {
+/* The tracks (to tracks_dest, unless NULL) and the events (to events_dest, unless NULL) of one
+ * video of a complete archive.  *video_name gets the video's name. */
+static int export_archive(const char *path, const char *video, const char *tracks_dest,
+                          const char *events_dest, int64_t *rows, int64_t *events,
+                          char **video_name) {
   npt_archive_file *f = NULL;
   NPT_TRY(npt_archive_file_open(&f, path));
   int rc = 0;
@@ -135,19 +168,33 @@ static int export_tracks(const char *path, const char *video, const char *dest, 
                        "finish; not exported",
                        path, npt_archive_file_status(f));
   int v = rc == 0 ? npt_archive_file_find_video(f, video) : rc;
+  if (v < 0)
+    rc = v;
   npt_archive_cols cols;
   memset(&cols, 0, sizeof cols);
-  if (v >= 0)
+  npt_archive_events_cols ev;
+  memset(&ev, 0, sizeof ev);
+  if (rc == 0 && events_dest && npt_archive_file_video_info(f, v)->n_events < 0)
+    rc = npt_error_set(NPT_EFORMAT, "%s: video %s has no events table (not written by nptrack run)",
+                       path, npt_archive_file_video_name(f, v));
+  if (rc == 0 && tracks_dest)
     rc = npt_archive_file_read_detections(f, v, &cols);
-  else
-    rc = v;
-  if (rc == 0) {
-    text_job job = {write_tracks, NULL, &cols, 0};
-    rc = write_text(&job, dest);
+  if (rc == 0 && events_dest)
+    rc = npt_archive_file_read_events(f, v, &ev);
+  if (rc == 0 && tracks_dest) {
+    text_job job = {write_tracks, NULL, &cols, NULL, 0};
+    rc = write_text(&job, tracks_dest);
     *rows = job.rows;
-    *video_name = strdup(npt_archive_file_video_name(f, v));
   }
+  if (rc == 0 && events_dest) {
+    text_job job = {write_events, NULL, NULL, &ev, 0};
+    rc = write_text(&job, events_dest);
+    *events = job.rows;
+  }
+  if (rc == 0)
+    *video_name = strdup(npt_archive_file_video_name(f, v));
   npt_archive_cols_free(&cols);
+  npt_archive_events_cols_free(&ev);
   npt_archive_file_close(f);
   return rc;
 }
@@ -155,11 +202,12 @@ static int export_tracks(const char *path, const char *video, const char *dest, 
 int npt_cmd_export(int argc, char **argv) {
   static const struct option longopts[] = {{"detections", required_argument, NULL, 'd'},
                                            {"tracks", required_argument, NULL, 't'},
+                                           {"events", required_argument, NULL, 'e'},
                                            {"video", required_argument, NULL, 'v'},
                                            {"quiet", no_argument, NULL, 'q'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  const char *dets_out = NULL, *tracks_out = NULL, *video = NULL;
+  const char *dets_out = NULL, *tracks_out = NULL, *events_out = NULL, *video = NULL;
   int quiet = 0, opt;
   opterr = 0;
   optind = 1;
@@ -170,6 +218,9 @@ int npt_cmd_export(int argc, char **argv) {
       break;
     case 't':
       tracks_out = optarg;
+      break;
+    case 'e':
+      events_out = optarg;
       break;
     case 'v':
       video = optarg;
@@ -191,42 +242,46 @@ int npt_cmd_export(int argc, char **argv) {
                                          "OUT.txt)");
   if (optind + 1 < argc)
     return npt_cli_usage_error("export", "unexpected argument '%s'", argv[optind + 1]);
-  if ((!dets_out || !*dets_out) && (!tracks_out || !*tracks_out))
+  if ((!dets_out || !*dets_out) && (!tracks_out || !*tracks_out) && (!events_out || !*events_out))
     return npt_cli_usage_error("export", "nothing to export (give --detections OUT.txt, or "
-                                         "--tracks OUT.txt for an archive)");
-  if (dets_out && tracks_out)
-    return npt_cli_usage_error("export", "give one of --detections and --tracks");
+                                         "--tracks OUT.txt or --events OUT.csv for an archive)");
+  if (dets_out && (tracks_out || events_out))
+    return npt_cli_usage_error("export", "give one of --detections and --tracks%s",
+                               tracks_out ? "" : " or --events");
+  if (tracks_out && events_out && !strcmp(tracks_out, "-") && !strcmp(events_out, "-"))
+    return npt_cli_usage_error("export", "--tracks and --events cannot both go to '-'");
   const char *path = argv[optind];
   /* Which kind of file: its root attribute `format` says. */
   char *format = NULL;
   int rc = npt_h5_file_format(path, &format);
   int is_archive = rc == 0 && format && !strcmp(format, NPT_ARCHIVE_FORMAT);
   free(format);
-  if (tracks_out && !is_archive) {
+  if ((tracks_out || events_out) && !is_archive) {
     if (rc < 0)
       return npt_cli_fail("export", rc);
-    return npt_cli_usage_error("export", "%s is not an archive: it has no tracks", path);
+    return npt_cli_usage_error("export", "%s is not an archive: it has no %s", path,
+                               tracks_out ? "tracks" : "lineage events");
   }
   if (dets_out && is_archive)
     return npt_cli_usage_error("export", "%s is an archive: export its tracks with --tracks", path);
   if (video && !is_archive)
     return npt_cli_usage_error("export", "--video is for archives");
-  int64_t rows = 0;
+  int64_t rows = 0, events = 0;
   char *name = NULL;
-  const char *dest = dets_out ? dets_out : tracks_out;
   rc = dets_out ? export_detections(path, dets_out, &rows)
-                : export_tracks(path, video, tracks_out, &rows, &name);
+                : export_archive(path, video, tracks_out, events_out, &rows, &events, &name);
   if (rc < 0) {
     free(name);
     return npt_cli_fail("export", rc);
   }
-  if (!quiet && strcmp(dest, "-")) {
-    if (dets_out)
-      printf("nptrack export: wrote %s: %lld detections\n", dest, (long long)rows);
-    else
-      printf("nptrack export: wrote %s: %lld tracked detections of video %s\n", dest,
-             (long long)rows, name ? name : "?");
-  }
+  if (!quiet && dets_out && strcmp(dets_out, "-"))
+    printf("nptrack export: wrote %s: %lld detections\n", dets_out, (long long)rows);
+  if (!quiet && tracks_out && strcmp(tracks_out, "-"))
+    printf("nptrack export: wrote %s: %lld tracked detections of video %s\n", tracks_out,
+           (long long)rows, name ? name : "?");
+  if (!quiet && events_out && strcmp(events_out, "-"))
+    printf("nptrack export: wrote %s: %lld lineage events of video %s\n", events_out,
+           (long long)events, name ? name : "?");
   free(name);
   return NPT_EXIT_OK;
 }

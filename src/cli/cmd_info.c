@@ -71,12 +71,15 @@ static int archive_info(const char *path) {
     rc = npt_archive_file_timings(f, &timings);
   if (rc == 0) {
     int n = npt_archive_file_n_videos(f);
-    int64_t frames = 0, dets = 0, tracks = 0;
+    int64_t frames = 0, dets = 0, tracks = 0, events = 0;
+    int with_events = 0;
     for (int i = 0; i < n; i++) {
       const npt_archive_video_info *v = npt_archive_file_video_info(f, i);
       frames += v->n_frames;
       dets += v->n_detections;
       tracks += v->n_tracks;
+      events += v->n_events > 0 ? v->n_events : 0;
+      with_events += v->n_events >= 0;
     }
     printf("archive:     %s\n", path);
     if (npt_archive_file_is_complete(f))
@@ -102,13 +105,19 @@ static int archive_info(const char *path) {
     printf("embeddings:  %s\n", embeddings && *embeddings ? embeddings : "?");
     if (config)
       printf("config:      embedded (%zu bytes; h5py: f.attrs['config'])\n", strlen(config));
-    printf("videos:      %d; %lld frames, %lld detections, %lld tracks in all\n", n,
-           (long long)frames, (long long)dets, (long long)tracks);
+    printf("videos:      %d; %lld frames, %lld detections, %lld tracks", n, (long long)frames,
+           (long long)dets, (long long)tracks);
+    if (with_events)
+      printf(", %lld lineage events", (long long)events);
+    printf(" in all\n");
     for (int i = 0; i < n; i++) {
       const npt_archive_video_info *v = npt_archive_file_video_info(f, i);
       printf("  %-16s %lld frames of %lld x %lld px, %lld detections, %lld tracks, ", v->name,
              (long long)v->n_frames, (long long)v->width, (long long)v->height,
              (long long)v->n_detections, (long long)v->n_tracks);
+      /* Archives written without lineage (the test writer) have no events table. */
+      if (v->n_events >= 0)
+        printf("%lld events (merges and splits), ", (long long)v->n_events);
       print_nm(v);
       if (!isnan(v->frame_rate_hz))
         printf(", %g Hz", v->frame_rate_hz);

@@ -121,7 +121,7 @@ static void progress_cb(void *ctx, int64_t done) {
 enum { N_STATS = 9 };
 
 typedef struct totals {
-  int64_t frames, dets, tracks, saturated;
+  int64_t frames, dets, tracks, events, saturated;
   double chunk_wall_s;
 } totals;
 
@@ -194,7 +194,8 @@ static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_confi
     char classes[512];
     npt_cli_class_names(ce->g, classes, sizeof classes);
     npt_archive_run run = {
-        text, r->o.model, r->model_sha256, npt_engine_backend(ce->e), classes, ce->g->n_classes, NULL, 0};
+        text, r->o.model, r->model_sha256, npt_engine_backend(ce->e), classes, ce->g->n_classes,
+        NULL, 0};
     rc = npt_archive_set_run(ar, &run);
   }
   free(text);
@@ -212,7 +213,8 @@ static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_confi
   int64_t shared = 0, motion = 0;
   double stitch_s = 0, write_s = 0;
   if (rc == 0)
-    rc = npt_run_assemble(r, ar, &tot->tracks, &tot->dets, &shared, &motion, &stitch_s, &write_s);
+    rc = npt_run_assemble(r, ar, &tot->tracks, &tot->dets, &tot->events, &shared, &motion,
+                          &stitch_s, &write_s);
   if (rc == 0)
     rc = npt_archive_set_attr_i64(ar, "stitch_links_shared", shared);
   if (rc == 0)
@@ -537,9 +539,10 @@ int npt_cmd_run(int argc, char **argv) {
             "threshold; the best were kept (raise detect.top_k or detect.score_threshold)\n",
             (long long)tot.saturated);
   if (!a.quiet)
-    printf("nptrack run: wrote %s: %d videos, %lld frames, %lld detections, %lld tracks, %.1f "
-           "frames/s\n",
+    printf("nptrack run: wrote %s: %d videos, %lld frames, %lld detections, %lld tracks, %lld "
+           "lineage events, %.1f frames/s\n",
            a.out, a.n_videos, (long long)tot.frames, (long long)tot.dets, (long long)tot.tracks,
+           (long long)tot.events,
            tot.chunk_wall_s > 0 ? (double)tot.frames / tot.chunk_wall_s : 0.0);
   return NPT_EXIT_OK;
 }

@@ -69,17 +69,19 @@ static int link_add(link_list *l, int64_t a, int64_t b) {
 }
 
 /* Reads chunk c's part and checks it is the planned chunk. */
-static int read_part(const npt_run *r, int64_t c, npt_part_rows *rows, npt_tracklets *t) {
+static int read_part(const npt_run *r, int64_t c, npt_part_rows *rows, npt_tracklets *t,
+                     npt_part_events *e) {
   char *path = npt_part_path(r->parts_dir, c);
   NPT_ALLOC_CHECK(path);
   npt_part_meta m;
-  int rc = npt_part_read(path, &m, rows, t);
+  int rc = npt_part_read(path, &m, rows, t, e);
   const npt_chunk *ch = &r->plan.chunk[c];
   if (rc == 0 &&
       (m.chunk != c || m.begin != ch->begin || m.end != ch->end ||
        strcmp(m.config_sha256, r->config_sha256) || strcmp(m.model_sha256, r->model_sha256))) {
     npt_part_rows_free(rows);
     npt_tracklets_free(t);
+    npt_part_events_free(e);
     rc =
         npt_error_set(NPT_EFORMAT, "%s: not the part of this run's chunk %lld", path, (long long)c);
   }
@@ -107,9 +109,11 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, video_counts *vc,
   int64_t n_nodes = 0, prev_base = 0;
   int rc = 0;
   for (int c = c0; c < c1 && rc == 0; c++) {
-    rc = read_part(r, c, &rows, &t);
+    npt_part_events ev;
+    rc = read_part(r, c, &rows, &t, &ev);
     if (rc < 0)
       break;
+    npt_part_events_free(&ev);
     id_map *m = &maps[c - c0];
     m->n = (int64_t)t.n;
     m->local = malloc(sizeof *m->local * (t.n + 1));
@@ -198,9 +202,85 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, video_counts *vc,
   return rc;
 }
 
-/* Pass 2 for video v: the owned rows of each chunk, with global ids, streamed into the archive. */
+/* A video's events with global ids, growing (the archive's layout, npt_archive_events). */
+typedef struct event_list {
+  int64_t n, cap, np, pcap, nc, ccap;
+  int64_t *frame;
+  int32_t *kind;
+  int64_t *poff, *coff, *pid, *cid; /* poff, coff: [cap + 1] */
+  int64_t dropped_ids, dropped_events;
+} event_list;
+
+static void event_list_free(event_list *l) {
+  free(l->frame), free(l->kind), free(l->poff), free(l->coff), free(l->pid), free(l->cid);
+}
+
+/* Room for `need` values in *p (need + 1 for offsets).  Returns 0 or NPT_ENOMEM. */
+static int grow(void *p, size_t size, int64_t *cap, int64_t need) {
+  if (need <= *cap)
+    return 0;
+  int64_t c = *cap ? *cap : 64;
+  while (c < need)
+    c *= 2;
+  void *q = realloc(*(void **)p, size * (size_t)(c + 1));
+  if (!q)
+    return npt_error_set(NPT_ENOMEM, "events: out of memory");
+  *(void **)p = q, *cap = c;
+  return 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Appends chunk events e with their ids mapped through m.  An id whose tracklet has no global id
+ * (its joined track writes no row: it lived only in the chunk's leading overlap and stitching
+ * joined it to nothing) is left out and counted; an event left without a parent or a child is
+ * left out and counted.  Children are sorted by global id; parents keep the tracker's order (a
+ * merge's matched track first). */
+static int events_add(event_list *l, const npt_part_events *e, const id_map *m) {
+  for (int64_t i = 0; i < e->n; i++) {
+    int64_t c0 = l->cap, c1 = l->cap, c2 = l->cap, c3 = l->cap;
+    NPT_TRY(grow(&l->frame, sizeof *l->frame, &c0, l->n + 1));
+    NPT_TRY(grow(&l->kind, sizeof *l->kind, &c1, l->n + 1));
+    NPT_TRY(grow(&l->poff, sizeof *l->poff, &c2, l->n + 1));
+    NPT_TRY(grow(&l->coff, sizeof *l->coff, &c3, l->n + 1));
+    l->cap = c0;
+    NPT_TRY(grow(&l->pid, sizeof *l->pid, &l->pcap, l->np + e->n_parents[i]));
+    NPT_TRY(grow(&l->cid, sizeof *l->cid, &l->ccap, l->nc + e->n_children[i]));
+    int64_t np = 0, nc = 0;
+    for (int64_t k = 0; k < e->n_parents[i]; k++) {
+      int64_t g = map_id(m, e->ids[e->parent_off[i] + k]);
+      if (g > 0)
+        l->pid[l->np + np++] = g;
+      else
+        l->dropped_ids++;
+    }
+    for (int64_t k = 0; k < e->n_children[i]; k++) {
+      int64_t g = map_id(m, e->ids[e->child_off[i] + k]);
+      if (g > 0)
+        l->cid[l->nc + nc++] = g;
+      else
+        l->dropped_ids++;
+    }
+    if (np == 0 || nc == 0) {
+      l->dropped_events++;
+      continue;
+    }
+    qsort(l->cid + l->nc, (size_t)nc, sizeof *l->cid, cmp_i64);
+    l->poff[l->n] = l->np, l->coff[l->n] = l->nc;
+    l->frame[l->n] = e->frame[i], l->kind[l->n] = e->kind[i];
+    l->np += np, l->nc += nc, l->n++;
+    l->poff[l->n] = l->np, l->coff[l->n] = l->nc;
+  }
+  return 0;
+}
+
+/* Pass 2 for video v: the owned rows of each chunk, with global ids, streamed into the archive,
+ * then the video's lineage events, with global ids. */
 static int write_video(const npt_run *r, int v, const id_map *maps, const video_counts *vc,
-                       npt_archive *a, int64_t *dets) {
+                       npt_archive *a, int64_t *dets, int64_t *n_events) {
   int c0 = r->plan.video_chunk[v], c1 = r->plan.video_chunk[v + 1];
   const npt_frames_info *in = &r->info[v];
   npt_archive_video av = {
@@ -217,8 +297,12 @@ static int write_video(const npt_run *r, int v, const id_map *maps, const video_
                                     vc->track_rows, &st);
   npt_part_rows out = {.embed_dim = vc->embed_dim}, rows = {0};
   npt_tracklets t = {0};
+  npt_part_events ev = {0};
+  event_list el = {0};
   for (int c = c0; c < c1 && rc == 0; c++) {
-    rc = read_part(r, c, &rows, &t);
+    rc = read_part(r, c, &rows, &t, &ev);
+    if (rc == 0)
+      rc = events_add(&el, &ev, &maps[c - c0]);
     if (rc == 0 && rows.embed_dim != vc->embed_dim)
       rc = npt_error_set(NPT_EFORMAT, "chunk %d: embeddings of %d values, not %d", c,
                          rows.embed_dim, vc->embed_dim);
@@ -254,19 +338,34 @@ static int write_video(const npt_run *r, int v, const id_map *maps, const video_
     *dets += rc == 0 ? out.n : 0;
     npt_part_rows_free(&rows);
     npt_tracklets_free(&t);
+    npt_part_events_free(&ev);
   }
   if (rc == 0)
     rc = npt_archive_stream_end(st);
   npt_archive_stream_free(st);
+  static const int64_t zero = 0;
+  npt_archive_events ae = {el.n,
+                           el.frame,
+                           el.kind,
+                           el.n ? el.poff : &zero,
+                           el.pid,
+                           el.n ? el.coff : &zero,
+                           el.cid,
+                           el.dropped_ids,
+                           el.dropped_events};
+  if (rc == 0)
+    rc = npt_archive_write_events(a, r->names[v], &ae);
+  *n_events += rc == 0 ? el.n : 0;
+  event_list_free(&el);
   npt_part_rows_free(&out);
   free(ids);
   return rc;
 }
 
 int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t *dets,
-                     int64_t *links_shared, int64_t *links_motion, double *stitch_s,
-                     double *write_s) {
-  *tracks = *dets = *links_shared = *links_motion = 0;
+                     int64_t *events, int64_t *links_shared, int64_t *links_motion,
+                     double *stitch_s, double *write_s) {
+  *tracks = *dets = *events = *links_shared = *links_motion = 0;
   *stitch_s = *write_s = 0;
   int rc = 0;
   for (int v = 0; v < r->n_videos && rc == 0; v++) {
@@ -281,7 +380,7 @@ int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t 
       rc = npt_run_fault(0, "stitch");
     double t1 = npt_cli_now_s();
     if (rc == 0)
-      rc = write_video(r, v, maps, &vc, a, dets);
+      rc = write_video(r, v, maps, &vc, a, dets, events);
     if (rc == 0)
       rc = npt_run_fault(0, "write");
     *stitch_s += t1 - t0;

@@ -1,6 +1,6 @@
 /* One chunk of `nptrack run` on one rank (run_internal.h): detect, track with a fresh tracker,
- * summarise the tracklets and save the part file; or, with --resume, check and keep the part a
- * previous run saved. */
+ * summarise the tracklets, keep the lineage events of the frames it owns and save the part file;
+ * or, with --resume, check and keep the part a previous run saved. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +77,8 @@ int npt_run_config_hash(const npt_config *cfg, char hex[65]) {
 typedef struct chunk_run {
   npt_tracker *tracker;
   npt_part_rows rows;
+  npt_part_events events; /* of the frames the chunk owns */
+  int64_t own_begin, own_end;
   npt_track_det *tdets;
   int64_t *ids;
   int64_t tcap;
@@ -145,6 +147,13 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
     }
     NPT_TRY(npt_tracker_step(v->tracker, f, v->tdets, (size_t)(i - b), v->ids));
     backfill_ids(r, v->tracker);
+    /* An event in an overlap is the neighbour's to record: each is recorded once. */
+    if (f >= v->own_begin && f < v->own_end) {
+      const npt_track_event *ev;
+      size_t nev = npt_tracker_events(v->tracker, &ev);
+      for (size_t k = 0; k < nev; k++)
+        NPT_TRY(npt_part_events_add(&v->events, &ev[k]));
+    }
     for (int64_t k = b; k < i; k++, r->n++) {
       const npt_detection *p = &d->det[k];
       /* A tracked detection gets its track's box (smoothed size, track.size_momentum). */
@@ -268,7 +277,11 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
     free(path);
     return rc < 0 ? rc : 0;
   }
-  chunk_run v = {.rows = {.embed_dim = ce->embed_dim}, .rank = rank, .chunk = chunk};
+  chunk_run v = {.rows = {.embed_dim = ce->embed_dim},
+                 .own_begin = ch->own_begin,
+                 .own_end = ch->own_end,
+                 .rank = rank,
+                 .chunk = chunk};
   npt_sha256 h;
   hash_start(&h, npt_frames_get_info(*fr), ch);
   ce->frame_hash = &h;
@@ -303,7 +316,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
     m.detect_s = t1 - t0 - v.track_s;
     m.track_s = v.track_s;
     m.saturated = sat;
-    rc = npt_part_write(path, &m, &v.rows, &tl);
+    rc = npt_part_write(path, &m, &v.rows, &tl, &v.events);
   }
   if (rc < 0) {
     char msg[1024];
@@ -321,6 +334,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   npt_tracklets_free(&tl);
   npt_tracker_free(v.tracker);
   npt_part_rows_free(&v.rows);
+  npt_part_events_free(&v.events);
   free(v.tdets), free(v.ids);
   free(path);
   if (rc == 0)

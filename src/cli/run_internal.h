@@ -84,9 +84,10 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
                   int *fr_video, npt_rank_stats *st);
 
 /* Root: stitches the parts and writes every video into the open archive `a`.  *tracks receives
- * the number of global tracks, *dets the rows written, *stitch_s and *write_s the times. */
+ * the number of global tracks, *dets the rows written, *events the lineage events written,
+ * *stitch_s and *write_s the times. */
 int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t *dets,
-                     int64_t *links_shared, int64_t *links_motion, double *stitch_s,
-                     double *write_s);
+                     int64_t *events, int64_t *links_shared, int64_t *links_motion,
+                     double *stitch_s, double *write_s);
 
 #endif

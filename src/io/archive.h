@@ -140,6 +140,30 @@ int npt_archive_stream_write(npt_archive_stream *s, const npt_archive_rows *rows
 int npt_archive_stream_end(npt_archive_stream *s);
 void npt_archive_stream_free(npt_archive_stream *s);
 
+/* A video's lineage events (docs/archive-format.md, "events"): merges (sintering: several tracks
+ * end, one begins) and splits (regeneration: one ends, several begin), in frame order.  Event e
+ * happened at frame[e] (the children's first frame, 0-based), kind[e] is 1 (merge) or 2
+ * (split); its parents are parent_ids[parent_offsets[e] .. parent_offsets[e+1]) and its children
+ * child_ids[child_offsets[e] .. child_offsets[e+1]) (offsets [n + 1], from 0). */
+enum { NPT_ARCHIVE_EVENT_MERGE = 1, NPT_ARCHIVE_EVENT_SPLIT = 2 };
+typedef struct npt_archive_events {
+  int64_t n;
+  const int64_t *frame;
+  const int32_t *kind;
+  const int64_t *parent_offsets, *parent_ids;
+  const int64_t *child_offsets, *child_ids;
+  /* Written as the table's attributes dropped_ids and dropped_events: ids the writer could not
+   * give a track (left out of their event), and events left with no parent or no child. */
+  int64_t dropped_ids, dropped_events;
+} npt_archive_events;
+
+/* Writes the events table of video `name`, which must have been written (npt_archive_add_video
+ * or npt_archive_stream_end) and have no events table yet; sets the video's `n_events`.  Checks
+ * that events are in frame order, frames in the video, kinds known, every event has a parent and
+ * a child and every id is in the video's tracks table.  Returns 0, NPT_EINVAL naming the video
+ * and the event, or an HDF5 error.  After an error the archive can only be aborted. */
+int npt_archive_write_events(npt_archive *a, const char *name, const npt_archive_events *e);
+
 /* Writes the root attributes, status = "complete" last, closes, fsyncs and renames the file into
  * place.  Frees `a` whatever happens; on error the temporary file is removed. */
 int npt_archive_finish(npt_archive *a);
@@ -158,6 +182,7 @@ typedef struct npt_archive_file npt_archive_file;
 typedef struct npt_archive_video_info {
   const char *name;
   int64_t n_frames, n_detections, n_tracks;
+  int64_t n_events; /* -1: the video has no events table (written without lineage) */
   int64_t height, width, embed_dim;
   double frame_rate_hz, pixel_size_nm; /* NAN when unknown */
   char *source_path, *pixel_size_source;
@@ -198,5 +223,16 @@ typedef struct npt_archive_cols {
 
 int npt_archive_file_read_detections(npt_archive_file *f, int video, npt_archive_cols *out);
 void npt_archive_cols_free(npt_archive_cols *c);
+
+/* A video's events table, owned columns (free with npt_archive_events_cols_free); a video without
+ * one reads as no events. */
+typedef struct npt_archive_events_cols {
+  int64_t n;
+  int64_t *frame;
+  int32_t *kind;
+  int64_t *parent_offsets, *parent_ids, *child_offsets, *child_ids;
+} npt_archive_events_cols;
+int npt_archive_file_read_events(npt_archive_file *f, int video, npt_archive_events_cols *out);
+void npt_archive_events_cols_free(npt_archive_events_cols *c);
 
 #endif

@@ -68,6 +68,9 @@ static int read_video_info(npt_archive_file *f, npt_archive_video_info *v) {
   npt_h5_read_i64_attr(g, "n_frames", &v->n_frames);
   npt_h5_read_i64_attr(g, "n_detections", &v->n_detections);
   npt_h5_read_i64_attr(g, "n_tracks", &v->n_tracks);
+  v->n_events = -1;
+  if (H5Lexists(g, "events", H5P_DEFAULT) > 0)
+    npt_h5_read_i64_attr(g, "n_events", &v->n_events);
   npt_h5_read_i64_attr(g, "height", &v->height);
   npt_h5_read_i64_attr(g, "width", &v->width);
   npt_h5_read_i64_attr(g, "embed_dim", &v->embed_dim);
@@ -195,11 +198,11 @@ void npt_archive_cols_free(npt_archive_cols *c) {
   memset(c, 0, sizeof *c);
 }
 
-/* Reads /videos/NAME/detections/COL, which must hold n values, into a new array. */
-static int read_col(npt_archive_file *f, const char *video, const char *col, hid_t mtype,
-                    size_t esize, int64_t n, void **out) {
+/* Reads /videos/NAME/TABLE/COL, which must hold n values, into a new array. */
+static int read_table_col(npt_archive_file *f, const char *video, const char *table,
+                          const char *col, hid_t mtype, size_t esize, int64_t n, void **out) {
   char path[512];
-  snprintf(path, sizeof path, "/videos/%s/detections/%s", video, col);
+  snprintf(path, sizeof path, "/videos/%s/%s/%s", video, table, col);
   *out = malloc((size_t)(n ? n : 1) * esize);
   NPT_ALLOC_CHECK(*out);
   hid_t d = H5Lexists(f->file, path, H5P_DEFAULT) > 0 ? H5Dopen2(f->file, path, H5P_DEFAULT) : -1;
@@ -218,6 +221,59 @@ static int read_col(npt_archive_file *f, const char *video, const char *col, hid
     rc = npt_h5_fail(f->path, path);
   H5Dclose(d);
   return rc;
+}
+
+static int read_col(npt_archive_file *f, const char *video, const char *col, hid_t mtype,
+                    size_t esize, int64_t n, void **out) {
+  return read_table_col(f, video, "detections", col, mtype, esize, n, out);
+}
+
+void npt_archive_events_cols_free(npt_archive_events_cols *c) {
+  free(c->frame), free(c->kind), free(c->parent_offsets), free(c->parent_ids);
+  free(c->child_offsets), free(c->child_ids);
+  memset(c, 0, sizeof *c);
+}
+
+/* Offsets [n + 1] that start at 0 and never decrease. */
+static int offsets_ok(const int64_t *o, int64_t n) {
+  if (o[0] != 0)
+    return 0;
+  for (int64_t i = 0; i < n; i++)
+    if (o[i + 1] < o[i])
+      return 0;
+  return 1;
+}
+
+int npt_archive_file_read_events(npt_archive_file *f, int video, npt_archive_events_cols *c) {
+  memset(c, 0, sizeof *c);
+  const npt_archive_video_info *v = &f->videos[video];
+  int64_t n = v->n_events;
+  if (n < 0)
+    return 0;
+  const char *t = "events";
+  int rc = read_table_col(f, v->name, t, "frame", H5T_NATIVE_INT64, 8, n, (void **)&c->frame);
+  if (rc == 0)
+    rc = read_table_col(f, v->name, t, "kind", H5T_NATIVE_INT32, 4, n, (void **)&c->kind);
+  if (rc == 0)
+    rc = read_table_col(f, v->name, t, "parent_offsets", H5T_NATIVE_INT64, 8, n + 1,
+                        (void **)&c->parent_offsets);
+  if (rc == 0)
+    rc = read_table_col(f, v->name, t, "child_offsets", H5T_NATIVE_INT64, 8, n + 1,
+                        (void **)&c->child_offsets);
+  if (rc == 0 && (!offsets_ok(c->parent_offsets, n) || !offsets_ok(c->child_offsets, n)))
+    rc = npt_error_set(NPT_EFORMAT, "%s: video %s: bad events offsets", f->path, v->name);
+  if (rc == 0)
+    rc = read_table_col(f, v->name, t, "parent_ids", H5T_NATIVE_INT64, 8, c->parent_offsets[n],
+                        (void **)&c->parent_ids);
+  if (rc == 0)
+    rc = read_table_col(f, v->name, t, "child_ids", H5T_NATIVE_INT64, 8, c->child_offsets[n],
+                        (void **)&c->child_ids);
+  if (rc < 0) {
+    npt_archive_events_cols_free(c);
+    return rc;
+  }
+  c->n = n;
+  return 0;
 }
 
 int npt_archive_file_read_detections(npt_archive_file *f, int video, npt_archive_cols *c) {

@@ -52,6 +52,44 @@ npt_stitch_rows npt_part_rows_view(const npt_part_rows *r) {
       r->n, r->frame, r->id, r->det, r->x, r->y, r->w, r->h, r->embed_dim, r->embed_dim ? r->embed : NULL};
 }
 
+int npt_part_events_add(npt_part_events *e, const npt_track_event *ev) {
+  int64_t k = (int64_t)(ev->n_parents + ev->n_children);
+  if (e->n == e->cap) {
+    int64_t c = e->cap ? 2 * e->cap : 64;
+    if (grow(&e->frame, sizeof *e->frame, c) || grow(&e->kind, sizeof *e->kind, c) ||
+        grow(&e->n_parents, sizeof *e->n_parents, c) ||
+        grow(&e->n_children, sizeof *e->n_children, c) ||
+        grow(&e->parent_off, sizeof *e->parent_off, c) ||
+        grow(&e->child_off, sizeof *e->child_off, c))
+      return npt_error_set(NPT_ENOMEM, "out of memory for %lld events", (long long)c);
+    e->cap = c;
+  }
+  if (e->n_ids + k > e->ids_cap) {
+    int64_t c = e->ids_cap ? e->ids_cap : 256;
+    while (c < e->n_ids + k)
+      c *= 2;
+    if (grow(&e->ids, sizeof *e->ids, c))
+      return npt_error_set(NPT_ENOMEM, "out of memory for %lld event ids", (long long)c);
+    e->ids_cap = c;
+  }
+  int64_t i = e->n++;
+  e->frame[i] = ev->frame, e->kind[i] = (int32_t)ev->kind;
+  e->n_parents[i] = (int64_t)ev->n_parents, e->n_children[i] = (int64_t)ev->n_children;
+  e->parent_off[i] = e->n_ids;
+  memcpy(e->ids + e->n_ids, ev->parents, sizeof *e->ids * ev->n_parents);
+  e->n_ids += (int64_t)ev->n_parents;
+  e->child_off[i] = e->n_ids;
+  memcpy(e->ids + e->n_ids, ev->children, sizeof *e->ids * ev->n_children);
+  e->n_ids += (int64_t)ev->n_children;
+  return 0;
+}
+
+void npt_part_events_free(npt_part_events *e) {
+  free(e->frame), free(e->kind), free(e->n_parents), free(e->n_children);
+  free(e->parent_off), free(e->child_off), free(e->ids);
+  *e = (npt_part_events){0};
+}
+
 char *npt_part_path(const char *dir, int64_t chunk) {
   size_t n = strlen(dir) + 32;
   char *p = malloc(n);
@@ -193,10 +231,26 @@ static int write_tracklets(hid_t f, const npt_tracklets *t) {
   return bad ? -1 : 0;
 }
 
+/* The events: per event its frame, kind and counts of parents and children; one column of ids,
+ * each event's parents then its children. */
+static int write_events(hid_t f, const npt_part_events *e) {
+  hid_t g = H5Gcreate2(f, "events", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int bad = g < 0 || put(g, "frame", I64, e->n, 0, e->frame) < 0 ||
+            put(g, "kind", I32, e->n, 0, e->kind) < 0 ||
+            put(g, "n_parents", I64, e->n, 0, e->n_parents) < 0 ||
+            put(g, "n_children", I64, e->n, 0, e->n_children) < 0 ||
+            put(g, "ids", I64, e->n_ids, 0, e->ids) < 0 ||
+            npt_h5_write_i64_attr(g, "n", e->n) < 0 ||
+            npt_h5_write_i64_attr(g, "n_ids", e->n_ids) < 0;
+  if (g >= 0)
+    H5Gclose(g);
+  return bad ? -1 : 0;
+}
+
 void (*npt__part_before_rename)(const char *path);
 
 int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows *r,
-                   const npt_tracklets *t) {
+                   const npt_tracklets *t, const npt_part_events *e) {
   npt_h5_quiet();
   char *tmp = npt_temp_path(path);
   if (!tmp)
@@ -205,7 +259,8 @@ int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows
   int rc = 0;
   if (f < 0)
     rc = npt_h5_fail(path, "cannot create the part file");
-  else if (write_meta(f, m) < 0 || write_rows(f, r) < 0 || write_tracklets(f, t) < 0)
+  else if (write_meta(f, m) < 0 || write_rows(f, r) < 0 || write_tracklets(f, t) < 0 ||
+           write_events(f, e) < 0)
     rc = npt_h5_fail(path, "cannot write the part file");
   if (f >= 0 && H5Fclose(f) < 0 && rc == 0)
     rc = npt_h5_fail(path, "cannot close the part file");
@@ -345,20 +400,59 @@ static int read_tracklets(hid_t f, npt_tracklets *t) {
   return ok ? 0 : -1;
 }
 
-int npt_part_read(const char *path, npt_part_meta *m, npt_part_rows *r, npt_tracklets *t) {
+static int read_events(hid_t f, npt_part_events *e) {
+  hid_t g = H5Gopen2(f, "events", H5P_DEFAULT);
+  int64_t n = -1, k = -1;
+  int ok = g >= 0 && npt_h5_read_i64_attr(g, "n", &n) == 0 &&
+           npt_h5_read_i64_attr(g, "n_ids", &k) == 0 && n >= 0 && k >= 0;
+  if (ok) {
+    size_t n1 = (size_t)(n ? n : 1), k1 = (size_t)(k ? k : 1);
+    e->frame = malloc(n1 * sizeof *e->frame), e->kind = malloc(n1 * sizeof *e->kind);
+    e->n_parents = malloc(n1 * sizeof *e->n_parents);
+    e->n_children = malloc(n1 * sizeof *e->n_children);
+    e->parent_off = malloc(n1 * sizeof *e->parent_off);
+    e->child_off = malloc(n1 * sizeof *e->child_off), e->ids = malloc(k1 * sizeof *e->ids);
+    ok = e->frame && e->kind && e->n_parents && e->n_children && e->parent_off && e->child_off &&
+         e->ids;
+    e->cap = n, e->ids_cap = k;
+  }
+  ok = ok && get(g, "frame", H5T_NATIVE_INT64, n, 0, e->frame) == 0 &&
+       get(g, "kind", H5T_NATIVE_INT32, n, 0, e->kind) == 0 &&
+       get(g, "n_parents", H5T_NATIVE_INT64, n, 0, e->n_parents) == 0 &&
+       get(g, "n_children", H5T_NATIVE_INT64, n, 0, e->n_children) == 0 &&
+       get(g, "ids", H5T_NATIVE_INT64, k, 0, e->ids) == 0;
+  int64_t off = 0;
+  for (int64_t i = 0; i < n && ok; i++) {
+    ok = e->n_parents[i] >= 0 && e->n_children[i] >= 0 &&
+         e->n_parents[i] + e->n_children[i] <= k - off;
+    e->parent_off[i] = off, e->child_off[i] = off + (ok ? e->n_parents[i] : 0);
+    off += ok ? e->n_parents[i] + e->n_children[i] : 0;
+  }
+  ok = ok && off == k;
+  if (ok)
+    e->n = n, e->n_ids = k;
+  if (g >= 0)
+    H5Gclose(g);
+  return ok ? 0 : -1;
+}
+
+int npt_part_read(const char *path, npt_part_meta *m, npt_part_rows *r, npt_tracklets *t,
+                  npt_part_events *e) {
   npt_h5_quiet();
   memset(r, 0, sizeof *r);
   memset(t, 0, sizeof *t);
+  memset(e, 0, sizeof *e);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0)
     return npt_h5_fail(path, "cannot open the part file");
   int rc = read_meta(f, path, m);
-  if (rc == 0 && (read_rows(f, r) < 0 || read_tracklets(f, t) < 0))
+  if (rc == 0 && (read_rows(f, r) < 0 || read_tracklets(f, t) < 0 || read_events(f, e) < 0))
     rc = npt_h5_fail(path, "cannot read the part file");
   H5Fclose(f);
   if (rc < 0) {
     npt_part_rows_free(r);
     npt_tracklets_free(t);
+    npt_part_events_free(e);
   }
   return rc;
 }

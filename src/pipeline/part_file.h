@@ -1,7 +1,8 @@
 /* Part files: one finished chunk of a run (chunk_plan.h), saved beside the archive in
  * ARCHIVE.parts/chunk_NNNNNN.h5 (NNNNNN: the chunk's global index).  A part holds every row the
  * chunk detected (its overlap frames included: stitching matches on them) with chunk-local track
- * ids, the chunk's tracklet summaries (track/stitch.h) and what it was made from: SHA-256 hashes
+ * ids, the chunk's tracklet summaries (track/stitch.h), the lineage events of the frames it owns
+ * and what it was made from: SHA-256 hashes
  * of the result-relevant configuration, of the model file and of the chunk's frames.  The root
  * stitches from the summaries and assembles the archive from the rows, and `nptrack run
  * --resume` skips chunks whose part is there and made from the same inputs.
@@ -18,7 +19,8 @@
 #include "track/stitch.h"
 
 #define NPT_PART_FORMAT "nptrack part"
-enum { NPT_PART_FORMAT_VERSION = 1 };
+/* 2: parts carry the chunk's lineage events (an older part is redone by --resume). */
+enum { NPT_PART_FORMAT_VERSION = 2 };
 
 /* A chunk's rows, columnar, in frame order, growing. */
 typedef struct npt_part_rows {
@@ -38,6 +40,22 @@ void npt_part_rows_free(npt_part_rows *r);
 /* The stitcher's view of the rows. */
 npt_stitch_rows npt_part_rows_view(const npt_part_rows *r);
 
+/* A chunk's lineage events (tracker.h, npt_tracker_events) in the frames it owns, in frame
+ * order (within a frame, the tracker's order), with chunk-local track ids.  Event e's parents
+ * are ids[parent_off[e] .. parent_off[e] + n_parents[e]), its children follow them:
+ * ids[child_off[e] .. child_off[e] + n_children[e]). */
+typedef struct npt_part_events {
+  int64_t n, cap, n_ids, ids_cap;
+  int64_t *frame;
+  int32_t *kind; /* npt_track_event_kind */
+  int64_t *n_parents, *n_children, *parent_off, *child_off;
+  int64_t *ids;
+} npt_part_events;
+
+/* Appends an event (copies its ids).  Returns 0 or NPT_ENOMEM. */
+int npt_part_events_add(npt_part_events *e, const npt_track_event *ev);
+void npt_part_events_free(npt_part_events *e);
+
 typedef struct npt_part_meta {
   int64_t chunk;                          /* global chunk index */
   int64_t video, index;                   /* video of the run, chunk within it */
@@ -54,7 +72,7 @@ char *npt_part_path(const char *dir, int64_t chunk);
 /* Writes a part atomically.  Returns 0, or NPT_EIO/NPT_EHDF5 naming the file (no file is left at
  * `path` then). */
 int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows *r,
-                   const npt_tracklets *t);
+                   const npt_tracklets *t, const npt_part_events *e);
 
 /* Test-only: when set, npt_part_write calls it once the part is whole under its temporary name,
  * just before the rename (the kill-and-resume tests kill the process there). */
@@ -63,8 +81,9 @@ extern void (*npt__part_before_rename)(const char *path);
 /* Reads a part's metadata only.  Returns 0, NPT_EIO (missing or not HDF5) or NPT_EFORMAT. */
 int npt_part_read_meta(const char *path, npt_part_meta *m);
 
-/* Reads a whole part; r and t are owned by the caller (npt_part_rows_free, npt_tracklets_free).
- * Returns 0 or an error naming the file. */
-int npt_part_read(const char *path, npt_part_meta *m, npt_part_rows *r, npt_tracklets *t);
+/* Reads a whole part; r, t and e are owned by the caller (npt_part_rows_free,
+ * npt_tracklets_free, npt_part_events_free).  Returns 0 or an error naming the file. */
+int npt_part_read(const char *path, npt_part_meta *m, npt_part_rows *r, npt_tracklets *t,
+                  npt_part_events *e);
 
 #endif

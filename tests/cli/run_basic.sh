@@ -26,7 +26,7 @@ grep -vqE "$prog" "$tmp/err" && fail "run wrote other things to stderr: $(cat "$
 [ "$(head -1 "$tmp/out")" = "nptrack run: model $src/models/nptrack.h5 (build tree), 1 ranks on 1 nodes, cpu" ] ||
   fail "model line: $(head -1 "$tmp/out")"
 [ -e "$arch.parts" ] && fail "a complete run left its parts folder $arch.parts"
-tail -1 "$tmp/out" | grep -qE "^nptrack run: wrote $arch: 3 videos, 24 frames, [0-9]+ detections, [0-9]+ tracks, [0-9.]+ frames/s$" ||
+tail -1 "$tmp/out" | grep -qE "^nptrack run: wrote $arch: 3 videos, 24 frames, [0-9]+ detections, [0-9]+ tracks, [0-9]+ lineage events, [0-9.]+ frames/s$" ||
   fail "summary line: $(cat "$tmp/out")"
 ntracks=$(tail -1 "$tmp/out" | sed -E 's/.* ([0-9]+) tracks.*/\1/')
 [ "$ntracks" -gt 0 ] || fail "no tracks: the checks below learn nothing"

@@ -1,5 +1,6 @@
 """Compares the tables of two nptrack archives value by value: every dataset under /videos (its
-shape, dtype and values, NaN equal to NaN) and every group's and dataset's attributes.  Root
+shape, dtype and values, NaN equal to NaN) and every group's and dataset's attributes.  Every
+video must have its lineage events table (written by nptrack run), so that it is compared.  Root
 attributes (provenance: ranks, timings) are not compared.  Exit status 0 when equal, else 1 with
 the differences listed.
   usage: compare_tables.py A.h5 B.h5"""
@@ -25,6 +26,12 @@ def main(a_path, b_path):
         for f in (a, b):
             if f.attrs.get("status") != b"complete":
                 diffs.append("%s: status is not complete" % f.filename)
+        for f in (a, b):
+            for v in f["videos"]:
+                for col in ("frame", "kind", "parent_offsets", "parent_ids", "child_offsets",
+                            "child_ids"):
+                    if "events/" + col not in f["videos"][v]:
+                        diffs.append("%s: video %s has no events/%s" % (f.filename, v, col))
         ia, ib = items(a), items(b)
         if sorted(ia) != sorted(ib):
             diffs.append("objects differ: %s" % sorted(set(ia) ^ set(ib)))

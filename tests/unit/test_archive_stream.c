@@ -213,10 +213,81 @@ static void test_wrong_rows(void **state) {
   assert_int_equal(access("stream_bad.h5", F_OK), -1);
 }
 
+/* The events table: written, read back the same; ids not in the tracks table, events out of
+ * frame order, an unknown kind or an event without a child are refused. */
+static void test_events(void **state) {
+  (void)state;
+  static rows r;
+  npt_rng g;
+  npt_rng_seed(&g, 8, 1);
+  make_rows(&r, &g);
+  npt_archive_video v = {"vid", "v.h5", T, 64, 64, NAN, NAN, NPT_PIXEL_SOURCE_UNKNOWN};
+  npt_archive_rows all = view(&r, 0, r.n);
+  /* Tracks 3, 8, 11, 16, ...: a merge 3 + 8 -> 11 at frame 10, a split 11 -> 16, 19 at 20. */
+  int64_t frame[2] = {10, 20}, po[3] = {0, 2, 3}, pi[3] = {3, 8, 11}, co[3] = {0, 1, 3},
+          ci[3] = {11, 16, 19};
+  int32_t kind[2] = {NPT_ARCHIVE_EVENT_MERGE, NPT_ARCHIVE_EVENT_SPLIT};
+  npt_archive_events e = {2, frame, kind, po, pi, co, ci, 1, 0};
+  npt_archive *a = open_archive("events.h5", NPT_ARCHIVE_EMBED_NONE);
+  assert_int_equal(npt_archive_add_video(a, &v, &all), 0);
+  assert_int_equal(npt_archive_write_events(a, "vid", &e), 0);
+  assert_int_equal(npt_archive_write_events(a, "vid", &e), NPT_EINVAL);
+  npt_archive_abort(a);
+  a = open_archive("events.h5", NPT_ARCHIVE_EMBED_NONE);
+  assert_int_equal(npt_archive_add_video(a, &v, &all), 0);
+  assert_int_equal(npt_archive_write_events(a, "vid", &e), 0);
+  assert_int_equal(npt_archive_finish(a), 0);
+  npt_archive_file *f = NULL;
+  assert_int_equal(npt_archive_file_open(&f, "events.h5"), 0);
+  int vi = npt_archive_file_find_video(f, "vid");
+  assert_int_equal(npt_archive_file_video_info(f, vi)->n_events, 2);
+  npt_archive_events_cols c;
+  assert_int_equal(npt_archive_file_read_events(f, vi, &c), 0);
+  assert_int_equal(c.n, 2);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(c.parent_offsets[i], po[i]);
+    assert_int_equal(c.child_offsets[i], co[i]);
+    assert_int_equal(c.parent_ids[i], pi[i]);
+    assert_int_equal(c.child_ids[i], ci[i]);
+  }
+  assert_int_equal(c.frame[1], 20);
+  assert_int_equal(c.kind[1], NPT_ARCHIVE_EVENT_SPLIT);
+  npt_archive_events_cols_free(&c);
+  npt_archive_file_close(f);
+  unlink("events.h5");
+  /* Refused: each case on a fresh archive (an error stops the archive). */
+  struct {
+    int64_t *slot, bad;
+    const char *msg;
+  } cases[] = {{&pi[1], 9, "parent id that is not in the tracks table"},
+               {&ci[2], 100, "child id that is not in the tracks table"},
+               {&frame[1], 5, "not in frame order"},
+               {&frame[1], T, "frame outside the video"},
+               {&co[1], 0, "no child"}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    int64_t keep = *cases[k].slot;
+    *cases[k].slot = cases[k].bad;
+    a = open_archive("events_bad.h5", NPT_ARCHIVE_EMBED_NONE);
+    assert_int_equal(npt_archive_add_video(a, &v, &all), 0);
+    assert_int_equal(npt_archive_write_events(a, "vid", &e), NPT_EINVAL);
+    NPT_ASSERT_CONTAINS(npt_error_msg(NPT_EINVAL), cases[k].msg);
+    assert_int_equal(npt_archive_finish(a), NPT_EINVAL);
+    *cases[k].slot = keep;
+  }
+  kind[0] = 3;
+  a = open_archive("events_bad.h5", NPT_ARCHIVE_EMBED_NONE);
+  assert_int_equal(npt_archive_add_video(a, &v, &all), 0);
+  assert_int_equal(npt_archive_write_events(a, "vid", &e), NPT_EINVAL);
+  NPT_ASSERT_CONTAINS(npt_error_msg(NPT_EINVAL), "kind neither");
+  npt_archive_abort(a);
+  assert_int_equal(access("events_bad.h5", F_OK), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_as_whole),
       cmocka_unit_test(test_wrong_rows),
+      cmocka_unit_test(test_events),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
