@@ -1,6 +1,7 @@
 /* One chunk of `nptrack run` on one rank (run_internal.h): detect, track with a fresh tracker,
  * summarise the tracklets, keep the lineage events of the frames it owns and save the part file;
  * or, with --resume, check and keep the part a previous run saved. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ typedef struct chunk_run {
   int64_t own_begin, own_end;
   npt_track_det *tdets;
   int64_t *ids;
+  int32_t *keep; /* decoder indices of the detections given to the tracker */
   int64_t tcap;
   double track_s;
   int rank;
@@ -126,10 +128,11 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
   if (v->batches++ == 1)
     NPT_TRY(npt_run_fault(v->rank, "chunk"));
   if (d->n > v->tcap) {
-    free(v->tdets), free(v->ids);
+    free(v->tdets), free(v->ids), free(v->keep);
     v->tdets = malloc(sizeof *v->tdets * (size_t)d->n);
     v->ids = malloc(sizeof *v->ids * (size_t)d->n);
-    v->tcap = v->tdets && v->ids ? d->n : 0;
+    v->keep = malloc(sizeof *v->keep * (size_t)d->n);
+    v->tcap = v->tdets && v->ids && v->keep ? d->n : 0;
     if (!v->tcap)
       return npt_error_set(NPT_ENOMEM, "out of memory");
   }
@@ -140,12 +143,19 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
     int64_t b = i;
     while (i < d->n && d->det[i].frame == f)
       i++;
+    /* A box without area (a peak at the frame's edge whose size head gave 0) is no particle:
+     * it is neither tracked nor written.  v->keep[m] is the decoder index of the m-th kept. */
+    size_t m = 0;
     for (int64_t k = b; k < i; k++) {
       const npt_detection *p = &d->det[k];
-      v->tdets[k - b] = (npt_track_det){
+      if (!(p->w > 0 && p->h > 0 && isfinite(p->w) && isfinite(p->h) && isfinite(p->x) &&
+            isfinite(p->y)))
+        continue;
+      v->keep[m] = (int32_t)(k - b);
+      v->tdets[m++] = (npt_track_det){
           p->x, p->y, p->w, p->h, p->score, p->cls, d->embed ? d->embed + k * d->embed_dim : NULL};
     }
-    NPT_TRY(npt_tracker_step(v->tracker, f, v->tdets, (size_t)(i - b), v->ids));
+    NPT_TRY(npt_tracker_step(v->tracker, f, v->tdets, m, v->ids));
     backfill_ids(r, v->tracker);
     /* An event in an overlap is the neighbour's to record: each is recorded once. */
     if (f >= v->own_begin && f < v->own_end) {
@@ -154,15 +164,16 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
       for (size_t k = 0; k < nev; k++)
         NPT_TRY(npt_part_events_add(&v->events, &ev[k]));
     }
-    for (int64_t k = b; k < i; k++, r->n++) {
+    for (size_t q = 0; q < m; q++, r->n++) {
+      int64_t k = b + v->keep[q];
       const npt_detection *p = &d->det[k];
       /* A tracked detection gets its track's box (smoothed size, track.size_momentum). */
       float box[4] = {p->x, p->y, p->w, p->h};
-      if (v->ids[k - b] >= 0)
-        (void)npt_tracker_box(v->tracker, (size_t)(k - b), box);
-      r->frame[r->n] = f, r->id[r->n] = v->ids[k - b];
+      if (v->ids[q] >= 0)
+        (void)npt_tracker_box(v->tracker, q, box);
+      r->frame[r->n] = f, r->id[r->n] = v->ids[q];
       r->x[r->n] = box[0], r->y[r->n] = box[1], r->w[r->n] = box[2], r->h[r->n] = box[3];
-      r->score[r->n] = p->score, r->cls[r->n] = p->cls, r->det[r->n] = (int32_t)(k - b);
+      r->score[r->n] = p->score, r->cls[r->n] = p->cls, r->det[r->n] = v->keep[q];
       if (r->embed_dim)
         memcpy(r->embed + r->n * r->embed_dim, d->embed + k * d->embed_dim,
                sizeof(float) * (size_t)r->embed_dim);
@@ -335,7 +346,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   npt_tracker_free(v.tracker);
   npt_part_rows_free(&v.rows);
   npt_part_events_free(&v.events);
-  free(v.tdets), free(v.ids);
+  free(v.tdets), free(v.ids), free(v.keep);
   free(path);
   if (rc == 0)
     rc = npt_run_fault(rank, "part");
