@@ -261,6 +261,9 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
        * up to the detector's threshold: the network decodes down to track.low_score, and the
        * rows below its threshold are kept only where a track took them (run_chunk.c). */
       r.keep_score = ce.dp.score_threshold;
+      /* Part files record the backend that ran (auto resolved), so --resume never mixes fp32
+       * and fp16 detections. */
+      npt_run_config_hash_backend(r.config_sha256, npt_engine_backend(ce.e), r.o.batch);
       if (r.ts.low_score > 0 && r.ts.low_score < r.keep_score)
         ce.dp.score_threshold = (float)r.ts.low_score;
     }

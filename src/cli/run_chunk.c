@@ -34,7 +34,8 @@ int npt_run_fault(int rank, const char *stage) {
 }
 
 int npt_run_config_hash(const npt_config *cfg, char hex[65]) {
-  static const char *const skip[] = {"detect.model", "detect.threads", "detect.batch", NULL};
+  static const char *const skip[] = {"detect.model", "detect.threads", "detect.batch",
+                                     "detect.backend", "detect.device", NULL};
   npt_sha256 h;
   npt_sha256_init(&h);
   for (int t = 0; npt_config_schema[t]; t++)
@@ -71,6 +72,19 @@ int npt_run_config_hash(const npt_config *cfg, char hex[65]) {
     }
   npt_sha256_final(&h, hex);
   return 0;
+}
+
+void npt_run_config_hash_backend(char hex[65], const char *backend, int batch) {
+  char line[256];
+  /* The CPU backend's detections do not depend on the batch; cuDNN may pick another algorithm
+   * for another batch size, so a GPU run's do. */
+  int n = strcmp(backend, "cpu") ? snprintf(line, sizeof line, "%s\nbackend=%s\nbatch=%d\n", hex,
+                                            backend, batch)
+                                 : snprintf(line, sizeof line, "%s\nbackend=%s\n", hex, backend);
+  npt_sha256 h;
+  npt_sha256_init(&h);
+  npt_sha256_update(&h, line, (size_t)n);
+  npt_sha256_final(&h, hex);
 }
 
 /* ------------------------------------------------------------------------------------------- */

@@ -68,8 +68,12 @@ typedef struct npt_rank_stats {
 } npt_rank_stats;
 
 /* The SHA-256 of the settings that change a chunk's rows: detect.* (but the model path, which
- * the model's hash covers, threads and batch, which change nothing), track.* and chunking.*. */
+ * the model's hash covers, threads, which change nothing, and backend, device and batch, which
+ * npt_run_config_hash_backend adds), track.* and chunking.*. */
 int npt_run_config_hash(const npt_config *cfg, char hex[65]);
+/* Folds the backend that runs (`auto` resolved) into `hex`, and the batch size for a GPU
+ * backend, whose detections may depend on it (cuDNN picks algorithms per batch). */
+void npt_run_config_hash_backend(char hex[65], const char *backend, int batch);
 
 /* Test-only fault injection (NPTRACK_TEST_FAIL=RANK:STAGE, docs/architecture.md): returns an
  * error when this rank and stage are named; "kill-STAGE" kills the process with SIGKILL there
