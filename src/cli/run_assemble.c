@@ -18,6 +18,7 @@
 
 #include "cli/run_internal.h"
 #include "common/error.h"
+#include "common/search.h"
 #include "track/stitch.h"
 
 /* One video's stitching result: for each of its chunks, the tracklets' local ids and global
@@ -34,17 +35,8 @@ static void maps_free(id_map *m, int n) {
 }
 
 static int64_t map_id(const id_map *m, int64_t local) {
-  if (local < 0)
-    return -1;
-  int64_t lo = 0, hi = m->n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (m->local[mid] < local)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < m->n && m->local[lo] == local ? m->global[lo] : -1;
+  int64_t i = local < 0 ? -1 : npt_find_i64(m->local, m->n, local);
+  return i < 0 ? -1 : m->global[i];
 }
 
 typedef struct link_list {

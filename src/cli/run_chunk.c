@@ -10,6 +10,7 @@
 
 #include "cli/run_internal.h"
 #include "common/error.h"
+#include "common/search.h"
 #include "common/sha256.h"
 
 int npt_run_fault(int rank, const char *stage) {
@@ -110,15 +111,7 @@ static void backfill_ids(npt_part_rows *r, const npt_tracker *t) {
   const npt_track_backfill *bf;
   size_t n = npt_tracker_backfill(t, &bf);
   for (size_t k = 0; k < n; k++) {
-    int64_t lo = 0, hi = r->n; /* the first row of frame bf[k].frame */
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo) / 2;
-      if (r->frame[mid] < bf[k].frame)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    int64_t row = lo + bf[k].index;
+    int64_t row = npt_lower_bound_i64(r->frame, r->n, bf[k].frame) + bf[k].index;
     if (row < r->n && r->frame[row] == bf[k].frame)
       r->id[row] = bf[k].id;
   }

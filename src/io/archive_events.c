@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/search.h"
 #include "io/archive_internal.h"
 #include "io/h5util.h"
 
@@ -36,15 +37,7 @@ static int read_track_ids(npt_archive *a, hid_t vg, const char *vpath, int64_t *
 }
 
 static int has_id(const int64_t *ids, int64_t n, int64_t id) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (ids[mid] < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < n && ids[lo] == id;
+  return npt_find_i64(ids, n, id) >= 0;
 }
 
 /* The first thing wrong with the events, or NULL; *bad_event receives its index. */

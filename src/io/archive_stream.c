@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/search.h"
 #include "io/archive_internal.h"
 #include "io/h5util.h"
 
@@ -83,15 +84,7 @@ static int put_rows(hid_t d, hid_t mtype, hsize_t off, hsize_t n, hsize_t n1, co
 }
 
 static int64_t find_track(const npt_archive_stream *s, int64_t id) {
-  int64_t lo = 0, hi = s->n_tracks;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (s->ids[mid] < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < s->n_tracks && s->ids[lo] == id ? lo : -1;
+  return npt_find_i64(s->ids, s->n_tracks, id);
 }
 
 #define ALLOC(p, n) ((p) = calloc((size_t)((n) > 0 ? (n) : 1), sizeof *(p)))

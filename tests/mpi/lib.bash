@@ -12,6 +12,14 @@ synth_video() { # synth_video DIR FRAMES SEED
   "$bin" synth -q -c "$src/config/synth/dense.cfg" -s synth.frames="$2" -s synth.width=64 \
     -s synth.height=64 -s synth.seed="$3" -o "$1" || { echo "synth failed"; exit 1; }
 }
+# two_videos: $tmp/long.h5 (200 frames: several chunks) and $tmp/short.h5 (30: one), in videos.
+two_videos() {
+  synth_video "$tmp/l" 200 11
+  synth_video "$tmp/s" 30 12
+  mv "$tmp/l/video.h5" "$tmp/long.h5"
+  mv "$tmp/s/video.h5" "$tmp/short.h5"
+  videos=("$tmp/long.h5" "$tmp/short.h5")
+}
 # same_tables A B: the archives' tables are equal value by value (h5py), or, without Python, the
 # tracks of each video exported as text are.
 same_tables() {

@@ -9,11 +9,7 @@ bin=$1 src=$2 tmp=$3 mpiexec=$4
 . "$src/tests/cli/lib/expect.bash"
 . "$(dirname "$0")/lib.bash"
 
-synth_video "$tmp/l" 200 11
-synth_video "$tmp/s" 30 12
-mv "$tmp/l/video.h5" "$tmp/long.h5"
-mv "$tmp/s/video.h5" "$tmp/short.h5"
-videos=("$tmp/long.h5" "$tmp/short.h5")
+two_videos
 
 expect 0 "" "$bin" run -q "${RUN_SET[@]}" -o "$tmp/r0.h5" "${videos[@]}"
 for n in 1 2 3 4; do
