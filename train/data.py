@@ -85,7 +85,7 @@ class GpuData:
     """Holds frames and object tables on `device` and makes augmented batches."""
 
     def __init__(self, frames, objs, n_ids, device, crop=256, stride=2, n_classes=2,
-                 max_zoomed_size=96.0):
+                 max_zoomed_size=96.0, border_p=0.0):
         self.frames = torch.from_numpy(frames).to(device)  # [F, H, W] fp16
         self.objs = torch.from_numpy(objs).to(device)  # [F, M, 7]
         self.n_ids = n_ids
@@ -99,6 +99,7 @@ class GpuData:
         med = torch.nanmedian(side, dim=1).values
         self.median_size = torch.nan_to_num(med, nan=1.0).clamp(min=1.0)  # [F] px
         self.max_zoomed_size = max_zoomed_size
+        self.border_p = border_p
 
     def batch(self, b, gen):
         """b crops: (image [b,1,S,S] standardised, targets dict)."""
@@ -119,6 +120,8 @@ class GpuData:
         half = (S / z) / 2  # half side of the crop in input pixels
         cx = half - 0.5 + r(b) * (W - 2 * half)
         cy = half - 0.5 + r(b) * (H - 2 * half)
+        if self.border_p > 0:
+            cx, cy = self._across_border(idx, cx, cy, half, r, gen)
         # output pixel (u, v) -> input pixel p = c + M (u - (S-1)/2, v - (S-1)/2) / z
         cos = torch.tensor([1.0, 0.0, -1.0, 0.0], device=dev)[rot]
         sin = torch.tensor([0.0, 1.0, 0.0, -1.0], device=dev)[rot]
@@ -145,6 +148,30 @@ class GpuData:
         h = torch.where(swap, o[..., 2], o[..., 3]) * z[:, None]
         obj = torch.cat([c_out, w[..., None], h[..., None], o[..., 4:]], -1)
         return img, self.targets(obj)
+
+    def _across_border(self, idx, cx, cy, half, r, gen):
+        """For a share border_p of the crops, moves the crop so that one random visible
+        particle of its frame lies across a crop edge: its centre from -0.45 to +0.45 of its
+        size inside the edge (a random one of the four), the other coordinate anywhere in the
+        crop.  Real images cut particles at their border, to any depth; a uniformly placed
+        crop cuts few of them, and small ones rarely.  The crop stays inside the frame."""
+        b = idx.shape[0]
+        nf, H, W = self.frames.shape
+        o = self.objs[idx]  # [b, M, 7]
+        ok = o[..., 6] > 0
+        has = ok.any(1) & (r(b) < self.border_p)
+        pick = torch.multinomial(ok.float() + 1e-9, 1, generator=gen)[:, 0]
+        ob = o[torch.arange(b, device=o.device), pick]  # [b, 7]
+        size = torch.maximum(ob[:, 2], ob[:, 3])
+        delta = (r(b) - 0.5) * 0.9 * size
+        side = torch.randint(0, 4, (b,), generator=gen, device=o.device)
+        sign = torch.where(side % 2 == 0, 1.0, -1.0)  # left/top edge or right/bottom edge
+        edge = ob[:, 0:2] + sign[:, None] * (half - delta)[:, None]  # crop centre on that axis
+        other = ob[:, 0:2] + ((r(b) - 0.5) * 1.6 * half)[:, None]
+        horiz = side < 2
+        nx = torch.where(horiz, edge[:, 0], other[:, 0]).clamp(half - 0.5, W - half - 0.5)
+        ny = torch.where(horiz, other[:, 1], edge[:, 1]).clamp(half - 0.5, H - half - 0.5)
+        return torch.where(has, nx, cx), torch.where(has, ny, cy)
 
     def targets(self, obj):
         """Heatmap (Gaussian per object at its nearest output cell), and at each centre cell:

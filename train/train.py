@@ -92,6 +92,39 @@ def lr_at(step, total, base, warm=500, start=0):
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
+def init_from_model(net, path):
+    """Loads a shipped model file into `net` (same architecture): each convolution takes the
+    file's folded weight and bias, each batch-norm becomes the identity (running mean 0,
+    variance 1 - eps, scale 1, shift 0).  With frozen batch-norm the network then computes
+    exactly the file's function.  Returns (the file's training step, (s_det, s_id)), the
+    task-uncertainty weights from the loss log beside the file when there is one."""
+    from export import read_model
+    src = read_model(path)
+    with torch.no_grad():
+        for name, m in net.ops.items():
+            if not hasattr(m, "conv"):
+                continue
+            sm = src.ops[name]
+            if sm.conv.weight.shape != m.conv.weight.shape:
+                raise ValueError(f"{path}: node {name}: weight {tuple(sm.conv.weight.shape)}, "
+                                 f"the network has {tuple(m.conv.weight.shape)}")
+            m.conv.weight.copy_(sm.conv.weight)
+            m.conv.bias.copy_(sm.conv.bias)
+            if m.bn is not None:
+                m.bn.running_mean.zero_()
+                m.bn.running_var.fill_(1.0 - m.bn.eps)
+                m.bn.weight.fill_(1.0)
+                m.bn.bias.zero_()
+    step = int(src.meta["provenance"].get("steps", 0))
+    s = (-1.85, -1.05)
+    log = os.path.splitext(path)[0] + ".train-log.jsonl"
+    if os.path.exists(log):
+        with open(log) as f:
+            last = json.loads(f.read().strip().splitlines()[-1])
+        s = (last["s_det"], last["s_id"])
+    return step, s
+
+
 def save(path, net, crit, opt, step, args):
     os.makedirs(path, exist_ok=True)
     torch.save(dict(model=net.state_dict(), step=step, args=vars(args), arch=net.meta["arch"],
@@ -127,13 +160,24 @@ def main():
                     help="ignore particles under d' >= K (visibility.py; Rose: 5); 0: all count")
     ap.add_argument("--background-k", type=float, default=0.0,
                     help="with --visible-k: particles under d' >= this count as background")
+    ap.add_argument("--init-model", default=None,
+                    help="start from a shipped model file (models/nptrack.h5) instead of a "
+                         "checkpoint: its folded convolutions, batch-norm as identity; use "
+                         "with --freeze-bn")
+    ap.add_argument("--freeze-bn", action="store_true",
+                    help="batch-norm layers use their running statistics (eval mode) and only "
+                         "their affine part trains: a fine-tuning that starts from the exact "
+                         "function of the starting model")
+    ap.add_argument("--border-p", type=float, default=0.0,
+                    help="share of crops placed so that a random particle lies across the "
+                         "crop border (particles cut by the image border)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
     t0 = time.time()
     dev = torch.device(a.device)
     frames, objs, n_ids = load_videos(a.data, a.frame_step, a.max_videos,
                                       visible_k=a.visible_k, background_k=a.background_k)
-    data = GpuData(frames, objs, n_ids, dev, crop=a.crop)
+    data = GpuData(frames, objs, n_ids, dev, crop=a.crop, border_p=a.border_p)
     print(f"train: {frames.shape[0]} frames, {n_ids} identities, loaded in "
           f"{time.time() - t0:.0f} s", flush=True)
     net = npt_model.build().to(dev)
@@ -142,6 +186,9 @@ def main():
         ck = torch.load(os.path.join(a.resume, "model.pt"), map_location=dev)
         net.load_state_dict(ck["model"])
         step = ck["step"]
+    elif a.init_model:
+        step, init_s = init_from_model(net, a.init_model)
+        ck = dict(s_det=init_s[0], s_id=init_s[1])
     crit = Criterion(n_ids, net.meta["embed_dim"]).to(dev)
     if step:  # the task-uncertainty weights are trained too: carry them over
         s_det, s_id = ck.get("s_det"), ck.get("s_id")
@@ -173,6 +220,10 @@ def main():
     log = open(os.path.join(a.out, "log.jsonl"), "a") if os.makedirs(a.out, exist_ok=True) is \
         None else None
     net.train()
+    if a.freeze_bn:
+        for mod in net.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.eval()
     acc, n_acc, start_step = {}, 0, step
     stop = min(a.steps, a.stop_at or a.steps)
     while step < stop and time.time() - t0 < a.time_budget:
