@@ -16,11 +16,12 @@ const npt_setting_def npt_detect_settings[] = {
      "the shipped model, i.e. the file named by the environment variable NPTRACK_MODEL, or "
      "else PREFIX/share/nptrack/models/nptrack.h5 beside an installed nptrack (the source "
      "tree's models/nptrack.h5 for the build tree's); `nptrack --version` says which."},
-    {"detect.backend", NPT_SET_ENUM, 0, 0, "\"cpu\"", "", "cpu|cudnn|auto", 0,
+    {"detect.backend", NPT_SET_ENUM, 0, 0, "\"auto\"", "", "cpu|cudnn|auto", 0,
      "What runs the network: cpu (fp32, the numerical reference), cudnn (an NVIDIA GPU: fp16 "
      "tensor cores, decoding on the GPU; in builds with CUDA), or auto (cudnn when this build "
-     "has it and a GPU works, else cpu; the log and the archive say which ran and why).  "
-     "cudnn's detections equal cpu's up to fp16 rounding (docs/performance.md)."},
+     "has it and a GPU works, on every rank of the run, else cpu; the log and the archive say "
+     "which ran and why).  cudnn's detections equal cpu's up to fp16 rounding "
+     "(docs/performance.md); set cpu where results must match a CPU-only run exactly."},
     {"detect.device", NPT_SET_INT, 0, 1023, "0", "", NONE,
      "GPU index for the cudnn backend (as CUDA numbers the visible GPUs)."},
     {"detect.threads", NPT_SET_INT, 0, 4096, "0", "threads", NONE,

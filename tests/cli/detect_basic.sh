@@ -16,7 +16,7 @@ expect 0 "" "$bin" detect "${m[@]}" -s detect.batch=4 -o "$tmp/dets.h5" "$video"
 [ "$(wc -l <"$tmp/out")" = 2 ] || fail "detect did not print two lines: $(cat "$tmp/out")"
 [ "$(head -1 "$tmp/out")" = "nptrack detect: model $src/tests/data/tiny_model.h5 (detect.model)" ] ||
   fail "model line: $(head -1 "$tmp/out")"
-tail -1 "$tmp/out" | grep -qE "^nptrack detect: wrote $tmp/dets.h5: [0-9]+ detections in 6 frames \(1 to 6\), [0-9.]+ frames/s \(backend cpu\)$" ||
+tail -1 "$tmp/out" | grep -qE "^nptrack detect: wrote $tmp/dets.h5: [0-9]+ detections in 6 frames \(1 to 6\), [0-9.]+ frames/s \(backend cpu( \(auto: [^)]*\))?\)$" ||
   fail "summary line: $(cat "$tmp/out")"
 n=$(tail -1 "$tmp/out" | sed -E 's/.*: ([0-9]+) detections.*/\1/')
 [ "$n" -gt 0 ] || fail "no detections: the export checks below learn nothing"
