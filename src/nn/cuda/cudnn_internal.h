@@ -86,6 +86,13 @@ typedef struct npt__gpu_step {
   cudnnConvolutionDescriptor_t cd;
   cudnnConvolutionFwdAlgo_t algo;
   size_t ws;
+  /* The same convolution with bias, addend and activation fused by cuDNN (cudnn_fused.c), when
+   * an engine supports it (NULL: the convolution and the epilogue pass above). */
+  cudnnBackendDescriptor_t fplan;
+  void *fkeep; /* the descriptors fplan was made from */
+  size_t fws;
+  long long fengine; /* cuDNN's global index of the engine chosen */
+  int frtc;          /* 1: that engine compiled its kernel at plan time */
   void *d_w;     /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
   float *d_bias; /* c_out floats */
 } npt__gpu_step;
@@ -128,6 +135,7 @@ typedef struct npt__gpu_plan {
   cudaEvent_t ev_raw[NPT__SLOTS], ev_small[NPT__SLOTS], ev_done[NPT__SLOTS];
   npt__dpeak *host_peaks;
   size_t host_peaks_cap;
+  int fused_convs; /* steps run as cuDNN fused graphs */
   /* Test hooks. */
   int poison;
   size_t device_bytes; /* what the plan allocated on the device */
@@ -148,6 +156,14 @@ int npt__gpu_run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, int i, int slot);
 double npt__gpu_step_bytes(const npt__gpu_plan *p, const npt__gpu_step *s, double *raw);
 /* Fills every stored tensor with NaN (test hook). */
 int npt__gpu_poison(npt__gpu_ctx *ctx, npt__gpu_plan *p);
+
+/* cudnn_fused.c: whether step s may be fused by cuDNN; building its fused execution plan
+ * (0 with s->fplan set, or NPT_EUNSUPPORTED when cuDNN cannot, the step unchanged: the caller
+ * keeps the separate epilogue); running it on `slot`; releasing it. */
+int npt__gpu_fused_eligible(const npt__gpu_plan *p, const npt__gpu_step *s);
+int npt__gpu_fused_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s);
+int npt__gpu_fused_run(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s, int slot);
+void npt__gpu_fused_release(npt__gpu_step *s);
 
 /* cudnn_detect.c */
 int npt__gpu_detect(void *vctx, void *vplan, const void *frames, const npt_norm *norm, int n, int h,
