@@ -191,9 +191,10 @@ int main(int argc, char **argv) {
          tflops);
   double macs = npt_graph_macs_per_pixel(g);
   FILE *out = csv ? fopen(csv, "w") : NULL;
-  const char *hdr = "size,batch,bits,net_ms,net_fps,step_fps,dets_per_frame,gflop_per_frame,"
-                    "net_tflops,mb_per_frame,raw_mb_per_frame,net_gbs,graphs,device_mib,fused_convs,"
-                    "cudnn_convs,plan_s";
+  const char *hdr =
+      "size,batch,bits,net_ms,net_fps,step_fps,dets_per_frame,gflop_per_frame,"
+      "net_tflops,mb_per_frame,raw_mb_per_frame,net_gbs,graphs,device_mib,fused_convs,"
+      "cudnn_convs,plan_s";
   printf("%s\n", hdr);
   if (out)
     fprintf(out, "# %s\n# ceilings: copy_gbs=%.1f gemm_tflops=%.1f\n%s\n", d, gbs, tflops, hdr);

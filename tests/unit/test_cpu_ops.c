@@ -562,13 +562,13 @@ static void test_engine_detects_on_any_frame_size(void **state) {
 static void test_fp16_emulation(void **state) {
   (void)state;
   const float e11 = ldexpf(1.0f, -11), e25 = ldexpf(1.0f, -25);
-  assert_true(npt__round_half(1.0f + e11) == 1.0f);                   /* tie: to even */
-  assert_true(npt__round_half(1.0f + 3 * e11) == 1.0f + 4 * e11);     /* tie: to even */
+  assert_true(npt__round_half(1.0f + e11) == 1.0f);               /* tie: to even */
+  assert_true(npt__round_half(1.0f + 3 * e11) == 1.0f + 4 * e11); /* tie: to even */
   assert_true(npt__round_half(-(1.0f + 1.5f * e11)) == -(1.0f + 2 * e11));
   assert_true(npt__round_half(0.1f) == 0.0999755859375f);
   assert_true(npt__round_half(65519.0f) == 65504.0f);
   assert_true(isinf(npt__round_half(65520.0f)) && npt__round_half(-7e4f) < 0);
-  assert_true(npt__round_half(e25) == 0.0f);                          /* subnormal tie */
+  assert_true(npt__round_half(e25) == 0.0f); /* subnormal tie */
   assert_true(npt__round_half(3 * e25) == ldexpf(1.0f, -23));
   assert_true(isnan(npt__round_half(NAN)));
 

@@ -2,9 +2,9 @@
  * host-side rules, checked without a GPU on hand-made plans.  What cuDNN then does with the
  * graph (engines, numbers) is checked on a GPU by tests/gpu/test_gpu_backend.c, which runs every
  * network with and without fusion against the CPU backend.  Skipped in a build without CUDA. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <string.h>
 
 #include <cmocka.h>

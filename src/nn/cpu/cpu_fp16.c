@@ -26,7 +26,7 @@ float npt__round_half(float x) {
   if (a < 6.103515625e-05f) /* fp16 subnormals: a fixed step of 2^-24 */
     return nearbyintf(x * 16777216.0f) / 16777216.0f;
   int e;
-  frexpf(a, &e);                  /* a in [2^(e-1), 2^e) */
+  frexpf(a, &e);                    /* a in [2^(e-1), 2^e) */
   float ulp = ldexpf(1.0f, e - 11); /* 11 significant bits */
   return nearbyintf(x / ulp) * ulp; /* ties to even under the default rounding mode */
 }

@@ -46,9 +46,9 @@ typedef struct npt__cpu_step {
   dnnl_primitive_desc_t pd;
   dnnl_primitive_t prim;
   dnnl_memory_t m_src, m_wei, m_bias, m_dst, m_scratch;
-  float *wei;      /* weights reordered to the primitive's layout, owned */
-  int wino;        /* tile size m when run by cpu_winograd.c (wei: the transformed weights) */
-  int sum_from;    /* tensor copied into the output before the conv adds to it, else -1 */
+  float *wei;          /* weights reordered to the primitive's layout, owned */
+  int wino;            /* tile size m when run by cpu_winograd.c (wei: the transformed weights) */
+  int sum_from;        /* tensor copied into the output before the conv adds to it, else -1 */
   const float *weight; /* the weights the conv reads: node->weight, or weight16 */
   float *weight16;     /* fp16-rounded copy of node->weight (NPTRACK_CPU_FP16), owned */
   int in_override; /* tensor read instead of node->inputs[0] (the input's blocked copy), or -1 */

@@ -251,8 +251,8 @@ int npt__cudnn_profile(void *vctx, void *vplan, int reps, FILE *f) {
     double mb = npt__gpu_step_bytes(p, s, &raw) / 1e6;
     total += t[n / 2];
     fprintf(f, "%d,%s,%s,%s,%.4f,%.1f,%.0f\n", i, s->node->name, kinds[s->kind],
-            s->n_tail                   ? "heads"
-            : s->fplan                  ? (s->node->output != s->out ? "cudnn-graph+add" : "cudnn-graph")
+            s->n_tail  ? "heads"
+            : s->fplan ? (s->node->output != s->out ? "cudnn-graph+add" : "cudnn-graph")
             : s->node->output != s->out ? "add"
                                         : "",
             t[n / 2], mb, mb / 1e3 / (t[n / 2] * 1e-3));

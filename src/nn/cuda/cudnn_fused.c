@@ -92,9 +92,9 @@ static cudnnStatus_t tensor(desc_list *l, int64_t uid, cudnnDataType_t dt, int64
 }
 
 /* A pointwise operation y = mode(x[, b]) computed in fp32. */
-static cudnnStatus_t pointwise(desc_list *l, cudnnPointwiseMode_t mode,
-                               cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t b,
-                               cudnnBackendDescriptor_t y, cudnnBackendDescriptor_t *op) {
+static cudnnStatus_t pointwise(desc_list *l, cudnnPointwiseMode_t mode, cudnnBackendDescriptor_t x,
+                               cudnnBackendDescriptor_t b, cudnnBackendDescriptor_t y,
+                               cudnnBackendDescriptor_t *op) {
   cudnnBackendDescriptor_t pw;
   cudnnDataType_t prec = CUDNN_DATA_FLOAT;
   cudnnStatus_t st = make_desc(l, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &pw);
@@ -107,8 +107,7 @@ static cudnnStatus_t pointwise(desc_list *l, cudnnPointwiseMode_t mode,
   if (st == CUDNN_STATUS_SUCCESS && mode == CUDNN_POINTWISE_SWISH_FWD) {
     double beta = 1.0; /* SiLU: x * sigmoid(1 * x) */
     float beta_f = 1.0f;
-    st = cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_DOUBLE, 1,
-                                  &beta);
+    st = cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_DOUBLE, 1, &beta);
     if (st != CUDNN_STATUS_SUCCESS)
       st = cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1,
                                     &beta_f);
@@ -168,11 +167,9 @@ static int engine_ok(cudnnBackendDescriptor_t cfg, int64_t *index, int *rtc) {
     ok = 1;
     int64_t n_b = 0;
     cudnnBackendBehaviorNote_t beh[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
-    cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n_b,
-                             index);
+    cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n_b, index);
     if (cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                                 CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n_b,
-                                 beh) == CUDNN_STATUS_SUCCESS)
+                                 CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n_b, beh) == CUDNN_STATUS_SUCCESS)
       for (int64_t k = 0; k < n_b; k++)
         *rtc |= beh[k] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
     for (int64_t k = 0; k < got; k++)
@@ -180,8 +177,7 @@ static int engine_ok(cudnnBackendDescriptor_t cfg, int64_t *index, int *rtc) {
           notes[k] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
           notes[k] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)
         ok = 0;
-  }
-  else
+  } else
     ok = -1; /* notes unreadable: not taken (determinism cannot be checked) */
   cudnnBackendDestroyDescriptor(eng);
   return ok;
@@ -195,9 +191,8 @@ typedef struct pick_stats {
 } pick_stats;
 
 static cudnnBackendDescriptor_t pick_plan(npt__gpu_ctx *ctx, desc_list *keep,
-                                          cudnnBackendDescriptor_t og,
-                                          cudnnBackendHeurMode_t mode, size_t *ws,
-                                          pick_stats *ps) {
+                                          cudnnBackendDescriptor_t og, cudnnBackendHeurMode_t mode,
+                                          size_t *ws, pick_stats *ps) {
   cudnnBackendDescriptor_t heur = NULL, plan = NULL, cfgs[64];
   int64_t n_cfg = 0;
   int made = 0, chosen = -1;
@@ -295,20 +290,20 @@ int npt__gpu_fused_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s
     int64_t dims = 2, pad[2] = {n->pad, n->pad}, str[2] = {n->stride, n->stride};
     int64_t dil[2] = {n->dilation, n->dilation};
     cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
-    FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE,
-                                    1, &ft));
+    FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1,
+                                    &ft));
     FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE,
                                     CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
     FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1,
                                     &dims));
     FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2,
                                     pad));
-    FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64,
-                                    2, pad));
+    FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2,
+                                    pad));
     FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64,
                                     2, str));
-    FCHECK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2,
-                                    dil));
+    FCHECK(
+        cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dil));
     FCHECK(cudnnBackendFinalize(conv));
   }
   {

@@ -102,8 +102,8 @@ typedef struct npt__gpu_step {
   size_t fws;
   long long fengine; /* cuDNN's global index of the engine chosen */
   int frtc;          /* 1: that engine compiled its kernel at plan time */
-  void *d_w;     /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
-  float *d_bias; /* c_out floats */
+  void *d_w;         /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
+  float *d_bias;     /* c_out floats */
 } npt__gpu_step;
 
 typedef struct npt__gpu_plan {

@@ -310,9 +310,10 @@ static int fuse_convs(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
       }
       p->fused_convs += s->fplan != NULL;
       if (verbose && s->fplan)
-        fprintf(stderr, "nptrack: cudnn backend: node %s fused by cuDNN engine %lld%s, %zu bytes "
-                "of workspace\n", s->node->name, s->fengine, s->frtc ? " (runtime-compiled)" : "",
-                s->fws);
+        fprintf(stderr,
+                "nptrack: cudnn backend: node %s fused by cuDNN engine %lld%s, %zu bytes "
+                "of workspace\n",
+                s->node->name, s->fengine, s->frtc ? " (runtime-compiled)" : "", s->fws);
     }
     if (s->kind == NPT__STEP_CUDNN && !s->fplan) {
       const npt__gpu_tensor *y = &p->t[s->node->output];
