@@ -183,13 +183,15 @@ static int engine_ok(cudnnBackendDescriptor_t cfg, int64_t *index, int *rtc) {
   return ok;
 }
 
-/* The first usable execution plan of heuristics mode `mode` for graph `og`, or NULL. */
+/* Why pick_plan found no plan, or which engine it took. */
 typedef struct pick_stats {
   int configs, notes_refused, notes_unread, not_finalized, too_much_ws;
   int64_t engine; /* the chosen engine's global index */
   int rtc;        /* 1 when it compiles its kernel at run time (NVRTC) */
 } pick_stats;
 
+/* The first usable execution plan of heuristics mode `mode` for graph `og`, or NULL; the
+ * heuristics and the chosen engine configuration go into `keep`. */
 static cudnnBackendDescriptor_t pick_plan(npt__gpu_ctx *ctx, desc_list *keep,
                                           cudnnBackendDescriptor_t og, cudnnBackendHeurMode_t mode,
                                           size_t *ws, pick_stats *ps) {
