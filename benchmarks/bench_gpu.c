@@ -191,8 +191,10 @@ int main(int argc, char **argv) {
          tflops);
   double macs = npt_graph_macs_per_pixel(g);
   FILE *out = csv ? fopen(csv, "w") : NULL;
-  const char *hdr = "size,batch,bits,net_ms,net_fps,step_fps,dets_per_frame,gflop_per_frame,"
-                    "net_tflops,mb_per_frame,raw_mb_per_frame,net_gbs,graphs,device_mib";
+  const char *hdr =
+      "size,batch,bits,net_ms,net_fps,step_fps,dets_per_frame,gflop_per_frame,"
+      "net_tflops,mb_per_frame,raw_mb_per_frame,net_gbs,graphs,device_mib,fused_convs,"
+      "cudnn_convs,plan_s";
   printf("%s\n", hdr);
   if (out)
     fprintf(out, "# %s\n# ceilings: copy_gbs=%.1f gemm_tflops=%.1f\n%s\n", d, gbs, tflops, hdr);
@@ -210,11 +212,13 @@ int main(int argc, char **argv) {
     for (int bi = 0; bi < n_batches; bi++) {
       int s = sizes[si], batch = batches[bi];
       void *plan;
+      double plan_t0 = now_s();
       if (be->plan(ctx, g, batch, s, s, &plan) < 0) {
         printf("# %d x %d^2: %s\n", batch, s, npt_error_msg(-1));
         npt_error_clear();
         continue;
       }
+      double plan_s = now_s() - plan_t0;
       npt__cudnn_plan_info info;
       npt__cudnn_plan_info_get(plan, &info);
       if (profile && s == 1024 && batch == 32) {
@@ -258,10 +262,12 @@ int main(int argc, char **argv) {
         double px = (double)s * s, gflop = 2.0 * macs * px / 1e9;
         double net_fps = batch / (net_ms * 1e-3), step_fps = n / t[2];
         char line[512];
-        snprintf(line, sizeof line, "%d,%d,%d,%.3f,%.0f,%.0f,%.1f,%.2f,%.1f,%.1f,%.1f,%.0f,%d,%.0f",
-                 s, batch, bits, net_ms, net_fps, step_fps, (double)dets.n / n, gflop,
+        snprintf(line, sizeof line,
+                 "%d,%d,%d,%.3f,%.0f,%.0f,%.1f,%.2f,%.1f,%.1f,%.1f,%.0f,%d,%.0f,%d,%d,%.2f", s,
+                 batch, bits, net_ms, net_fps, step_fps, (double)dets.n / n, gflop,
                  gflop * net_fps / 1e3, info.bytes / batch / 1e6, info.raw_bytes / batch / 1e6,
-                 info.bytes / batch * net_fps / 1e9, info.graphs, info.device_bytes / 1048576.0);
+                 info.bytes / batch * net_fps / 1e9, info.graphs, info.device_bytes / 1048576.0,
+                 info.fused_convs, info.cudnn_convs, plan_s);
         printf("%s\n", line);
         fflush(stdout);
         if (out)

@@ -76,12 +76,21 @@ int npt_run_config_hash(const npt_config *cfg, char hex[65]) {
 }
 
 void npt_run_config_hash_backend(char hex[65], const char *backend, int batch) {
-  char line[256];
+  char line[512];
   /* The CPU backend's detections do not depend on the batch; cuDNN may pick another algorithm
    * for another batch size, so a GPU run's do. */
   int n = strcmp(backend, "cpu") ? snprintf(line, sizeof line, "%s\nbackend=%s\nbatch=%d\n", hex,
                                             backend, batch)
                                  : snprintf(line, sizeof line, "%s\nbackend=%s\n", hex, backend);
+  /* The debug switches that change a backend's numbers (the CPU's fp16 emulation, the cudnn
+   * backend without cuDNN fusion) count too; unset, the hash is what it always was. */
+  const char *emu = getenv("NPTRACK_CPU_FP16"), *fuse = getenv("NPT_CUDNN_FUSE");
+  if (!strcmp(backend, "cpu") && emu && *emu && strcmp(emu, "0") && n < (int)sizeof line)
+    n += snprintf(line + n, sizeof line - (size_t)n, "cpu_fp16=%.200s\n", emu);
+  if (strcmp(backend, "cpu") && fuse && !strcmp(fuse, "0") && n < (int)sizeof line)
+    n += snprintf(line + n, sizeof line - (size_t)n, "cudnn_fuse=0\n");
+  if (n >= (int)sizeof line)
+    n = (int)sizeof line - 1;
   npt_sha256 h;
   npt_sha256_init(&h);
   npt_sha256_update(&h, line, (size_t)n);

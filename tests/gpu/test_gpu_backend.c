@@ -111,10 +111,10 @@ static void compare_graph(const char *label, const npt_graph *g, int batch, int 
   npt__cudnn_set_poison(0);
   npt__cudnn_plan_info info;
   npt__cudnn_plan_info_get(gplan, &info);
-  printf("  plan: %d steps (%d cuDNN convs, %d direct, %d eltwise, %d adds fused), CUDA graph "
-         "%s, %.1f MiB\n",
-         info.steps, info.cudnn_convs, info.direct_convs, info.eltwise, info.fused_adds,
-         info.graphs ? "yes" : "no", info.device_bytes / 1048576.0);
+  printf("  plan: %d steps (%d cuDNN convs, %d of them fused by cuDNN, %d direct, %d eltwise, %d "
+         "adds fused), CUDA graph %s, %.1f MiB\n",
+         info.steps, info.cudnn_convs, info.fused_convs, info.direct_convs, info.eltwise,
+         info.fused_adds, info.graphs ? "yes" : "no", info.device_bytes / 1048576.0);
   npt_head_outputs co, go;
   CHECK_RC(npt_backend_cpu.run(cctx, cplan, input, &co));
   for (int rep = 0; rep < 2; rep++) /* twice: the second run reads what the first left */
@@ -336,6 +336,9 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof *x * batch * h * w);
     random_input(x, (size_t)batch * h * w, 100 + rep);
     compare_graph("ops network, random input", g, batch, h, w, x, 1);
+    setenv("NPT_CUDNN_FUSE", "0", 1); /* the separate-epilogue path, which stays the fallback */
+    compare_graph("ops network, random input, no cuDNN fusion", g, batch, h, w, x, 1);
+    unsetenv("NPT_CUDNN_FUSE");
     free(x);
   }
 
@@ -359,6 +362,9 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof *x * batch * h * w);
     random_input(x, (size_t)batch * h * w, 7);
     compare_graph("shipped model, random input", g, batch, h, w, x, 1);
+    setenv("NPT_CUDNN_FUSE", "0", 1);
+    compare_graph("shipped model, random input, no cuDNN fusion", g, batch, h, w, x, 1);
+    unsetenv("NPT_CUDNN_FUSE");
     free(x);
   }
   if (argc > 1) {

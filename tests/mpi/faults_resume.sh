@@ -75,6 +75,11 @@ mpi 2 "$bin" run -q --resume "${RUN_SET[@]}" -s track.high_score=0.45 -o "$tmp/k
   "${videos[@]}" >"$tmp/out" 2>"$tmp/err" && fail "resume with another configuration succeeded"
 grep -qE "nptrack run: error: (rank [0-9]+: )?--resume: .*chunk_[0-9]+\.h5 was made from a different configuration" "$tmp/err" ||
   fail "resume with another configuration: $(head -c 2000 "$tmp/err")"
+# ... also when only the CPU backend's fp16 emulation (a debug switch) differs.
+NPTRACK_CPU_FP16=on mpi 2 "$bin" run -q --resume "${RUN_SET[@]}" -o "$tmp/k.h5" \
+  "${videos[@]}" >"$tmp/out" 2>"$tmp/err" && fail "resume under NPTRACK_CPU_FP16 succeeded"
+grep -qE "nptrack run: error: (rank [0-9]+: )?--resume: .*chunk_[0-9]+\.h5 was made from a different configuration" "$tmp/err" ||
+  fail "resume under NPTRACK_CPU_FP16: $(head -c 2000 "$tmp/err")"
 cp "$tmp/long.h5" "$tmp/long.keep"
 synth_video "$tmp/l2" 200 99
 cp "$tmp/l2/video.h5" "$tmp/long.h5"

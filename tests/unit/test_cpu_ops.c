@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "nn/cpu/cpu_debug.h"
+#include "nn/cpu/cpu_internal.h"
 #include "nn/engine.h"
 #include "npt_test.h"
 
@@ -555,6 +556,54 @@ static void test_engine_detects_on_any_frame_size(void **state) {
   npt_engine_close(e);
 }
 
+/* The fp16 emulation (NPTRACK_CPU_FP16, cpu_fp16.c): rounding to nearest even fp16, and a plan
+ * that stores the tensors the cudnn backend stores in fp16 as fp16 values while the heatmap,
+ * size and offset heads stay fp32, close to the fp32 plan but not equal to it. */
+static void test_fp16_emulation(void **state) {
+  (void)state;
+  const float e11 = ldexpf(1.0f, -11), e25 = ldexpf(1.0f, -25);
+  assert_true(npt__round_half(1.0f + e11) == 1.0f);               /* tie: to even */
+  assert_true(npt__round_half(1.0f + 3 * e11) == 1.0f + 4 * e11); /* tie: to even */
+  assert_true(npt__round_half(-(1.0f + 1.5f * e11)) == -(1.0f + 2 * e11));
+  assert_true(npt__round_half(0.1f) == 0.0999755859375f);
+  assert_true(npt__round_half(65519.0f) == 65504.0f);
+  assert_true(isinf(npt__round_half(65520.0f)) && npt__round_half(-7e4f) < 0);
+  assert_true(npt__round_half(e25) == 0.0f); /* subnormal tie */
+  assert_true(npt__round_half(3 * e25) == ldexpf(1.0f, -23));
+  assert_true(isnan(npt__round_half(NAN)));
+
+  npt_graph *g;
+  assert_int_equal(npt__cpu_bench_graph(&g, 44), 0);
+  int B = 1, h = 64, w = 96;
+  float *input = random_input(B, h, w, 11);
+  const npt_tensor_info *em = &g->tensors[g->heads.embed], *hm = &g->tensors[g->heads.heatmap];
+  size_t n_em = (size_t)B * em->channels * (h / em->stride) * (w / em->stride);
+  size_t n_hm = (size_t)B * hm->channels * (h / hm->stride) * (w / hm->stride);
+  run f32, f16;
+  run_graph(&f32, g, B, h, w, 2, 0, input);
+  assert_int_equal(setenv("NPTRACK_CPU_FP16", "on", 1), 0);
+  run_graph(&f16, g, B, h, w, 2, 0, input);
+  assert_int_equal(unsetenv("NPTRACK_CPU_FP16"), 0);
+  size_t em_half = 0, hm_half = 0, differ = 0;
+  double em_max = 0, em_err = 0;
+  for (size_t i = 0; i < n_em; i++) {
+    em_half += npt__round_half(f16.out.embed[i]) == f16.out.embed[i];
+    em_max = fmax(em_max, fabs(f32.out.embed[i]));
+    em_err = fmax(em_err, fabs(f32.out.embed[i] - f16.out.embed[i]));
+    differ += f32.out.embed[i] != f16.out.embed[i];
+  }
+  for (size_t i = 0; i < n_hm; i++)
+    hm_half += npt__round_half(f16.out.heatmap[i]) == f16.out.heatmap[i];
+  assert_int_equal(em_half, n_em); /* a stored tensor: fp16 values */
+  assert_true(hm_half < n_hm / 2); /* an fp32 head: not rounded */
+  assert_true(differ > n_em / 2);
+  if (!(em_err <= 1e-2 * em_max))
+    fail_msg("fp16 emulation off by %g of max %g", em_err, em_max);
+  run_free(&f32), run_free(&f16);
+  free(input);
+  npt_graph_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_variants),
@@ -566,6 +615,7 @@ int main(void) {
       cmocka_unit_test(test_plan_errors),
       cmocka_unit_test(test_tiny_model_vs_pytorch),
       cmocka_unit_test(test_engine_detects_on_any_frame_size),
+      cmocka_unit_test(test_fp16_emulation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

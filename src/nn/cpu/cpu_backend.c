@@ -70,6 +70,7 @@ static void cpu_plan_free(void *vctx, void *vplan) {
         p->heads[k] = NULL;
   for (int k = 0; k < 4; k++)
     free(p->heads[k]);
+  free(p->round16);
   free(p->steps), free(p->t), free(p->arena), free(p->scratch), free(p->wino_scratch), free(p);
 }
 
@@ -301,6 +302,8 @@ int npt__cpu_plan_debug(void *vctx, const npt_graph *g, int batch, int h, int w,
   if (rc == 0)
     rc = plan_steps(p, g);
   if (rc == 0)
+    rc = npt__cpu_fp16_setup(p, g);
+  if (rc == 0)
     rc = plan_buffers(ctx, p, g);
   if (rc < 0) {
     cpu_plan_free(ctx, p);
@@ -332,6 +335,8 @@ static int cpu_run(void *vctx, void *vplan, const float *input, npt_head_outputs
   }
   const npt__cpu_tensor *in = &p->t[g->input];
   memcpy(in->data, input, sizeof(float) * in->floats);
+  if (p->fp16 && p->round16[g->input])
+    npt__cpu_fp16_round(ctx, in->data, in->floats);
   if (!p->steps[0].skip)
     npt__cpu_plain_to_blocked(ctx, in->data, p->t[p->n_tensors - 1].data, p->batch, 1, in->h,
                               in->w);
@@ -343,6 +348,10 @@ static int cpu_run(void *vctx, void *vplan, const float *input, npt_head_outputs
       NPT_TRY(npt__cpu_conv_run(ctx, p, s));
     else
       NPT_TRY(npt__cpu_op_run(ctx, p, s));
+    if (p->fp16 && p->round16[s->out]) {
+      NPT_DNNL_CHECK(dnnl_stream_wait(ctx->stream));
+      npt__cpu_fp16_round(ctx, p->t[s->out].data, p->t[s->out].floats);
+    }
   }
   NPT_DNNL_CHECK(dnnl_stream_wait(ctx->stream));
   int heads[4] = {g->heads.heatmap, g->heads.size, g->heads.offset, g->heads.embed};

@@ -140,7 +140,7 @@ static int reorder_weights(npt__cpu_ctx *ctx, npt__cpu_step *s, const dnnl_memor
   dnnl_primitive_desc_t rpd = NULL;
   dnnl_primitive_t r = NULL;
   NPT_DNNL_CHECK(dnnl_memory_create(&s->m_wei, want, ctx->engine, s->wei));
-  NPT_DNNL_CHECK(dnnl_memory_create(&from, user, ctx->engine, s->node->weight));
+  NPT_DNNL_CHECK(dnnl_memory_create(&from, user, ctx->engine, (void *)s->weight));
   dnnl_status_t st =
       dnnl_reorder_primitive_desc_create(&rpd, user, ctx->engine, want, ctx->engine, NULL);
   if (st == dnnl_success)
@@ -225,6 +225,8 @@ void npt__cpu_conv_release(npt__cpu_step *s) {
     if (*m[i])
       dnnl_memory_destroy(*m[i]);
   free(s->wei);
+  free(s->weight16);
+  s->weight16 = NULL;
   s->prim = NULL, s->pd = NULL, s->wei = NULL;
   s->m_src = s->m_wei = s->m_bias = s->m_dst = s->m_scratch = NULL;
 }

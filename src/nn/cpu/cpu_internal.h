@@ -46,9 +46,11 @@ typedef struct npt__cpu_step {
   dnnl_primitive_desc_t pd;
   dnnl_primitive_t prim;
   dnnl_memory_t m_src, m_wei, m_bias, m_dst, m_scratch;
-  float *wei;      /* weights reordered to the primitive's layout, owned */
-  int wino;        /* tile size m when run by cpu_winograd.c (wei: the transformed weights) */
-  int sum_from;    /* tensor copied into the output before the conv adds to it, else -1 */
+  float *wei;          /* weights reordered to the primitive's layout, owned */
+  int wino;            /* tile size m when run by cpu_winograd.c (wei: the transformed weights) */
+  int sum_from;        /* tensor copied into the output before the conv adds to it, else -1 */
+  const float *weight; /* the weights the conv reads: node->weight, or weight16 */
+  float *weight16;     /* fp16-rounded copy of node->weight (NPTRACK_CPU_FP16), owned */
   int in_override; /* tensor read instead of node->inputs[0] (the input's blocked copy), or -1 */
 } npt__cpu_step;
 
@@ -71,6 +73,10 @@ typedef struct npt__cpu_plan {
   /* Test hooks (cpu_debug.h). */
   int keep_all; /* no storage reuse, no in-place add: every tensor readable after a run */
   int poison;   /* fill arena and head buffers with NaN before each run */
+  /* fp16 emulation (cpu_fp16.c, NPTRACK_CPU_FP16): round each listed tensor after the step
+   * that writes it (and the input) to fp16, as the cudnn backend stores it. */
+  int fp16;
+  unsigned char *round16; /* per tensor: 1 to round */
 } npt__cpu_plan;
 
 /* cpu_threads.c: runs fn(arg, i) for i in [0, n) on the context's threads.  Items are fixed by
@@ -103,6 +109,20 @@ int npt__cpu_wino_eligible(const npt_node *n);
 int npt__cpu_wino_prepare(npt__cpu_plan *p, npt__cpu_step *s, int m);
 int npt__cpu_wino_run(const npt__cpu_ctx *ctx, npt__cpu_plan *p, const npt__cpu_step *s);
 extern int npt__cpu_winograd_on;
+
+/* cpu_fp16.c: a debug emulation of the cudnn backend's fp16 storage, read from the environment
+ * variable NPTRACK_CPU_FP16 when a plan is made (after its steps, before its convolutions are
+ * prepared).  Unset, empty or "0": off.  Otherwise a comma-separated list of
+ *   on          every tensor the cudnn backend stores in fp16 is rounded to fp16 after the step
+ *               that writes it, the network input too, and the weights of the convolutions
+ *               cuDNN runs (fp16 there) are rounded once;
+ *   fp32:NAME   tensor NAME stays fp32 (what keeping it in fp32 on the GPU would give);
+ *   w32:NAME    node NAME's weights stay fp32.
+ * Never for production: it makes the CPU backend lose precision on purpose, to measure what
+ * fp16 storage costs the detections (docs/performance.md). */
+int npt__cpu_fp16_setup(npt__cpu_plan *p, const npt_graph *g);
+void npt__cpu_fp16_round(const npt__cpu_ctx *ctx, float *x, size_t n);
+float npt__round_half(float x);
 
 /* cpu_ops.c: the other ops on blocked tensors, and the layout conversions. */
 int npt__cpu_op_run(const npt__cpu_ctx *ctx, npt__cpu_plan *p, const npt__cpu_step *s);

@@ -62,7 +62,7 @@ int npt__cpu_wino_prepare(npt__cpu_plan *p, npt__cpu_step *s, int m) {
   const double(*G)[3] = m == 2 ? G2 : G4;
   for (int oc = 0; oc < n->c_out; oc++)
     for (int ic = 0; ic < n->c_in; ic++) {
-      const float *g = n->weight + ((size_t)oc * n->c_in + ic) * 9;
+      const float *g = s->weight + ((size_t)oc * n->c_in + ic) * 9;
       double t[6][3]; /* G g, then (G g) G^T, in double: U is made once */
       for (int i = 0; i < a; i++)
         for (int j = 0; j < 3; j++)

@@ -201,6 +201,7 @@ void npt__cudnn_plan_info_get(void *vplan, npt__cudnn_plan_info *info) {
     info->bytes += npt__gpu_step_bytes(p, &p->steps[i], &raw);
     info->raw_bytes += raw;
   }
+  info->fused_convs = p->fused_convs;
   info->graphs = p->use_graphs;
   info->device_bytes = p->device_bytes;
   info->workspace_bytes = p->ws_bytes;
@@ -215,7 +216,7 @@ double npt__gpu_step_bytes(const npt__gpu_plan *p, const npt__gpu_step *s, doubl
     b += (double)p->t[s->add_t[k]].bytes;
   for (int h = 0; h < s->n_tail; h++)
     b += (double)p->t[s->tail[h]->output].bytes;
-  if (s->kind == NPT__STEP_CUDNN) {
+  if (s->kind == NPT__STEP_CUDNN && !s->fplan) {
     const npt__gpu_tensor *y = &p->t[s->node->output];
     *raw = 2.0 * p->batch * y->h * y->w * y->c * 2;
     b += *raw;
@@ -250,7 +251,8 @@ int npt__cudnn_profile(void *vctx, void *vplan, int reps, FILE *f) {
     double mb = npt__gpu_step_bytes(p, s, &raw) / 1e6;
     total += t[n / 2];
     fprintf(f, "%d,%s,%s,%s,%.4f,%.1f,%.0f\n", i, s->node->name, kinds[s->kind],
-            s->n_tail                   ? "heads"
+            s->n_tail  ? "heads"
+            : s->fplan ? (s->node->output != s->out ? "cudnn-graph+add" : "cudnn-graph")
             : s->node->output != s->out ? "add"
                                         : "",
             t[n / 2], mb, mb / 1e3 / (t[n / 2] * 1e-3));

@@ -21,6 +21,7 @@ int npt__cudnn_plan_tensor(void *ctx, void *plan, int t, float *out);
 /* What a plan is: steps, how many run in cuDNN, whether it runs as a CUDA graph, device bytes. */
 typedef struct npt__cudnn_plan_info {
   int steps, cudnn_convs, direct_convs, eltwise, fused_adds, graphs;
+  int fused_convs; /* cuDNN convolutions with bias, addend and activation fused by cuDNN */
   size_t device_bytes, workspace_bytes;
   /* Device-memory traffic of one network run (a batch), modelled from the steps: each step
    * reads its input tensors once and writes its output once; a cuDNN convolution also writes

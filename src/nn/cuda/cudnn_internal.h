@@ -4,13 +4,22 @@
  * Layout and types.  Every tensor is NHWC on the device.  Tensors are fp16, except the heatmap,
  * size and offset heads, which are written in fp32 (their last op accumulates in fp32 anyway,
  * and the box sizes of large particles need more than fp16's 11 bits: a 160 px box in fp16 is
- * 0.125 px coarse).  The network input is the preprocessed frame, fp16, one channel.
+ * 0.125 px coarse).  The network input is the preprocessed frame, fp16, one channel.  What fp16
+ * storage costs the boxes was measured with the CPU backend's emulation of it
+ * (NPTRACK_CPU_FP16, src/nn/cpu/cpu_fp16.c; docs/performance.md): at most 0.056 px (8e-4 of the
+ * box side) at a fixed peak cell; keeping the box branch in fp32 bought 0.007 px of that, so it
+ * stays fp16.  The larger differences are peaks that move to a neighbouring cell of nearly equal
+ * heatmap value, which no fp16 variant removes.
  *
  * Steps.  A plan turns the graph into steps, fusing where it pays:
- * - a convolution runs in cuDNN (fp16 tensor cores, fp32 accumulation) into a scratch buffer,
- *   then one elementwise pass (kernels/nn_ops.cu, npt_k_epilogue) adds the bias, the addends of
- *   the ADD it feeds when it is that ADD's only use (a residual block's second conv), and
- *   applies the activation;
+ * - a convolution runs in cuDNN (fp16 tensor cores, fp32 accumulation) with its bias, the
+ *   residual addend of the ADD it feeds when it is that ADD's only use (a residual block's second
+ *   conv) and its activation fused by cuDNN itself (cudnn_fused.c: one backend operation graph
+ *   per step, intermediates virtual), so that only the final output is written;
+ * - where cuDNN cannot fuse (an upsampled addend, 1x1 heads after it, grouped convolutions, no
+ *   engine for the graph; or NPT_CUDNN_FUSE=0), the convolution writes a scratch buffer in fp16
+ *   and one elementwise pass (kernels/nn_ops.cu, npt_k_epilogue) adds the bias and the addends
+ *   and applies the activation;
  * - thin convolutions (one input channel, at most 8 outputs, small 1x1s such as a neck's
  *   lateral convs) run in the direct kernel with that whole epilogue fused, an upsampled addend
  *   included;
@@ -86,8 +95,15 @@ typedef struct npt__gpu_step {
   cudnnConvolutionDescriptor_t cd;
   cudnnConvolutionFwdAlgo_t algo;
   size_t ws;
-  void *d_w;     /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
-  float *d_bias; /* c_out floats */
+  /* The same convolution with bias, addend and activation fused by cuDNN (cudnn_fused.c), when
+   * an engine supports it (NULL: the convolution and the epilogue pass above). */
+  cudnnBackendDescriptor_t fplan;
+  void *fkeep; /* the descriptors fplan was made from */
+  size_t fws;
+  long long fengine; /* cuDNN's global index of the engine chosen */
+  int frtc;          /* 1: that engine compiled its kernel at plan time */
+  void *d_w;         /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
+  float *d_bias;     /* c_out floats */
 } npt__gpu_step;
 
 typedef struct npt__gpu_plan {
@@ -128,6 +144,7 @@ typedef struct npt__gpu_plan {
   cudaEvent_t ev_raw[NPT__SLOTS], ev_small[NPT__SLOTS], ev_done[NPT__SLOTS];
   npt__dpeak *host_peaks;
   size_t host_peaks_cap;
+  int fused_convs; /* steps run as cuDNN fused graphs */
   /* Test hooks. */
   int poison;
   size_t device_bytes; /* what the plan allocated on the device */
@@ -148,6 +165,14 @@ int npt__gpu_run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, int i, int slot);
 double npt__gpu_step_bytes(const npt__gpu_plan *p, const npt__gpu_step *s, double *raw);
 /* Fills every stored tensor with NaN (test hook). */
 int npt__gpu_poison(npt__gpu_ctx *ctx, npt__gpu_plan *p);
+
+/* cudnn_fused.c: whether step s may be fused by cuDNN; building its fused execution plan
+ * (0 with s->fplan set, or NPT_EUNSUPPORTED when cuDNN cannot, the step unchanged: the caller
+ * keeps the separate epilogue); running it on `slot`; releasing it. */
+int npt__gpu_fused_eligible(const npt__gpu_plan *p, const npt__gpu_step *s);
+int npt__gpu_fused_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s);
+int npt__gpu_fused_run(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s, int slot);
+void npt__gpu_fused_release(npt__gpu_step *s);
 
 /* cudnn_detect.c */
 int npt__gpu_detect(void *vctx, void *vplan, const void *frames, const npt_norm *norm, int n, int h,

@@ -285,9 +285,43 @@ static int conv_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s) {
                                                           s->algo, &s->ws));
   if (s->ws > p->ws_bytes)
     p->ws_bytes = s->ws;
-  size_t raw = (size_t)p->batch * y->h * y->w * y->c * 2;
-  if (raw > p->scratch_bytes)
-    p->scratch_bytes = raw;
+  return 0;
+}
+
+/* Fuses what cuDNN can fuse (cudnn_fused.c), unless NPT_CUDNN_FUSE=0; then sizes the scratch
+ * buffer for the pre-epilogue outputs of the convolutions left unfused.  NPT_CUDNN_FUSE_VERBOSE=1
+ * says on stderr why a step that could be fused is not. */
+static int fuse_convs(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
+  const char *env = getenv("NPT_CUDNN_FUSE");
+  int fuse = !(env && strcmp(env, "0") == 0);
+  const char *venv = getenv("NPT_CUDNN_FUSE_VERBOSE");
+  int verbose = venv && strcmp(venv, "1") == 0; /* why a step is not fused */
+  for (int i = 0; i < p->n_steps; i++) {
+    npt__gpu_step *s = &p->steps[i];
+    if (fuse && npt__gpu_fused_eligible(p, s)) {
+      int rc = npt__gpu_fused_prepare(ctx, p, s);
+      if (rc == NPT_EUNSUPPORTED) {
+        if (verbose)
+          fprintf(stderr, "nptrack: cudnn backend: node %s runs unfused: %s\n", s->node->name,
+                  npt_error_msg(rc));
+        npt_error_clear(); /* the separate epilogue runs it */
+      } else if (rc < 0) {
+        return rc;
+      }
+      p->fused_convs += s->fplan != NULL;
+      if (verbose && s->fplan)
+        fprintf(stderr,
+                "nptrack: cudnn backend: node %s fused by cuDNN engine %lld%s, %zu bytes "
+                "of workspace\n",
+                s->node->name, s->fengine, s->frtc ? " (runtime-compiled)" : "", s->fws);
+    }
+    if (s->kind == NPT__STEP_CUDNN && !s->fplan) {
+      const npt__gpu_tensor *y = &p->t[s->node->output];
+      size_t raw = (size_t)p->batch * y->h * y->w * y->c * 2;
+      if (raw > p->scratch_bytes)
+        p->scratch_bytes = raw;
+    }
+  }
   return 0;
 }
 
@@ -343,6 +377,8 @@ static int run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s,
   const npt_node *n = s->node;
   switch (s->kind) {
   case NPT__STEP_CUDNN: {
+    if (s->fplan)
+      return npt__gpu_fused_run(ctx, p, s, slot);
     npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
     const float one = 1.0f, zero = 0.0f;
     NPT_CUDNN_CHECK(cudnnConvolutionForward(ctx->cudnn, &one, s->xd, x.p, s->wd, s->d_w, s->cd,
@@ -532,6 +568,7 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
   for (int i = 0; i < p->n_steps; i++)
     if (p->steps[i].kind == NPT__STEP_CUDNN)
       NPT_TRY(conv_prepare(ctx, p, &p->steps[i]));
+  NPT_TRY(fuse_convs(ctx, p));
 
   size_t need = plan_bytes(p, npt__gpu_detect_bytes(p)), free_b = 0, total_b = 0;
   NPT_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
@@ -623,6 +660,7 @@ void npt__gpu_plan_destroy(npt__gpu_plan *p) {
       cudnnDestroyFilterDescriptor(s->wd);
     if (s->cd)
       cudnnDestroyConvolutionDescriptor(s->cd);
+    npt__gpu_fused_release(s);
     cudaFree(s->d_w);
     cudaFree(s->d_bias);
     for (int h = 0; h < s->n_tail; h++)
