@@ -3,9 +3,16 @@
 the same detections and the same tracks.
 
 Detections are paired frame by frame and class by class, nearest centres first (pairs further
-than 1 px apart are no pair).  Every pair's box must agree within 0.1 px on each of x, y, w, h.
-A detection without a partner is allowed only when its score lies within MARGIN of the model's
-threshold (fp16 rounding moves it across).  Tracks: the pairs must induce a one-to-one map
+than 1 px apart are no pair).  Every pair's box must agree within 0.1 px on each of x, y, w, h,
+apart from pairs whose centres moved by more than MOVED_PX: there fp16 rounding moved the peak
+to the neighbouring heatmap cell, whose value was within rounding of it (the peak test's own
+margin, as MARGIN is the threshold's), and that cell predicts its own box.  At most
+MOVED_SHARE of the pairs may be such, and the later rows of their tracks may differ by up to
+what the moved peak did (the tracker smooths sizes); with the peak in its cell fp16 moves
+boxes by 0.056 px at most (docs/performance.md, measured with the CPU backend's fp16
+emulation).  A detection
+without a partner is allowed only when its score lies within MARGIN of the model's threshold
+(fp16 rounding moves it across).  Tracks: the pairs must induce a one-to-one map
 between the cpu's and the gpu's track ids (a detection outside any track, id -1, in both), apart
 from the tracks of unpaired near-threshold detections.  A third archive (backend auto) must say
 `cudnn` and hold exactly the gpu's rows.
@@ -18,6 +25,7 @@ import h5py
 import numpy as np
 
 BOX_TOL, MARGIN, PAIR_PX = 0.1, 0.02, 1.0
+MOVED_PX, MOVED_SHARE = 0.05, 0.005
 COLS = ("frame", "x", "y", "w", "h", "score", "class", "track_id")
 
 
@@ -51,34 +59,6 @@ def pair_frame(a, b, ia, ib):
         used_a.add(i), used_b.add(j)
         pairs.append((ia[i], ib[j]))
     return pairs
-
-
-def proposed_fp16_tolerance(c, g, pc, pg):
-    """Reports, without deciding the test, the tolerance that fp16 storage allows (measured with
-    the CPU backend's fp16 emulation, docs/performance.md): each pair's box within
-    max(0.1 px, 1e-3 x its larger side), apart from pairs whose centres moved by more than
-    0.05 px (a peak that went to a neighbouring cell of nearly equal heatmap value), which
-    must be at most 0.5 % of the pairs, and from the later rows of such a pair's track, whose
-    smoothed size (track.size_momentum) still carries the moved peak's size."""
-    d = np.max(np.stack([np.abs(c[k][pc] - g[k][pg]) for k in ("x", "y", "w", "h")]), axis=0)
-    side = np.maximum(c["w"][pc], c["h"][pc])
-    moved = np.hypot((c["x"][pc] + c["w"][pc] / 2) - (g["x"][pg] + g["w"][pg] / 2),
-                     (c["y"][pc] + c["h"][pc] / 2) - (g["y"][pg] + g["h"][pg] / 2)) > 0.05
-    first = {}  # cpu track id -> first frame of a moved peak in it
-    for k in np.nonzero(moved)[0]:
-        t = int(c["track_id"][pc[k]])
-        if t >= 0:
-            first[t] = min(first.get(t, 1 << 62), int(c["frame"][pc[k]]))
-    after = np.array([int(c["track_id"][i]) in first and
-                      int(c["frame"][i]) > first[int(c["track_id"][i])] for i in pc], dtype=bool)
-    over = (d > np.maximum(BOX_TOL, 1e-3 * side)) & ~moved & ~after
-    ok = not np.any(over) and moved.sum() <= 0.005 * len(pc)
-    print(f"proposed fp16 tolerance (not this test's criterion): {int(over.sum())} pairs over "
-          f"max(0.1 px, 1e-3 x side); {int(moved.sum())} of {len(pc)} pairs whose centre moved "
-          f"by more than 0.05 px (box difference up to "
-          f"{d[moved].max() if moved.any() else 0:.4f} px), {int(after.sum())} later rows of "
-          f"their tracks (up to {d[after].max() if after.any() else 0:.4f} px): "
-          f"{'would pass' if ok else 'would fail'}")
 
 
 def main():
@@ -116,10 +96,35 @@ def main():
           f"{len(lone_c) - len(bad_c)}, {len(lone_g) - len(bad_g)})")
     if len(pairs) == 0:
         fails.append("no pairs: the comparison learns nothing")
-    if dev > BOX_TOL:
-        d = np.max(np.stack([np.abs(c[k][pc] - g[k][pg]) for k in ("x", "y", "w", "h")]), axis=0)
-        over = np.nonzero(d > BOX_TOL)[0]
-        print(f"{len(over)} of {len(pc)} pairs differ by more than {BOX_TOL} px "
+    d = np.max(np.stack([np.abs(c[k][pc] - g[k][pg]) for k in ("x", "y", "w", "h")]),
+               axis=0) if len(pc) else np.zeros(0)
+    moved = np.hypot((c["x"][pc] + c["w"][pc] / 2) - (g["x"][pg] + g["w"][pg] / 2),
+                     (c["y"][pc] + c["h"][pc] / 2) - (g["y"][pg] + g["h"][pg] / 2)) > MOVED_PX
+    # The tracker smooths a track's box size (track.size_momentum), so a moved peak's size
+    # carries into its track's later rows, fading: those may differ by up to what the moved
+    # peak's did, no more.
+    carried = {}  # cpu track id -> (first frame of a moved peak in it, its box difference)
+    for k in np.nonzero(moved)[0]:
+        t, fr = int(c["track_id"][pc[k]]), int(c["frame"][pc[k]])
+        if t >= 0 and (t not in carried or fr < carried[t][0]):
+            carried[t] = (fr, max(float(d[k]), carried.get(t, (0, 0.0))[1]))
+    limit = np.full(len(pc), BOX_TOL)
+    for k, i in enumerate(pc.tolist()):
+        t = int(c["track_id"][i])
+        if t in carried and int(c["frame"][i]) > carried[t][0]:
+            limit[k] = max(BOX_TOL, carried[t][1])
+    after = limit > BOX_TOL
+    print(f"{int(moved.sum())} of {len(pc)} pairs whose peak moved to a neighbouring cell "
+          f"(centres > {MOVED_PX} px apart; allowed: {MOVED_SHARE:.1%}), box difference up to "
+          f"{d[moved].max() if moved.any() else 0:.4f} px; {int(after.sum())} later rows of "
+          f"their tracks up to {d[after].max() if after.any() else 0:.4f} px; the other pairs "
+          f"up to {d[~moved & ~after].max() if (~moved & ~after).any() else 0:.4f} px")
+    if moved.sum() > MOVED_SHARE * len(pc):
+        fails.append(f"{int(moved.sum())} of {len(pc)} pairs' peaks moved cell (more than "
+                     f"{MOVED_SHARE:.1%})")
+    if np.any((d > limit) & ~moved):
+        over = np.nonzero((d > limit) & ~moved)[0]
+        print(f"{len(over)} of {len(pc)} pairs (peak in the same cell) differ by more than {BOX_TOL} px "
               f"(quantiles of the largest box difference per pair: 50% {np.quantile(d, 0.5):.4f}, "
               f"99% {np.quantile(d, 0.99):.4f}, 99.9% {np.quantile(d, 0.999):.4f}); the worst:")
         for k in over[np.argsort(-d[over])][:12]:
@@ -129,9 +134,8 @@ def main():
                   f"gpu ({g['x'][j]:.2f} {g['y'][j]:.2f} {g['w'][j]:.2f} {g['h'][j]:.2f}) score "
                   f"{g['score'][j]:.4f}")
         fails.append(f"{len(over)} pairs' boxes differ by more than {BOX_TOL} px (up to "
-                     f"{dev:.4f})")
-    if len(pc):
-        proposed_fp16_tolerance(c, g, pc, pg)
+                     f"{d[over].max():.4f}) with the peak in the same cell (or more than the "
+                     "moved peak of their track)")
     if len(bad_c) or len(bad_g):
         fails.append(f"{len(bad_c)} cpu and {len(bad_g)} gpu detections unpaired away from the "
                      "threshold")
