@@ -406,6 +406,11 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
       root_rc = lines ? root_phase(w, a, cfg, &r, &ce, lines, t_start, sum, tot)
                       : npt_error_set(NPT_ENOMEM, "out of memory");
       free(lines);
+      if (root_rc < 0 && w->size > 1) { /* named like the other phases' errors */
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s", npt_error_msg(root_rc));
+        npt_error_set(root_rc, "rank 0: %s", msg);
+      }
     }
     rc = npt_mpi_share_status(w, 0, root_rc);
   }

@@ -118,9 +118,11 @@ static void backfill_ids(npt_part_rows *r, const npt_tracker *t) {
 
 static int fault_rank = -1;
 
-static void kill_before_rename(const char *path) {
+/* Stages "partrows" (the part's temporary file half written) and "partwrite" (whole, not yet
+ * renamed). */
+static int part_write_fault(const char *path, const char *point) {
   (void)path;
-  npt_run_fault(fault_rank, "partwrite");
+  return npt_run_fault(fault_rank, strcmp(point, "rows") ? "partwrite" : "partrows");
 }
 
 static double now_s(void) {
@@ -311,17 +313,17 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   ce->async_sink = !(serial && !strcmp(serial, "1"));
   ce->times = &tm;
   fault_rank = rank;
-  npt__part_before_rename = getenv("NPTRACK_TEST_FAIL") ? kill_before_rename : NULL;
+  npt__part_write_hook = getenv("NPTRACK_TEST_FAIL") ? part_write_fault : NULL;
   int sat = 0;
   rc = npt_tracker_create(&r->ts, ce->embed_dim, &v.tracker);
   if (rc == 0)
     rc = npt_cli_detect_frames(ce, *fr, ch->begin, ch->end, r->o.batch, track_batch, &v, &sat);
   ce->frame_hash = NULL;
   ce->prefetch = 0;
-  double t1 = now_s();
-  npt_tracklets tl = {0};
   ce->async_sink = 0;
   ce->times = NULL;
+  double t1 = now_s();
+  npt_tracklets tl = {0};
   if (rc == 0) {
     drop_untracked_low(&v.rows, r->keep_score);
     npt_stitch_rows view = npt_part_rows_view(&v.rows);

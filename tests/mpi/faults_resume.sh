@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Failures under MPI end the whole job quickly with the failing rank's message and no archive:
-# a rank failing at start, in the middle of a chunk, and the root failing while writing the
-# archive (NPTRACK_TEST_FAIL, test-only).  A rank killed (SIGKILL) after saving a part, and the
-# root killed while writing the archive, are resumed with --resume on another rank count and give
-# the same tables as an uninterrupted run; --resume refuses parts made from another
-# configuration or other frames.
+# Failures under MPI end the whole job within 30 s with the failing rank's message (naming the
+# rank) and no archive: a rank failing at start, in the middle of a chunk, while writing its part
+# file, and the root failing while writing the archive (NPTRACK_TEST_FAIL, test-only); a damaged
+# video.  A rank killed (SIGKILL) after saving a part is resumed with --resume on another rank
+# count and gives the same tables as an uninterrupted run; --resume refuses parts made from
+# another configuration or other frames; kills during inference, a part's write, stitching and
+# the archive's write are resumed the same way.
 #   usage: faults_resume.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR MPIEXEC
 set -uo pipefail
 bin=$1 src=$2 tmp=$3 mpiexec=$4
@@ -30,7 +31,9 @@ failing() {
 failing 3 1:start "^nptrack run: error: rank 1: test fault at 'start' \(NPTRACK_TEST_FAIL\)$"
 [ "$(grep -c 'nptrack run: error' "$tmp/err")" = 1 ] || fail "start: not one error line: $(cat "$tmp/err")"
 failing 3 2:chunk "^nptrack run: error: rank 2: chunk [0-9]+ \((long|short), frames [0-9]+-[0-9]+\): test fault at 'chunk'"
-failing 2 0:write "^nptrack run: error: test fault at 'write' \(NPTRACK_TEST_FAIL\)$"
+failing 3 1:partrows "^nptrack run: error: rank 1: chunk [0-9]+ \((long|short), frames [0-9]+-[0-9]+\): test fault at 'partrows'"
+ls -A "$tmp/f.h5.parts" 2>/dev/null | grep -q '^\.chunk_.*\.part$' && fail "partrows: the failed write left its temporary part"
+failing 2 0:write "^nptrack run: error: rank 0: test fault at 'write' \(NPTRACK_TEST_FAIL\)$"
 # A real bad frame: a gzip'ed video with a damaged chunk of frames in the middle; the rank that
 # reads it (in its reader thread) names the chunk, the file and the frame.
 "$bin" synth -q -c "$src/config/synth/dense.cfg" -s synth.frames=200 -s synth.width=64 \
