@@ -208,6 +208,37 @@ static void remove_parts(const npt_run *r) {
   rmdir(r->parts_dir);
 }
 
+/* Removes the temporary archives that killed runs for the same target left beside it
+ * (".NAME.PID.part", common/path.h; the archive writer removes its own on an error, but a
+ * SIGKILL leaves it).  Called once the archive is complete: each such file is then a dead
+ * writer's (a run writing the same target at the same time would clash in the parts anyway). */
+static void remove_stale_temps(const char *target) {
+  const char *slash = strrchr(target, '/');
+  const char *base = slash ? slash + 1 : target;
+  char dir[4096] = ".";
+  if (slash)
+    snprintf(dir, sizeof dir, "%.*s", slash == target ? 1 : (int)(slash - target), target);
+  size_t nb = strlen(base);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    const char *n = e->d_name, *p = n + 1 + nb + 1;
+    size_t len = strlen(n);
+    if (n[0] != '.' || len <= nb + 7 || strncmp(n + 1, base, nb) || n[1 + nb] != '.' ||
+        strcmp(n + len - 5, ".part"))
+      continue;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    if (p == n + 1 + nb + 1 || p != n + len - 5)
+      continue;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, n);
+    unlink(path);
+  }
+  if (d)
+    closedir(d);
+}
+
 /* The root's phase: provenance, stitching, archive. */
 static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_config *cfg,
                       const npt_run *r, npt_cli_engine *ce, const char *lines, double t_start,
@@ -267,8 +298,10 @@ static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_confi
     rc = npt_archive_finish(ar);
   else if (ar)
     npt_archive_abort(ar);
-  if (rc == 0)
+  if (rc == 0) {
     remove_parts(r);
+    remove_stale_temps(a->out);
+  }
   return rc;
 }
 

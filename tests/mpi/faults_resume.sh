@@ -4,8 +4,7 @@
 # file, and the root failing while writing the archive (NPTRACK_TEST_FAIL, test-only); a damaged
 # video.  A rank killed (SIGKILL) after saving a part is resumed with --resume on another rank
 # count and gives the same tables as an uninterrupted run; --resume refuses parts made from
-# another configuration or other frames; kills during inference, a part's write, stitching and
-# the archive's write are resumed the same way.
+# another configuration or other frames.  (Kills in every phase: kill_resume.sh.)
 #   usage: faults_resume.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR MPIEXEC
 set -uo pipefail
 bin=$1 src=$2 tmp=$3 mpiexec=$4
@@ -87,24 +86,5 @@ grep -qE "nptrack run: error: (rank [0-9]+: )?--resume: .*was made from differen
   fail "resume with other frames: $(head -c 2000 "$tmp/err")"
 cp "$tmp/long.keep" "$tmp/long.h5"
 resumed 2 "$tmp/k.h5" 1
-
-# Killed during inference (rank 1, in its first chunk), in the middle of a part file's write
-# (rank 2: whole under its temporary name, not renamed), and while the root stitches.
-killed 3 1:kill-chunk "$tmp/i.h5"
-resumed 1 "$tmp/i.h5" 0
-killed 3 2:kill-partwrite "$tmp/p.h5"
-ls -A "$tmp/p.h5.parts" | grep -q '^\.chunk_.*\.part$' || fail "kill-partwrite: no temporary part"
-resumed 4 "$tmp/p.h5" 0
-killed 2 0:kill-stitch "$tmp/s.h5"
-resumed 3 "$tmp/s.h5" 8
-
-# The root killed while writing the archive: every chunk is saved; resume on 4 ranks, 1 rank.
-NPTRACK_TEST_FAIL=0:kill-write timeout 120 "$mpiexec" -n 2 --oversubscribe "$bin" run -q \
-  "${RUN_SET[@]}" -o "$tmp/w.h5" "${videos[@]}" >"$tmp/out" 2>&1 && fail "kill-write: the job succeeded"
-[ -e "$tmp/w.h5" ] && fail "kill-write: an archive was left"
-cp -r "$tmp/w.h5.parts" "$tmp/w1.h5.parts"
-resumed 4 "$tmp/w.h5" 8
-expect 0 "" "$bin" run -q --resume "${RUN_SET[@]}" -o "$tmp/w1.h5" "${videos[@]}"
-same_tables "$tmp/ref.h5" "$tmp/w1.h5"
 
 finish faults_resume
