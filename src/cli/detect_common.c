@@ -99,9 +99,9 @@ typedef struct sink_queue {
   npt_dets d[2];
   int64_t first[2];
   int n[2], full[2];
-  int done; /* the loop: no more batches (or stop now, after an error) */
-  int abandon;
-  int rc; /* the sink's error */
+  int done;    /* the loop has queued its last batch */
+  int abandon; /* ... and, after an error, wants the queued batches dropped */
+  int rc;      /* the sink's first error */
   char msg[1024];
   double busy, wait;
   pthread_mutex_t lock;

@@ -21,6 +21,7 @@ failing() {
   NPTRACK_TEST_FAIL=$fault timeout 120 "$mpiexec" -n "$n" --oversubscribe "$bin" run -q \
     "${RUN_SET[@]}" -o "$tmp/f.h5" "${videos[@]}" >"$tmp/out" 2>"$tmp/err"
   local rc=$? took=$((SECONDS - t0))
+  echo "$fault on $n ranks: failed in $took s"
   [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "$fault: exit status $rc"
   [ "$took" -le 30 ] || fail "$fault: took $took s"
   grep -qE "$pat" "$tmp/err" || fail "$fault: no '$pat' in: $(head -c 2000 "$tmp/err")"
