@@ -143,6 +143,8 @@ enum {
 typedef struct totals {
   int64_t frames, dets, tracks, events, saturated;
   double chunk_wall_s;
+  int ranks;
+  double loop_s, read_s, detect_s, wait_frames_s, wait_track_s, track_s; /* summed over ranks */
 } totals;
 
 /* This process's peak resident set size so far (getrusage), in bytes. */
@@ -433,6 +435,11 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
         for (int k = 0; k < N_STATS; k++)
           sum[k] += all[(size_t)i * N_STATS + k];
       tot->saturated = (int64_t)sum[S_SATURATED];
+      tot->ranks = w->size;
+      tot->loop_s = sum[S_FRAMES_WALL], tot->read_s = sum[S_READ];
+      tot->detect_s = sum[S_DETECT], tot->track_s = sum[S_TRACK];
+      tot->wait_frames_s = sum[S_DETECT_WAIT_FRAMES];
+      tot->wait_track_s = sum[S_DETECT_WAIT_TRACK];
       for (int v = 0; v < r.n_videos; v++)
         tot->frames += r.end[v] - r.first[v];
       char *lines = rank_lines(w, all, hosts, devs);
@@ -617,6 +624,12 @@ int npt_cmd_run(int argc, char **argv) {
             "nptrack run: warning: in %lld frames more than detect.top_k peaks passed the score "
             "threshold; the best were kept (raise detect.top_k or detect.score_threshold)\n",
             (long long)tot.saturated);
+  /* Where the ranks' frame loops spent their time (per rank: the archive's `ranks`). */
+  if (!a.quiet)
+    printf("nptrack run: frame loops %.2f s over %d ranks: read %.2f s, detect %.2f s (waited "
+           "%.2f s for frames, %.2f s for the tracker), track %.2f s (overlapping)\n",
+           tot.loop_s, tot.ranks, tot.read_s, tot.detect_s, tot.wait_frames_s, tot.wait_track_s,
+           tot.track_s);
   if (!a.quiet)
     printf("nptrack run: wrote %s: %d videos, %lld frames, %lld detections, %lld tracks, %lld "
            "lineage events, %.1f frames/s\n",
