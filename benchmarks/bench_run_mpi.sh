@@ -8,9 +8,11 @@
 #   scaling: 688 frames = 8 chunks (so 2 ranks get 4 each), 1 rank then 2 ranks, 3 runs each,
 #            the best wall time (timing_total_s) and the stitching time (timing_stitch_s) from
 #            the archive; efficiency = T1 / (2 T2).
-#   usage: bench_run_mpi.sh NPTRACK_BIN OUT_DIR [PYTHON]
+#   usage: bench_run_mpi.sh NPTRACK_BIN OUT_DIR [PYTHON] [MEMORY_REPEATS] [SKIP_SCALING]
+#   (MEMORY_REPEATS, default 1: runs per length, for the spread of one length's peak memory;
+#   SKIP_SCALING=1: the memory part only)
 set -euo pipefail
-bin=$1 out=$2 py=${3:-python3}
+bin=$1 out=$2 py=${3:-python3} reps=${4:-1} skip_scaling=${5:-0}
 src=$(cd "$(dirname "$0")/.." && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$out"
@@ -21,11 +23,14 @@ video() { # video FRAMES
 }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "## peak memory per rank (2 ranks)"
-for t in 400 1600 6400; do
-  video $t
-  mpiexec -n 2 --oversubscribe sh -c '/usr/bin/time -f "T=$0 rank $OMPI_COMM_WORLD_RANK: %M KiB" "$@"' \
-    $t "$bin" run -q --force "${set_[@]}" -o "$out/m$t.h5" "$out/v$t/video.h5" 2>&1 | grep KiB | sort
+for rep in $(seq "$reps"); do
+  for t in 400 1600 6400; do
+    video $t
+    mpiexec -n 2 --oversubscribe sh -c '/usr/bin/time -f "T=$0 rank $OMPI_COMM_WORLD_RANK: %M KiB" "$@"' \
+      $t "$bin" run -q --force "${set_[@]}" -o "$out/m$t.h5" "$out/v$t/video.h5" 2>&1 | grep KiB | sort
+  done
 done
+[ "$skip_scaling" = 1 ] && exit 0
 echo "## strong scaling"
 video 688
 for n in 1 2; do

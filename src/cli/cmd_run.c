@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,14 +119,40 @@ static void progress_cb(void *ctx, int64_t done) {
 /* ------------------------------------------------------------------------------------------- */
 /* The chunk phase and the root's phase */
 
-enum { N_STATS = 9 };
+/* The per-rank statistics gathered on the root, in this order. */
+enum {
+  S_READ,
+  S_READ_WAIT,
+  S_DETECT,
+  S_DETECT_WAIT_FRAMES,
+  S_DETECT_WAIT_TRACK,
+  S_TRACK,
+  S_TRACK_WAIT,
+  S_FRAMES_WALL,
+  S_PARTS,
+  S_RESUME,
+  S_IDLE,
+  S_CHUNKS,
+  S_FRAMES,
+  S_SKIPPED,
+  S_SATURATED,
+  S_MAXRSS,
+  N_STATS
+};
 
 typedef struct totals {
   int64_t frames, dets, tracks, events, saturated;
   double chunk_wall_s;
+  int ranks;
+  double loop_s, read_s, detect_s, wait_frames_s, wait_track_s, track_s; /* summed over ranks */
 } totals;
 
-/* Per-rank provenance, one line per rank, on the root. */
+/* This process's peak resident set size so far (getrusage), in bytes. */
+static double peak_rss_bytes(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? 1024.0 * (double)ru.ru_maxrss : 0.0;
+}
+
 /* Per-rank provenance, one line per rank, on the root.  An HDF5 attribute holds at most 64 KiB:
  * past RANK_LINES_MAX bytes the remaining ranks are summarised in one line. */
 enum { RANK_LINES_MAX = 60000 };
@@ -139,13 +166,17 @@ static char *rank_lines(const npt_mpi_world *w, const double *st, const char *ho
   s[0] = '\0';
   for (int i = 0; i < w->size; i++) {
     const double *x = st + (size_t)i * N_STATS;
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "rank %d: host %.64s, device %.32s, %lld chunks (%lld resumed), %lld frames, "
-                     "detect %.3f s, track %.3f s, part files %.3f s, resume checks %.3f s, idle "
-                     "%.3f s\n",
-                     i, hosts + (size_t)i * 64, devs + (size_t)i * 32, (long long)x[5],
-                     (long long)x[7], (long long)x[6], x[0], x[1], x[2], x[3], x[4]);
+    char line[768];
+    int n = snprintf(
+        line, sizeof line,
+        "rank %d: host %.64s, device %.32s, %lld chunks (%lld resumed), %lld frames, "
+        "frame loop %.3f s: read %.3f s (waited %.3f s), detect %.3f s (waited %.3f s for "
+        "frames, %.3f s for the tracker), track %.3f s (waited %.3f s); part files %.3f s, "
+        "resume checks %.3f s, idle %.3f s, peak memory %.1f MB\n",
+        i, hosts + (size_t)i * 64, devs + (size_t)i * 32, (long long)x[S_CHUNKS],
+        (long long)x[S_SKIPPED], (long long)x[S_FRAMES], x[S_FRAMES_WALL], x[S_READ],
+        x[S_READ_WAIT], x[S_DETECT], x[S_DETECT_WAIT_FRAMES], x[S_DETECT_WAIT_TRACK], x[S_TRACK],
+        x[S_TRACK_WAIT], x[S_PARTS], x[S_RESUME], x[S_IDLE], x[S_MAXRSS] / 1e6);
     if (n < 0 || (size_t)n >= sizeof line || used + (size_t)n > RANK_LINES_MAX) {
       snprintf(s + used, cap - used, "... and %d more ranks (not listed: attribute size)\n",
                w->size - i);
@@ -177,6 +208,37 @@ static void remove_parts(const npt_run *r) {
   if (d)
     closedir(d);
   rmdir(r->parts_dir);
+}
+
+/* Removes the temporary archives that killed runs for the same target left beside it
+ * (".NAME.PID.part", common/path.h; the archive writer removes its own on an error, but a
+ * SIGKILL leaves it).  Called once the archive is complete: each such file is then a dead
+ * writer's (a run writing the same target at the same time would clash in the parts anyway). */
+static void remove_stale_temps(const char *target) {
+  const char *slash = strrchr(target, '/');
+  const char *base = slash ? slash + 1 : target;
+  char dir[4096] = ".";
+  if (slash)
+    snprintf(dir, sizeof dir, "%.*s", slash == target ? 1 : (int)(slash - target), target);
+  size_t nb = strlen(base);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    const char *n = e->d_name, *p = n + 1 + nb + 1;
+    size_t len = strlen(n);
+    if (n[0] != '.' || len <= nb + 7 || strncmp(n + 1, base, nb) || n[1 + nb] != '.' ||
+        strcmp(n + len - 5, ".part"))
+      continue;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    if (p == n + 1 + nb + 1 || p != n + len - 5)
+      continue;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, n);
+    unlink(path);
+  }
+  if (d)
+    closedir(d);
 }
 
 /* The root's phase: provenance, stitching, archive. */
@@ -222,21 +284,26 @@ static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_confi
   const struct {
     const char *name;
     double s;
-  } t[] = {{"detect", sum[0]},
-           {"track", sum[1]},
-           {"parts", sum[2]},
-           {"chunks", tot->chunk_wall_s},
-           {"stitch", stitch_s},
-           {"write", write_s},
-           {"total", npt_cli_now_s() - t_start}};
+  } t[] = {
+      {"read", sum[S_READ]},
+      {"detect", sum[S_DETECT]},
+      {"track", sum[S_TRACK]},
+      {"parts", sum[S_PARTS]},
+      {"chunks", tot->chunk_wall_s},
+      {"stitch", stitch_s},
+      {"write", write_s},
+      {"total", npt_cli_now_s() - t_start},
+  };
   for (size_t i = 0; i < sizeof t / sizeof t[0] && rc == 0; i++)
     rc = npt_archive_set_timing(ar, t[i].name, t[i].s);
   if (rc == 0)
     rc = npt_archive_finish(ar);
   else if (ar)
     npt_archive_abort(ar);
-  if (rc == 0)
+  if (rc == 0) {
     remove_parts(r);
+    remove_stale_temps(a->out);
+  }
   return rc;
 }
 
@@ -319,15 +386,20 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
     return rc;
   }
   *agreed = 1;
-  double stats[N_STATS] = {st.detect_s,
-                           st.track_s,
-                           st.part_s,
-                           st.resume_s,
-                           0,
-                           (double)st.chunks + (double)st.skipped,
-                           (double)st.frames,
-                           (double)st.skipped,
-                           (double)st.saturated};
+  double stats[N_STATS] = {[S_READ] = st.read_s,
+                           [S_READ_WAIT] = st.read_wait_s,
+                           [S_DETECT] = st.detect_s,
+                           [S_DETECT_WAIT_FRAMES] = st.detect_wait_frames_s,
+                           [S_DETECT_WAIT_TRACK] = st.detect_wait_track_s,
+                           [S_TRACK] = st.track_s,
+                           [S_TRACK_WAIT] = st.track_wait_s,
+                           [S_FRAMES_WALL] = st.frames_s,
+                           [S_PARTS] = st.part_s,
+                           [S_RESUME] = st.resume_s,
+                           [S_CHUNKS] = (double)st.chunks + (double)st.skipped,
+                           [S_FRAMES] = (double)st.frames,
+                           [S_SKIPPED] = (double)st.skipped,
+                           [S_SATURATED] = (double)st.saturated};
   /* Every rank reaches this barrier once its last chunk is done: the idle time is the wait for
    * the slowest rank. */
   if (w->size > 1) {
@@ -336,7 +408,8 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
     rc = rc == MPI_SUCCESS ? npt_mpi_wait(&req)
                            : npt__mpi_fail(rc, __FILE__, __LINE__, "MPI_Ibarrier");
   }
-  stats[4] = npt_cli_now_s() - t_idle;
+  stats[S_IDLE] = npt_cli_now_s() - t_idle;
+  stats[S_MAXRSS] = peak_rss_bytes(); /* so far: the root's assembly comes later */
   tot->chunk_wall_s = npt_cli_now_s() - t_chunks;
   double *all = w->rank == 0 ? malloc(sizeof *all * N_STATS * (size_t)w->size) : NULL;
   char *hosts = w->rank == 0 ? malloc((size_t)w->size * 64) : NULL;
@@ -361,13 +434,23 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
       for (int i = 0; i < w->size; i++)
         for (int k = 0; k < N_STATS; k++)
           sum[k] += all[(size_t)i * N_STATS + k];
-      tot->saturated = (int64_t)sum[8];
+      tot->saturated = (int64_t)sum[S_SATURATED];
+      tot->ranks = w->size;
+      tot->loop_s = sum[S_FRAMES_WALL], tot->read_s = sum[S_READ];
+      tot->detect_s = sum[S_DETECT], tot->track_s = sum[S_TRACK];
+      tot->wait_frames_s = sum[S_DETECT_WAIT_FRAMES];
+      tot->wait_track_s = sum[S_DETECT_WAIT_TRACK];
       for (int v = 0; v < r.n_videos; v++)
         tot->frames += r.end[v] - r.first[v];
       char *lines = rank_lines(w, all, hosts, devs);
       root_rc = lines ? root_phase(w, a, cfg, &r, &ce, lines, t_start, sum, tot)
                       : npt_error_set(NPT_ENOMEM, "out of memory");
       free(lines);
+      if (root_rc < 0 && w->size > 1) { /* named like the other phases' errors */
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s", npt_error_msg(root_rc));
+        npt_error_set(root_rc, "rank 0: %s", msg);
+      }
     }
     rc = npt_mpi_share_status(w, 0, root_rc);
   }
@@ -541,6 +624,12 @@ int npt_cmd_run(int argc, char **argv) {
             "nptrack run: warning: in %lld frames more than detect.top_k peaks passed the score "
             "threshold; the best were kept (raise detect.top_k or detect.score_threshold)\n",
             (long long)tot.saturated);
+  /* Where the ranks' frame loops spent their time (per rank: the archive's `ranks`). */
+  if (!a.quiet)
+    printf("nptrack run: frame loops %.2f s over %d ranks: read %.2f s, detect %.2f s (waited "
+           "%.2f s for frames, %.2f s for the tracker), track %.2f s (overlapping)\n",
+           tot.loop_s, tot.ranks, tot.read_s, tot.detect_s, tot.wait_frames_s, tot.wait_track_s,
+           tot.track_s);
   if (!a.quiet)
     printf("nptrack run: wrote %s: %d videos, %lld frames, %lld detections, %lld tracks, %lld "
            "lineage events, %.1f frames/s\n",

@@ -12,15 +12,29 @@
 #include "nn/detections.h"
 #include "nn/engine.h"
 
+/* Where the batched frame loop spent its time, in seconds, summed over batches (added to, never
+ * reset): each stage's work and its waits on the stage before or after it.  With ce->prefetch
+ * the reader, with ce->async_sink the sink run in threads of their own, so their times overlap
+ * the engine's. */
+typedef struct npt_cli_stage_times {
+  double read_s, read_wait_s; /* reading frames; waiting for a free frame buffer */
+  double infer_s;             /* the engine (preprocessing, network, decoding) */
+  double infer_wait_frames_s; /* the engine waiting for the reader */
+  double infer_wait_sink_s;   /* the engine waiting for a free detections slot */
+  double sink_s, sink_wait_s; /* the sink (the run's tracker); waiting for the engine */
+} npt_cli_stage_times;
+
 typedef struct npt_cli_engine {
   npt_engine *e;
-  const npt_graph *g;     /* owned by e */
-  npt_decode_params dp;   /* the settings, else the model's defaults */
-  npt_frames_opts fo;     /* detect.dataset, detect.axis_order */
-  int embed_dim;          /* 0: the model has no embedding head */
-  npt_sha256 *frame_hash; /* when set, npt_cli_detect_frames feeds it every frame it reads */
-  int prefetch;           /* read the next batch in a thread of its own (see below) */
-  char backend[400];      /* what runs (npt_engine_describe), for the log and the archive */
+  const npt_graph *g;         /* owned by e */
+  npt_decode_params dp;       /* the settings, else the model's defaults */
+  npt_frames_opts fo;         /* detect.dataset, detect.axis_order */
+  int embed_dim;              /* 0: the model has no embedding head */
+  npt_sha256 *frame_hash;     /* when set, npt_cli_detect_frames feeds it every frame it reads */
+  int prefetch;               /* read the next batch in a thread of its own (see below) */
+  int async_sink;             /* with prefetch: run the sink in a thread of its own (see below) */
+  npt_cli_stage_times *times; /* when set, npt_cli_detect_frames adds its stage times there */
+  char backend[400];          /* what runs (npt_engine_describe), for the log and the archive */
 } npt_cli_engine;
 
 /* Opens the model and backend of `o` on GPU `device` (GPU backends; ignored by the CPU one).
@@ -39,10 +53,13 @@ typedef int (*npt_cli_dets_sink)(void *ctx, int64_t first, int n, const npt_dets
 
 /* Runs frames [first, end) of `fr` through the engine, `batch` frames per pass, handing each
  * batch's detections to `sink` (which must not keep `d`).  With ce->prefetch a reader thread
- * reads the next batch while this one runs through the engine and the sink; `fr` is then read
- * by that thread only, and the sink must not call HDF5 (HDF5 is not built thread-safe).  *saturated
- * counts the frames where top-K saturated.  Returns 0, or the first error of the reader, the engine
- * or the sink. */
+ * reads the next batch while this one runs through the engine; `fr` is then read by that thread
+ * only, and the sink must not call HDF5 (HDF5 is not built thread-safe).  With ce->async_sink as
+ * well, the sink runs in a third thread, fed the batches' detections in order through two slots,
+ * so it works on batch k while the engine runs batch k + 1 (the sink must then keep to state of
+ * its own; it sees the same batches in the same order as without).  *saturated counts the frames
+ * where top-K saturated.  Returns 0, or the first error of the reader, the engine or the sink
+ * (the sink's when it failed, as it did on an earlier batch), with its message. */
 int npt_cli_detect_frames(npt_cli_engine *ce, npt_frames *fr, int64_t first, int64_t end, int batch,
                           npt_cli_dets_sink sink, void *ctx, int *saturated);
 

@@ -108,7 +108,6 @@ typedef struct chunk_run {
   int64_t *ids;
   int32_t *keep; /* decoder indices of the detections given to the tracker */
   int64_t tcap;
-  double track_s;
   int rank;
   int64_t chunk;
   int batches;
@@ -128,9 +127,11 @@ static void backfill_ids(npt_part_rows *r, const npt_tracker *t) {
 
 static int fault_rank = -1;
 
-static void kill_before_rename(const char *path) {
+/* Stages "partrows" (the part's temporary file half written) and "partwrite" (whole, not yet
+ * renamed). */
+static int part_write_fault(const char *path, const char *point) {
   (void)path;
-  npt_run_fault(fault_rank, "partwrite");
+  return npt_run_fault(fault_rank, strcmp(point, "rows") ? "partwrite" : "partrows");
 }
 
 static double now_s(void) {
@@ -140,7 +141,6 @@ static double now_s(void) {
 /* A batch's detections, frame by frame, through the tracker into the rows. */
 static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
   chunk_run *v = ctx;
-  double t0 = now_s();
   if (v->batches++ == 1)
     NPT_TRY(npt_run_fault(v->rank, "chunk"));
   if (d->n > v->tcap) {
@@ -198,7 +198,6 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
   if (i != d->n)
     return npt_error_set(NPT_EINVAL, "chunk %lld: the engine's detections are not in frame order",
                          (long long)v->chunk);
-  v->track_s += now_s() - t0;
   return 0;
 }
 
@@ -311,16 +310,27 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
                  .chunk = chunk};
   npt_sha256 h;
   hash_start(&h, npt_frames_get_info(*fr), ch);
+  /* Reading, inference and tracking overlap: the reader fills the next batch and the tracker
+   * takes the last batch's detections while the engine runs this one.  The tracker works in
+   * memory (no HDF5 call while the reader runs) on state of its own, in frame order.
+   * NPTRACK_SERIAL_TRACKING=1 (tests and measurements only) tracks each batch in the loop's
+   * thread after its inference instead, as before: the results are the same. */
+  npt_cli_stage_times tm = {0};
   ce->frame_hash = &h;
-  ce->prefetch = 1; /* the sink tracks in memory: no HDF5 call while the reader runs */
+  ce->prefetch = 1;
+  const char *serial = getenv("NPTRACK_SERIAL_TRACKING");
+  ce->async_sink = !(serial && !strcmp(serial, "1"));
+  ce->times = &tm;
   fault_rank = rank;
-  npt__part_before_rename = getenv("NPTRACK_TEST_FAIL") ? kill_before_rename : NULL;
+  npt__part_write_hook = getenv("NPTRACK_TEST_FAIL") ? part_write_fault : NULL;
   int sat = 0;
   rc = npt_tracker_create(&r->ts, ce->embed_dim, &v.tracker);
   if (rc == 0)
     rc = npt_cli_detect_frames(ce, *fr, ch->begin, ch->end, r->o.batch, track_batch, &v, &sat);
   ce->frame_hash = NULL;
   ce->prefetch = 0;
+  ce->async_sink = 0;
+  ce->times = NULL;
   double t1 = now_s();
   npt_tracklets tl = {0};
   if (rc == 0) {
@@ -340,8 +350,8 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
     memcpy(m.model_sha256, r->model_sha256, 65);
     npt_sha256_final(&h, m.input_sha256);
     m.rank = rank;
-    m.detect_s = t1 - t0 - v.track_s;
-    m.track_s = v.track_s;
+    m.detect_s = tm.infer_s;
+    m.track_s = tm.sink_s;
     m.saturated = sat;
     rc = npt_part_write(path, &m, &v.rows, &tl, &v.events);
   }
@@ -352,8 +362,14 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
                   r->names[ch->video], (long long)ch->begin + 1, (long long)ch->end, msg);
   }
   double t2 = now_s();
-  st->detect_s += t1 - t0 - v.track_s;
-  st->track_s += v.track_s;
+  st->read_s += tm.read_s;
+  st->read_wait_s += tm.read_wait_s;
+  st->detect_s += tm.infer_s;
+  st->detect_wait_frames_s += tm.infer_wait_frames_s;
+  st->detect_wait_track_s += tm.infer_wait_sink_s;
+  st->track_s += tm.sink_s;
+  st->track_wait_s += tm.sink_wait_s;
+  st->frames_s += t1 - t0;
   st->part_s += t2 - t1;
   st->chunks += rc == 0;
   st->frames += rc == 0 ? ch->end - ch->begin : 0;

@@ -61,9 +61,14 @@ void npt_run_free(npt_run *r);
 int npt_run_pick_device(const npt_mpi_world *w, const char **backend, int configured, int *device,
                         char *desc, size_t n);
 
-/* What one rank did in the chunk phase. */
+/* What one rank did in the chunk phase, in seconds summed over its chunks: the frame loop's
+ * stages (npt_cli_stage_times: reading, inference, tracking, each busy and waiting, overlapping
+ * each other) and its wall time (frames_s), writing part files, resume checks, and the wait for
+ * the slowest rank at the end. */
 typedef struct npt_rank_stats {
-  double detect_s, track_s, part_s, resume_s, idle_s;
+  double read_s, read_wait_s, detect_s, detect_wait_frames_s, detect_wait_track_s, track_s,
+      track_wait_s, frames_s;
+  double part_s, resume_s, idle_s;
   int64_t chunks, frames, skipped, saturated;
 } npt_rank_stats;
 

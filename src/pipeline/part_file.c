@@ -48,8 +48,8 @@ void npt_part_rows_free(npt_part_rows *r) {
 }
 
 npt_stitch_rows npt_part_rows_view(const npt_part_rows *r) {
-  return (npt_stitch_rows){
-      r->n, r->frame, r->id, r->det, r->x, r->y, r->w, r->h, r->embed_dim, r->embed_dim ? r->embed : NULL};
+  return (npt_stitch_rows){r->n, r->frame, r->id, r->det,       r->x,
+                           r->y, r->w,     r->h,  r->embed_dim, r->embed_dim ? r->embed : NULL};
 }
 
 int npt_part_events_add(npt_part_events *e, const npt_track_event *ev) {
@@ -247,7 +247,7 @@ static int write_events(hid_t f, const npt_part_events *e) {
   return bad ? -1 : 0;
 }
 
-void (*npt__part_before_rename)(const char *path);
+int (*npt__part_write_hook)(const char *path, const char *point);
 
 int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows *r,
                    const npt_tracklets *t, const npt_part_events *e) {
@@ -259,8 +259,13 @@ int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows
   int rc = 0;
   if (f < 0)
     rc = npt_h5_fail(path, "cannot create the part file");
-  else if (write_meta(f, m) < 0 || write_rows(f, r) < 0 || write_tracklets(f, t) < 0 ||
-           write_events(f, e) < 0)
+  else if (write_meta(f, m) < 0 || write_rows(f, r) < 0)
+    rc = npt_h5_fail(path, "cannot write the part file");
+  if (rc == 0 && npt__part_write_hook) {
+    H5Fflush(f, H5F_SCOPE_LOCAL); /* so that a kill here leaves a file cut short, not empty */
+    rc = npt__part_write_hook(path, "rows");
+  }
+  if (rc == 0 && (write_tracklets(f, t) < 0 || write_events(f, e) < 0))
     rc = npt_h5_fail(path, "cannot write the part file");
   if (f >= 0 && H5Fclose(f) < 0 && rc == 0)
     rc = npt_h5_fail(path, "cannot close the part file");
@@ -271,8 +276,8 @@ int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows
     if (fd >= 0)
       close(fd);
   }
-  if (rc == 0 && npt__part_before_rename)
-    npt__part_before_rename(path);
+  if (rc == 0 && npt__part_write_hook)
+    rc = npt__part_write_hook(path, "rename");
   if (rc == 0 && rename(tmp, path) != 0)
     rc = npt_error_set(NPT_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
   if (rc < 0)

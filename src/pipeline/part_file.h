@@ -74,9 +74,11 @@ char *npt_part_path(const char *dir, int64_t chunk);
 int npt_part_write(const char *path, const npt_part_meta *m, const npt_part_rows *r,
                    const npt_tracklets *t, const npt_part_events *e);
 
-/* Test-only: when set, npt_part_write calls it once the part is whole under its temporary name,
- * just before the rename (the kill-and-resume tests kill the process there). */
-extern void (*npt__part_before_rename)(const char *path);
+/* Test-only: when set, npt_part_write calls it at two points, `point` "rows" (the rows are
+ * written, the tracklets and events not yet: the temporary file is cut short) and "rename" (the
+ * part is whole under its temporary name, just before the rename); the kill-and-resume tests
+ * kill the process there, the fault tests make it fail (an error it returns is the write's). */
+extern int (*npt__part_write_hook)(const char *path, const char *point);
 
 /* Reads a part's metadata only.  Returns 0, NPT_EIO (missing or not HDF5) or NPT_EFORMAT. */
 int npt_part_read_meta(const char *path, npt_part_meta *m);

@@ -28,6 +28,8 @@ grep -vqE "$prog" "$tmp/err" && fail "run wrote other things to stderr: $(cat "$
 [ -e "$arch.parts" ] && fail "a complete run left its parts folder $arch.parts"
 tail -1 "$tmp/out" | grep -qE "^nptrack run: wrote $arch: 3 videos, 24 frames, [0-9]+ detections, [0-9]+ tracks, [0-9]+ lineage events, [0-9.]+ frames/s$" ||
   fail "summary line: $(cat "$tmp/out")"
+tail -2 "$tmp/out" | head -1 | grep -qE "^nptrack run: frame loops [0-9.]+ s over 1 ranks: read [0-9.]+ s, detect [0-9.]+ s \(waited [0-9.]+ s for frames, [0-9.]+ s for the tracker\), track [0-9.]+ s \(overlapping\)$" ||
+  fail "stage times line: $(cat "$tmp/out")"
 ntracks=$(tail -1 "$tmp/out" | sed -E 's/.* ([0-9]+) tracks.*/\1/')
 [ "$ntracks" -gt 0 ] || fail "no tracks: the checks below learn nothing"
 

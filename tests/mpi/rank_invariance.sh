@@ -31,6 +31,13 @@ lines = h5py.File(sys.argv[1], "r").attrs["ranks"].decode().splitlines()
 n = [int(l.split(" chunks")[0].split()[-1]) for l in lines]
 assert n[1] + n[2] >= 6, lines' "$tmp/slow.h5" || fail "rank 0 busy: the counter stalled"
 fi
+# Tracking in the loop's thread after each batch's inference (NPTRACK_SERIAL_TRACKING, the order
+# before tracking overlapped inference), and overlapped with small batches (many hand-offs to
+# the tracker's thread): the same tables.
+NPTRACK_SERIAL_TRACKING=1 expect 0 "" mpi 2 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/ser.h5" "${videos[@]}"
+same_tables "$tmp/r0.h5" "$tmp/ser.h5"
+expect 0 "" mpi 2 "$bin" run -q "${RUN_SET[@]}" -s detect.batch=3 -o "$tmp/b3.h5" "${videos[@]}"
+same_tables "$tmp/r0.h5" "$tmp/b3.h5"
 # Chunks handed out longest first: the same tables.
 expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" -s chunking.order=largest_first -o "$tmp/lf.h5" "${videos[@]}"
 same_tables "$tmp/r0.h5" "$tmp/lf.h5"
@@ -47,7 +54,7 @@ expect 0 "" mpi 3 "$bin" run -q "${RUN_SET[@]}" -o "$tmp/s3.h5" "$tmp/short.h5"
 if [ -n "${NPTRACK_PYTHON:-}" ]; then
   "$NPTRACK_PYTHON" "$src/tests/mpi/compare_tables.py" "$tmp/s0.h5" "$tmp/s3.h5" || fail "more ranks than chunks differ"
   "$NPTRACK_PYTHON" - "$tmp/r0.h5" "$tmp/r4.h5" <<'PY' || fail "provenance checks"
-import sys, h5py
+import re, sys, h5py
 for path, ranks in ((sys.argv[1], 1), (sys.argv[2], 4)):
     a = h5py.File(path, "r").attrs
     assert a["mpi_ranks"] == ranks and a["mpi_nodes"] == 1, dict(a)
@@ -57,8 +64,13 @@ for path, ranks in ((sys.argv[1], 1), (sys.argv[2], 4)):
     assert sum(int(l.split(" chunks")[0].split()[-1]) for l in lines) == 8, lines
     # 6 boundaries in the long video, each with tracks that cross it.
     assert a["stitch_links_shared"] >= 6, a["stitch_links_shared"]
-    for t in ("detect", "track", "stitch", "write", "total"):
+    for t in ("read", "detect", "track", "stitch", "write", "total"):
         assert a["timing_%s_s" % t] >= 0
+    # Each rank's stage times: the frame loop, and its stages busy and waiting.
+    assert all(re.search(r"frame loop [0-9.]+ s: read [0-9.]+ s \(waited [0-9.]+ s\), detect "
+                         r"[0-9.]+ s \(waited [0-9.]+ s for frames, [0-9.]+ s for the tracker\), "
+                         r"track [0-9.]+ s \(waited [0-9.]+ s\);.* peak memory [0-9.]+ MB$", l)
+               for l in lines), lines
 PY
 fi
 finish rank_invariance
