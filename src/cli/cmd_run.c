@@ -12,7 +12,6 @@
  *   3. root: stitching and the archive (run_assemble.c) while the other ranks wait without
  *      spinning; the root's status is broadcast and every rank exits with it.
  * Without mpirun this is the same plan on one rank. */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -116,133 +115,50 @@ static void progress_cb(void *ctx, int64_t done) {
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* The chunk phase and the root's phase */
+/* The chunk phase, then the archive's (run_archive.c) */
 
-enum { N_STATS = 9 };
-
-typedef struct totals {
-  int64_t frames, dets, tracks, events, saturated;
-  double chunk_wall_s;
-} totals;
-
-/* Per-rank provenance, one line per rank, on the root. */
-/* Per-rank provenance, one line per rank, on the root.  An HDF5 attribute holds at most 64 KiB:
- * past RANK_LINES_MAX bytes the remaining ranks are summarised in one line. */
-enum { RANK_LINES_MAX = 60000 };
-
-static char *rank_lines(const npt_mpi_world *w, const double *st, const char *hosts,
-                        const char *devs) {
-  size_t cap = RANK_LINES_MAX + 512, used = 0;
-  char *s = malloc(cap);
-  if (!s)
-    return NULL;
-  s[0] = '\0';
-  for (int i = 0; i < w->size; i++) {
-    const double *x = st + (size_t)i * N_STATS;
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "rank %d: host %.64s, device %.32s, %lld chunks (%lld resumed), %lld frames, "
-                     "detect %.3f s, track %.3f s, part files %.3f s, resume checks %.3f s, idle "
-                     "%.3f s\n",
-                     i, hosts + (size_t)i * 64, devs + (size_t)i * 32, (long long)x[5],
-                     (long long)x[7], (long long)x[6], x[0], x[1], x[2], x[3], x[4]);
-    if (n < 0 || (size_t)n >= sizeof line || used + (size_t)n > RANK_LINES_MAX) {
-      snprintf(s + used, cap - used, "... and %d more ranks (not listed: attribute size)\n",
-               w->size - i);
-      break;
-    }
-    memcpy(s + used, line, (size_t)n + 1);
-    used += (size_t)n;
-  }
-  return s;
+static int cmp_i64(const void *x, const void *y) {
+  int64_t p = *(const int64_t *)x, q = *(const int64_t *)y;
+  return (p > q) - (p < q);
 }
 
-/* Removes the parts folder: its part files (this plan's, and any an earlier run with another
- * plan left) and temporary parts that killed writers left (".chunk_NNNNNN.h5.PID.part").
- * Anything else keeps the folder. */
-static void remove_parts(const npt_run *r) {
-  DIR *d = opendir(r->parts_dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    const char *n = e->d_name;
-    size_t len = strlen(n);
-    int part = !strncmp(n, "chunk_", 6) && len > 3 && !strcmp(n + len - 3, ".h5");
-    int temp = !strncmp(n, ".chunk_", 7) && len > 5 && !strcmp(n + len - 5, ".part");
-    if (part || temp) {
-      char p[4096];
-      snprintf(p, sizeof p, "%s/%s", r->parts_dir, n);
-      unlink(p);
-    }
+/* Gathers every rank's chunk list on the root: holders[c] (root) receives the rank that holds
+ * chunk c (took it from the counter, computed or resumed).  Collective. */
+static int gather_holders(const npt_mpi_world *w, const int64_t *mine, int n_mine, int n_chunks,
+                          int *holders) {
+  if (w->size == 1) {
+    for (int i = 0; i < n_mine; i++)
+      holders[mine[i]] = 0;
+    return 0;
   }
-  if (d)
-    closedir(d);
-  rmdir(r->parts_dir);
-}
-
-/* The root's phase: provenance, stitching, archive. */
-static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_config *cfg,
-                      const npt_run *r, npt_cli_engine *ce, const char *lines, double t_start,
-                      const double *sum, totals *tot) {
-  npt_archive_options ao = r->ao;
-  ao.force = a->force;
-  npt_archive *ar = NULL;
-  char *text = npt_config_text(cfg);
-  if (!text)
-    return npt_error_set(NPT_ENOMEM, "out of memory");
-  int rc = npt_archive_open(&ar, a->out, &ao);
-  if (rc == 0) {
-    char classes[512];
-    npt_cli_class_names(ce->g, classes, sizeof classes);
-    npt_archive_run run = {
-        text, r->o.model, r->model_sha256, npt_engine_backend(ce->e), classes, ce->g->n_classes,
-        NULL, 0};
-    rc = npt_archive_set_run(ar, &run);
-  }
-  free(text);
-  char plan[128];
-  snprintf(plan, sizeof plan, "%d chunks of %lld frames, overlap %lld", r->plan.n_chunks,
-           (long long)r->cs.frames, (long long)r->cs.overlap);
+  int *counts = w->rank == 0 ? calloc((size_t)w->size, sizeof *counts) : NULL;
+  int *displs = w->rank == 0 ? calloc((size_t)w->size, sizeof *displs) : NULL;
+  int64_t *all = w->rank == 0 ? malloc(sizeof *all * (size_t)(n_chunks + 1)) : NULL;
+  int lrc =
+      w->rank == 0 && (!counts || !displs || !all) ? npt_error_set(NPT_ENOMEM, "out of memory") : 0;
+  int rc = npt_mpi_agree(w, lrc);
+  if (rc == 0 && MPI_Gather(&n_mine, 1, MPI_INT, counts, 1, MPI_INT, 0, w->comm) != MPI_SUCCESS)
+    rc = npt_error_set(NPT_EMPI, "gathering the ranks' chunks failed");
+  int total = 0;
+  for (int q = 0; rc == 0 && w->rank == 0 && q < w->size; q++)
+    displs[q] = total, total += counts[q];
+  if (rc == 0 && w->rank == 0 && total != n_chunks)
+    lrc = npt_error_set(NPT_EINTERNAL, "the ranks hold %d chunks of %d", total, n_chunks);
   if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "mpi_ranks", w->size);
-  if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "mpi_nodes", w->n_nodes);
-  if (rc == 0)
-    rc = npt_archive_set_attr_str(ar, "chunk_plan", plan);
-  if (rc == 0)
-    rc = npt_archive_set_attr_str(ar, "ranks", lines);
-  int64_t shared = 0, motion = 0;
-  double stitch_s = 0, write_s = 0;
-  if (rc == 0)
-    rc = npt_run_assemble(r, ar, &tot->tracks, &tot->dets, &tot->events, &shared, &motion,
-                          &stitch_s, &write_s);
-  if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "stitch_links_shared", shared);
-  if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "stitch_links_motion", motion);
-  const struct {
-    const char *name;
-    double s;
-  } t[] = {{"detect", sum[0]},
-           {"track", sum[1]},
-           {"parts", sum[2]},
-           {"chunks", tot->chunk_wall_s},
-           {"stitch", stitch_s},
-           {"write", write_s},
-           {"total", npt_cli_now_s() - t_start}};
-  for (size_t i = 0; i < sizeof t / sizeof t[0] && rc == 0; i++)
-    rc = npt_archive_set_timing(ar, t[i].name, t[i].s);
-  if (rc == 0)
-    rc = npt_archive_finish(ar);
-  else if (ar)
-    npt_archive_abort(ar);
-  if (rc == 0)
-    remove_parts(r);
+    rc = npt_mpi_agree(w, lrc);
+  if (rc == 0 && MPI_Gatherv(mine, n_mine, MPI_INT64_T, all, counts, displs, MPI_INT64_T, 0,
+                             w->comm) != MPI_SUCCESS)
+    rc = npt_error_set(NPT_EMPI, "gathering the ranks' chunks failed");
+  for (int q = 0; rc == 0 && w->rank == 0 && q < w->size; q++)
+    for (int i = 0; i < counts[q]; i++)
+      holders[all[displs[q] + i]] = q;
+  free(counts), free(displs), free(all);
   return rc;
 }
 
 /* The whole run.  *agreed says whether an error is known to every rank (else the top level
  * must abort the job). */
-static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agreed) {
+static int run(const npt_mpi_world *w, const run_args *a, npt_run_totals *tot, int *agreed) {
   *agreed = 1;
   double t_start = npt_cli_now_s();
   npt_config *cfg = NULL;
@@ -297,12 +213,18 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
   npt_frames *fr = NULL;
   int fr_video = -1;
   int64_t chunk = 0, done = 0;
+  /* The chunks this rank holds: it writes their rows into the archive. */
+  int64_t *mine = malloc(sizeof *mine * (size_t)(r.plan.n_chunks + 1));
+  int n_mine = 0;
   *agreed = 0;
+  if (!mine)
+    rc = npt_error_set(NPT_ENOMEM, "out of memory");
   while (rc == 0) {
     rc = npt_chunk_counter_next(counter, done, &chunk);
     if (rc < 0 || chunk < 0)
       break;
     chunk = r.plan.order[chunk];
+    mine[n_mine++] = chunk;
     rc = npt_run_chunk(&r, &ce, chunk, w->rank, &fr, &fr_video, &st);
     done = rc == 0 ? r.plan.chunk[chunk].end - r.plan.chunk[chunk].begin : 0;
   }
@@ -313,21 +235,24 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
   else if (counter && w->size == 1)
     npt_chunk_counter_stop(counter); /* with several ranks the top level aborts the job */
   if (rc < 0) {                      /* one rank's error: the top level aborts the job */
+    free(mine);
     npt_cli_engine_close(&ce);
     npt_run_free(&r);
     npt_config_free(cfg);
     return rc;
   }
   *agreed = 1;
-  double stats[N_STATS] = {st.detect_s,
-                           st.track_s,
-                           st.part_s,
-                           st.resume_s,
-                           0,
-                           (double)st.chunks + (double)st.skipped,
-                           (double)st.frames,
-                           (double)st.skipped,
-                           (double)st.saturated};
+  qsort(mine, (size_t)n_mine, sizeof *mine, cmp_i64);
+  double stats[NPT_RUN_N_STATS] = {st.detect_s,
+                                   st.track_s,
+                                   st.part_s,
+                                   st.resume_s,
+                                   0,
+                                   (double)st.chunks + (double)st.skipped,
+                                   (double)st.frames,
+                                   (double)st.skipped,
+                                   (double)st.saturated,
+                                   0};
   /* Every rank reaches this barrier once its last chunk is done: the idle time is the wait for
    * the slowest rank. */
   if (w->size > 1) {
@@ -338,40 +263,44 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
   }
   stats[4] = npt_cli_now_s() - t_idle;
   tot->chunk_wall_s = npt_cli_now_s() - t_chunks;
-  double *all = w->rank == 0 ? malloc(sizeof *all * N_STATS * (size_t)w->size) : NULL;
+  double *all = w->rank == 0 ? malloc(sizeof *all * NPT_RUN_N_STATS * (size_t)w->size) : NULL;
   char *hosts = w->rank == 0 ? malloc((size_t)w->size * 64) : NULL;
   char *devs = w->rank == 0 ? malloc((size_t)w->size * 32) : NULL;
-  int lrc =
-      w->rank == 0 && (!all || !hosts || !devs) ? npt_error_set(NPT_ENOMEM, "out of memory") : rc;
+  int *holders = w->rank == 0 ? calloc((size_t)r.plan.n_chunks + 1, sizeof *holders) : NULL;
+  int lrc = w->rank == 0 && (!all || !hosts || !devs || !holders)
+                ? npt_error_set(NPT_ENOMEM, "out of memory")
+                : rc;
   rc = npt_mpi_agree(w, lrc);
   if (rc == 0 && w->size == 1) {
     memcpy(all, stats, sizeof stats);
     memcpy(hosts, w->host, 64);
     memcpy(devs, dev, 32);
-  } else if (rc == 0 &&
-             (MPI_Gather(stats, N_STATS, MPI_DOUBLE, all, N_STATS, MPI_DOUBLE, 0, w->comm) ||
-              MPI_Gather(w->host, 64, MPI_CHAR, hosts, 64, MPI_CHAR, 0, w->comm) ||
-              MPI_Gather(dev, 32, MPI_CHAR, devs, 32, MPI_CHAR, 0, w->comm)))
+  } else if (rc == 0 && (MPI_Gather(stats, NPT_RUN_N_STATS, MPI_DOUBLE, all, NPT_RUN_N_STATS,
+                                    MPI_DOUBLE, 0, w->comm) ||
+                         MPI_Gather(w->host, 64, MPI_CHAR, hosts, 64, MPI_CHAR, 0, w->comm) ||
+                         MPI_Gather(dev, 32, MPI_CHAR, devs, 32, MPI_CHAR, 0, w->comm)))
     rc = npt_error_set(NPT_EMPI, "gathering the ranks' statistics failed");
+  if (rc == 0)
+    rc = gather_holders(w, mine, n_mine, r.plan.n_chunks, holders);
   if (rc == 0) {
-    int root_rc = 0;
+    char classes[512] = "";
     if (w->rank == 0) {
       progress_show(&prog, 1);
-      double sum[N_STATS] = {0};
       for (int i = 0; i < w->size; i++)
-        for (int k = 0; k < N_STATS; k++)
-          sum[k] += all[(size_t)i * N_STATS + k];
-      tot->saturated = (int64_t)sum[8];
+        tot->saturated += (int64_t)all[(size_t)i * NPT_RUN_N_STATS + 8];
       for (int v = 0; v < r.n_videos; v++)
         tot->frames += r.end[v] - r.first[v];
-      char *lines = rank_lines(w, all, hosts, devs);
-      root_rc = lines ? root_phase(w, a, cfg, &r, &ce, lines, t_start, sum, tot)
-                      : npt_error_set(NPT_ENOMEM, "out of memory");
-      free(lines);
+      npt_cli_class_names(ce.g, classes, sizeof classes);
     }
-    rc = npt_mpi_share_status(w, 0, root_rc);
+    npt_run_archive_in in = {cfg,          a->out,
+                             a->force,     npt_engine_backend(ce.e),
+                             classes,      ce.g->n_classes,
+                             ce.embed_dim, all,
+                             hosts,        devs,
+                             t_start,      tot->chunk_wall_s};
+    rc = npt_run_archive(w, &in, &r, mine, n_mine, holders, tot, agreed);
   }
-  free(all), free(hosts), free(devs);
+  free(all), free(hosts), free(devs), free(holders), free(mine);
   npt_cli_engine_close(&ce);
   npt_run_free(&r);
   npt_config_free(cfg);
@@ -512,7 +441,7 @@ int npt_cmd_run(int argc, char **argv) {
     npt_mpi_world_single(&w);
   }
   int agreed = 1;
-  totals tot = {0};
+  npt_run_totals tot = {0};
   if (rc == 0)
     rc = run(&w, &a, &tot, &agreed);
   run_args_free(&a);
@@ -524,6 +453,9 @@ int npt_cmd_run(int argc, char **argv) {
     npt_error_set(rc, "%s", msg);
     npt_cli_fail("run", rc);
     fflush(stderr);
+    /* Failing inside the parallel write: the temporary archive goes (any rank may remove it). */
+    if (tot.temp[0])
+      unlink(tot.temp);
     MPI_Abort(MPI_COMM_WORLD, npt_exit_status(rc));
   }
   if (rc < 0) {
