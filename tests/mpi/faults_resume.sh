@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Failures under MPI end the whole job quickly with the failing rank's message and no archive:
-# a rank failing at start, in the middle of a chunk, and the root failing while writing the
-# archive (NPTRACK_TEST_FAIL, test-only).  A rank killed (SIGKILL) after saving a part, and the
+# a rank failing at start, in the middle of a chunk, the root failing while writing the
+# archive's tables, and a rank failing in the parallel write of the detections columns, before a
+# collective write (agreed: every rank stops together) or inside one (the others are left in
+# HDF5's collective calls: only MPI_Abort ends them) (NPTRACK_TEST_FAIL, test-only).  A rank killed (SIGKILL) after saving a part, and the
 # root killed while writing the archive, are resumed with --resume on another rank count and give
 # the same tables as an uninterrupted run; --resume refuses parts made from another
 # configuration or other frames.
@@ -31,6 +33,13 @@ failing 3 1:start "^nptrack run: error: rank 1: test fault at 'start' \(NPTRACK_
 [ "$(grep -c 'nptrack run: error' "$tmp/err")" = 1 ] || fail "start: not one error line: $(cat "$tmp/err")"
 failing 3 2:chunk "^nptrack run: error: rank 2: chunk [0-9]+ \((long|short), frames [0-9]+-[0-9]+\): test fault at 'chunk'"
 failing 2 0:write "^nptrack run: error: test fault at 'write' \(NPTRACK_TEST_FAIL\)$"
+# The parallel write: the fault comes at the last video, after the first was written
+# collectively; that video has one chunk, so on 4 ranks most have nothing to write there (they
+# agree all the same).
+failing 3 1:rows "^nptrack run: error: rank 1: test fault at 'rows' \(NPTRACK_TEST_FAIL\)$"
+[ "$(grep -c 'nptrack run: error' "$tmp/err")" = 1 ] || fail "rows: not one error line: $(cat "$tmp/err")"
+failing 4 3:rows "^nptrack run: error: rank 3: test fault at 'rows' \(NPTRACK_TEST_FAIL\)$"
+failing 3 2:rowswrite "^nptrack run: error: rank 2: test fault at 'rowswrite' \(NPTRACK_TEST_FAIL\)$"
 # A real bad frame: a gzip'ed video with a damaged chunk of frames in the middle; the rank that
 # reads it (in its reader thread) names the chunk, the file and the frame.
 "$bin" synth -q -c "$src/config/synth/dense.cfg" -s synth.frames=200 -s synth.width=64 \
@@ -94,6 +103,9 @@ ls -A "$tmp/p.h5.parts" | grep -q '^\.chunk_.*\.part$' || fail "kill-partwrite: 
 resumed 4 "$tmp/p.h5" 0
 killed 2 0:kill-stitch "$tmp/s.h5"
 resumed 3 "$tmp/s.h5" 8
+# A rank killed in the parallel write of the columns: every chunk is saved; resume on 2 ranks.
+killed 3 1:kill-rows "$tmp/c.h5"
+resumed 2 "$tmp/c.h5" 8
 
 # The root killed while writing the archive: every chunk is saved; resume on 4 ranks, 1 rank.
 NPTRACK_TEST_FAIL=0:kill-write timeout 120 "$mpiexec" -n 2 --oversubscribe "$bin" run -q \
