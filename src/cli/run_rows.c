@@ -2,13 +2,18 @@
  * of the chunks it holds, written in parallel into the archive the root has made
  * (io/archive_rows.h).
  *
- * A rank's chunks of a video are written in pieces: as many of its chunks, in chunk order, as fit
- * in a memory budget (WRITE_BYTES; at least one chunk), one collective write per column per
- * piece; a rank's chunks need not be next to each other, the piece's selection is the union of
- * their runs of rows.  Every rank joins as many collective writes per video as the rank with the
- * most pieces (the others with empty selections).  Memory is bounded by the budget or one chunk,
- * never by the video; with the default budget a video's rows on a rank are usually one piece,
- * one collective write per column.
+ * A rank's chunks of a video are written in pieces: a piece is a run of its chunks that are next
+ * to each other in the table (consecutive chunk indices), as many as fit in a memory budget
+ * (WRITE_BYTES; at least one chunk), written with one collective write per column.  Every rank
+ * joins as many collective writes per video as the rank with the most pieces (the others with
+ * empty selections).  Memory is bounded by the budget or one chunk, never by the video.
+ *
+ * Why not one piece of all a rank's chunks (a union of hyperslabs, one collective write per
+ * column per video)?  HDF5 1.10.8 maps an irregular selection to the dataset's chunks element by
+ * element: measured on this machine (docs/performance.md, "Archive writing"), a union of 2 to 49
+ * runs per rank made the collective write of 1M rows x 64 float16 values 5x slower than one
+ * write per run, while each further collective write costs about 10 ms.  One rank, or ranks
+ * holding neighbouring chunks, still write a video's rows in one piece.
  *
  * Errors: reading a part, checking its rows and preparing the selection can fail on one rank;
  * every rank agrees on that (npt_mpi_agree) before each collective write, so all stop together
@@ -54,7 +59,7 @@ static int make_pieces(const int64_t *mine, int first, int end, const npt_run_ch
   int64_t rows = 0;
   for (int i = first; i < end; i++) {
     int64_t k = cr[mine[i]].n;
-    if (i == first || rows + k > budget) {
+    if (i == first || rows + k > budget || mine[i] != mine[i - 1] + 1) {
       start[n++] = i;
       rows = 0;
     }
@@ -86,7 +91,9 @@ static int read_piece(const npt_run *r, const int64_t *mine, int a, int b,
     if (out->n - before != cr[c].n)
       return npt_error_set(NPT_EFORMAT, "chunk %lld: %lld rows to write, the root counted %lld",
                            (long long)c, (long long)(out->n - before), (long long)cr[c].n);
-    if (cr[c].n > 0) {
+    if (cr[c].n > 0 && *n_runs > 0 && off[*n_runs - 1] + cnt[*n_runs - 1] == cr[c].offset) {
+      cnt[*n_runs - 1] += cr[c].n; /* the next chunk's rows follow: one run, a regular selection */
+    } else if (cr[c].n > 0) {
       off[*n_runs] = cr[c].offset;
       cnt[*n_runs] = cr[c].n;
       (*n_runs)++;

@@ -29,9 +29,10 @@ for n in 1 2 3 4; do
   check_archive "$tmp/r$n.h5"
 done
 # Every detection's embedding too (float16 [N, D]).  Alone, then on 1 to 4 ranks, those on 2 to 4
-# in pieces of at most 4000 (2 ranks: two chunks a piece) or 300 rows (NPTRACK_TEST_WRITE_ROWS, test-only): several collective writes
-# per column, ranks with different numbers of pieces (the others join with empty selections),
-# pieces of chunks that are not next to each other, several ranks writing into one HDF5 chunk.
+# in pieces of at most 4000 (2 ranks: neighbouring chunks a rank holds share a piece) or 300 rows
+# (NPTRACK_TEST_WRITE_ROWS, test-only): several collective writes per column, ranks with
+# different numbers of pieces (the others join with empty selections), several ranks writing
+# into one HDF5 chunk.
 EMB=(-s archive.embeddings=all)
 expect 0 "" "$bin" run -q "${RUN_SET[@]}" "${EMB[@]}" -o "$tmp/e0.h5" "${videos[@]}"
 check_archive "$tmp/e0.h5" --embeddings
