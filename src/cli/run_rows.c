@@ -27,7 +27,7 @@
 #include "io/archive_rows.h"
 
 /* Memory of a rank's piece of rows (the rows as read, and the columns made from them). */
-enum { WRITE_BYTES = 256 << 20 };
+enum { WRITE_BYTES = 64 << 20 };
 
 /* Rows per piece: the budget, or (tests only) NPTRACK_TEST_WRITE_ROWS, so that small test videos
  * also take several pieces. */
