@@ -11,9 +11,10 @@
  *
  * Not collective: one process writes an archive (under MPI, the root).  A video is written whole
  * (npt_archive_add_video: the derived tables computed from all its rows first) or streamed in
- * pieces of rows (npt_archive_stream_*: the same datasets, memory bounded by a piece); a later
- * parallel writer can write the rows collectively with hyperslabs without changing the
- * layout. */
+ * pieces of rows (npt_archive_stream_*: the same datasets, memory bounded by a piece).  A
+ * streamed video's detections columns can be left to the parallel row writer
+ * (npt_archive_stream_defer_rows, npt_archive_suspend; io/archive_rows.h), which the ranks that
+ * hold the rows run collectively, without changing the layout. */
 #ifndef NPT_ARCHIVE_H
 #define NPT_ARCHIVE_H
 
