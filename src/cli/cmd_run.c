@@ -9,8 +9,10 @@
  *   2. chunks: ranks take chunks from the dynamic counter (mpi/mpi_util.h) and save each as a
  *      part file (run_chunk.c).  An error here is one rank's: the top level prints it and calls
  *      MPI_Abort, which ends every rank at once.
- *   3. root: stitching and the archive (run_assemble.c) while the other ranks wait without
- *      spinning; the root's status is broadcast and every rank exits with it.
+ *   3. the archive (run_archive.c): the root stitches and writes the tables (run_assemble.c)
+ *      while the other ranks wait without spinning; then every rank writes the detections of
+ *      the chunks it holds in parallel (run_rows.c) and the root finishes the file.  Errors are
+ *      agreed on, except one inside a collective write, which aborts the job.
  * Without mpirun this is the same plan on one rank. */
 #include <errno.h>
 #include <getopt.h>
