@@ -9,10 +9,11 @@
  *   2. chunks: ranks take chunks from the dynamic counter (mpi/mpi_util.h) and save each as a
  *      part file (run_chunk.c).  An error here is one rank's: the top level prints it and calls
  *      MPI_Abort, which ends every rank at once.
- *   3. root: stitching and the archive (run_assemble.c) while the other ranks wait without
- *      spinning; the root's status is broadcast and every rank exits with it.
+ *   3. the archive (run_archive.c): the root stitches and writes the tables (run_assemble.c)
+ *      while the other ranks wait without spinning; then every rank writes the detections of
+ *      the chunks it holds in parallel (run_rows.c) and the root finishes the file.  Errors are
+ *      agreed on, except one inside a collective write, which aborts the job.
  * Without mpirun this is the same plan on one rank. */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -117,35 +118,7 @@ static void progress_cb(void *ctx, int64_t done) {
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* The chunk phase and the root's phase */
-
-/* The per-rank statistics gathered on the root, in this order. */
-enum {
-  S_READ,
-  S_READ_WAIT,
-  S_DETECT,
-  S_DETECT_WAIT_FRAMES,
-  S_DETECT_WAIT_TRACK,
-  S_TRACK,
-  S_TRACK_WAIT,
-  S_FRAMES_WALL,
-  S_PARTS,
-  S_RESUME,
-  S_IDLE,
-  S_CHUNKS,
-  S_FRAMES,
-  S_SKIPPED,
-  S_SATURATED,
-  S_MAXRSS,
-  N_STATS
-};
-
-typedef struct totals {
-  int64_t frames, dets, tracks, events, saturated;
-  double chunk_wall_s;
-  int ranks;
-  double loop_s, read_s, detect_s, wait_frames_s, wait_track_s, track_s; /* summed over ranks */
-} totals;
+/* The chunk phase, then the archive's (run_archive.c) */
 
 /* This process's peak resident set size so far (getrusage), in bytes. */
 static double peak_rss_bytes(void) {
@@ -153,163 +126,48 @@ static double peak_rss_bytes(void) {
   return getrusage(RUSAGE_SELF, &ru) == 0 ? 1024.0 * (double)ru.ru_maxrss : 0.0;
 }
 
-/* Per-rank provenance, one line per rank, on the root.  An HDF5 attribute holds at most 64 KiB:
- * past RANK_LINES_MAX bytes the remaining ranks are summarised in one line. */
-enum { RANK_LINES_MAX = 60000 };
-
-static char *rank_lines(const npt_mpi_world *w, const double *st, const char *hosts,
-                        const char *devs) {
-  size_t cap = RANK_LINES_MAX + 512, used = 0;
-  char *s = malloc(cap);
-  if (!s)
-    return NULL;
-  s[0] = '\0';
-  for (int i = 0; i < w->size; i++) {
-    const double *x = st + (size_t)i * N_STATS;
-    char line[768];
-    int n = snprintf(
-        line, sizeof line,
-        "rank %d: host %.64s, device %.32s, %lld chunks (%lld resumed), %lld frames, "
-        "frame loop %.3f s: read %.3f s (waited %.3f s), detect %.3f s (waited %.3f s for "
-        "frames, %.3f s for the tracker), track %.3f s (waited %.3f s); part files %.3f s, "
-        "resume checks %.3f s, idle %.3f s, peak memory %.1f MB\n",
-        i, hosts + (size_t)i * 64, devs + (size_t)i * 32, (long long)x[S_CHUNKS],
-        (long long)x[S_SKIPPED], (long long)x[S_FRAMES], x[S_FRAMES_WALL], x[S_READ],
-        x[S_READ_WAIT], x[S_DETECT], x[S_DETECT_WAIT_FRAMES], x[S_DETECT_WAIT_TRACK], x[S_TRACK],
-        x[S_TRACK_WAIT], x[S_PARTS], x[S_RESUME], x[S_IDLE], x[S_MAXRSS] / 1e6);
-    if (n < 0 || (size_t)n >= sizeof line || used + (size_t)n > RANK_LINES_MAX) {
-      snprintf(s + used, cap - used, "... and %d more ranks (not listed: attribute size)\n",
-               w->size - i);
-      break;
-    }
-    memcpy(s + used, line, (size_t)n + 1);
-    used += (size_t)n;
-  }
-  return s;
+static int cmp_i64(const void *x, const void *y) {
+  int64_t p = *(const int64_t *)x, q = *(const int64_t *)y;
+  return (p > q) - (p < q);
 }
 
-/* Removes the parts folder: its part files (this plan's, and any an earlier run with another
- * plan left) and temporary parts that killed writers left (".chunk_NNNNNN.h5.PID.part").
- * Anything else keeps the folder. */
-static void remove_parts(const npt_run *r) {
-  DIR *d = opendir(r->parts_dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    const char *n = e->d_name;
-    size_t len = strlen(n);
-    int part = !strncmp(n, "chunk_", 6) && len > 3 && !strcmp(n + len - 3, ".h5");
-    int temp = !strncmp(n, ".chunk_", 7) && len > 5 && !strcmp(n + len - 5, ".part");
-    if (part || temp) {
-      char p[4096];
-      snprintf(p, sizeof p, "%s/%s", r->parts_dir, n);
-      unlink(p);
-    }
+/* Gathers every rank's chunk list on the root: holders[c] (root) receives the rank that holds
+ * chunk c (took it from the counter, computed or resumed).  Collective. */
+static int gather_holders(const npt_mpi_world *w, const int64_t *mine, int n_mine, int n_chunks,
+                          int *holders) {
+  if (w->size == 1) {
+    for (int i = 0; i < n_mine; i++)
+      holders[mine[i]] = 0;
+    return 0;
   }
-  if (d)
-    closedir(d);
-  rmdir(r->parts_dir);
-}
-
-/* Removes the temporary archives that killed runs for the same target left beside it
- * (".NAME.PID.part", common/path.h; the archive writer removes its own on an error, but a
- * SIGKILL leaves it).  Called once the archive is complete: each such file is then a dead
- * writer's (a run writing the same target at the same time would clash in the parts anyway). */
-static void remove_stale_temps(const char *target) {
-  const char *slash = strrchr(target, '/');
-  const char *base = slash ? slash + 1 : target;
-  char dir[4096] = ".";
-  if (slash)
-    snprintf(dir, sizeof dir, "%.*s", slash == target ? 1 : (int)(slash - target), target);
-  size_t nb = strlen(base);
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    const char *n = e->d_name, *p = n + 1 + nb + 1;
-    size_t len = strlen(n);
-    if (n[0] != '.' || len <= nb + 7 || strncmp(n + 1, base, nb) || n[1 + nb] != '.' ||
-        strcmp(n + len - 5, ".part"))
-      continue;
-    while (*p >= '0' && *p <= '9')
-      p++;
-    if (p == n + 1 + nb + 1 || p != n + len - 5)
-      continue;
-    char path[8192];
-    snprintf(path, sizeof path, "%s/%s", dir, n);
-    unlink(path);
-  }
-  if (d)
-    closedir(d);
-}
-
-/* The root's phase: provenance, stitching, archive. */
-static int root_phase(const npt_mpi_world *w, const run_args *a, const npt_config *cfg,
-                      const npt_run *r, npt_cli_engine *ce, const char *lines, double t_start,
-                      const double *sum, totals *tot) {
-  npt_archive_options ao = r->ao;
-  ao.force = a->force;
-  npt_archive *ar = NULL;
-  char *text = npt_config_text(cfg);
-  if (!text)
-    return npt_error_set(NPT_ENOMEM, "out of memory");
-  int rc = npt_archive_open(&ar, a->out, &ao);
-  if (rc == 0) {
-    char classes[512];
-    npt_cli_class_names(ce->g, classes, sizeof classes);
-    npt_archive_run run = {
-        text, r->o.model, r->model_sha256, npt_engine_backend(ce->e), classes, ce->g->n_classes,
-        NULL, 0};
-    rc = npt_archive_set_run(ar, &run);
-  }
-  free(text);
-  char plan[128];
-  snprintf(plan, sizeof plan, "%d chunks of %lld frames, overlap %lld", r->plan.n_chunks,
-           (long long)r->cs.frames, (long long)r->cs.overlap);
+  int *counts = w->rank == 0 ? calloc((size_t)w->size, sizeof *counts) : NULL;
+  int *displs = w->rank == 0 ? calloc((size_t)w->size, sizeof *displs) : NULL;
+  int64_t *all = w->rank == 0 ? malloc(sizeof *all * (size_t)(n_chunks + 1)) : NULL;
+  int lrc =
+      w->rank == 0 && (!counts || !displs || !all) ? npt_error_set(NPT_ENOMEM, "out of memory") : 0;
+  int rc = npt_mpi_agree(w, lrc);
+  if (rc == 0 && MPI_Gather(&n_mine, 1, MPI_INT, counts, 1, MPI_INT, 0, w->comm) != MPI_SUCCESS)
+    rc = npt_error_set(NPT_EMPI, "gathering the ranks' chunks failed");
+  int total = 0;
+  for (int q = 0; rc == 0 && w->rank == 0 && q < w->size; q++)
+    displs[q] = total, total += counts[q];
+  if (rc == 0 && w->rank == 0 && total != n_chunks)
+    lrc = npt_error_set(NPT_EINTERNAL, "the ranks hold %d chunks of %d", total, n_chunks);
   if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "mpi_ranks", w->size);
-  if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "mpi_nodes", w->n_nodes);
-  if (rc == 0)
-    rc = npt_archive_set_attr_str(ar, "chunk_plan", plan);
-  if (rc == 0)
-    rc = npt_archive_set_attr_str(ar, "ranks", lines);
-  int64_t shared = 0, motion = 0;
-  double stitch_s = 0, write_s = 0;
-  if (rc == 0)
-    rc = npt_run_assemble(r, ar, &tot->tracks, &tot->dets, &tot->events, &shared, &motion,
-                          &stitch_s, &write_s);
-  if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "stitch_links_shared", shared);
-  if (rc == 0)
-    rc = npt_archive_set_attr_i64(ar, "stitch_links_motion", motion);
-  const struct {
-    const char *name;
-    double s;
-  } t[] = {
-      {"read", sum[S_READ]},
-      {"detect", sum[S_DETECT]},
-      {"track", sum[S_TRACK]},
-      {"parts", sum[S_PARTS]},
-      {"chunks", tot->chunk_wall_s},
-      {"stitch", stitch_s},
-      {"write", write_s},
-      {"total", npt_cli_now_s() - t_start},
-  };
-  for (size_t i = 0; i < sizeof t / sizeof t[0] && rc == 0; i++)
-    rc = npt_archive_set_timing(ar, t[i].name, t[i].s);
-  if (rc == 0)
-    rc = npt_archive_finish(ar);
-  else if (ar)
-    npt_archive_abort(ar);
-  if (rc == 0) {
-    remove_parts(r);
-    remove_stale_temps(a->out);
-  }
+    rc = npt_mpi_agree(w, lrc);
+  if (rc == 0 && MPI_Gatherv(mine, n_mine, MPI_INT64_T, all, counts, displs, MPI_INT64_T, 0,
+                             w->comm) != MPI_SUCCESS)
+    rc = npt_error_set(NPT_EMPI, "gathering the ranks' chunks failed");
+  for (int q = 0; rc == 0 && w->rank == 0 && q < w->size; q++)
+    for (int i = 0; i < counts[q]; i++)
+      holders[all[displs[q] + i]] = q;
+  free(counts), free(displs), free(all);
   return rc;
 }
 
 /* The whole run.  *agreed says whether an error is known to every rank (else the top level
  * must abort the job). */
-static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agreed) {
+static int run(const npt_mpi_world *w, const run_args *a, npt_run_totals *tot, int *agreed) {
   *agreed = 1;
   double t_start = npt_cli_now_s();
   npt_config *cfg = NULL;
@@ -364,12 +222,18 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
   npt_frames *fr = NULL;
   int fr_video = -1;
   int64_t chunk = 0, done = 0;
+  /* The chunks this rank holds: it writes their rows into the archive. */
+  int64_t *mine = malloc(sizeof *mine * (size_t)(r.plan.n_chunks + 1));
+  int n_mine = 0;
   *agreed = 0;
+  if (!mine)
+    rc = npt_error_set(NPT_ENOMEM, "out of memory");
   while (rc == 0) {
     rc = npt_chunk_counter_next(counter, done, &chunk);
     if (rc < 0 || chunk < 0)
       break;
     chunk = r.plan.order[chunk];
+    mine[n_mine++] = chunk;
     rc = npt_run_chunk(&r, &ce, chunk, w->rank, &fr, &fr_video, &st);
     done = rc == 0 ? r.plan.chunk[chunk].end - r.plan.chunk[chunk].begin : 0;
   }
@@ -380,26 +244,28 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
   else if (counter && w->size == 1)
     npt_chunk_counter_stop(counter); /* with several ranks the top level aborts the job */
   if (rc < 0) {                      /* one rank's error: the top level aborts the job */
+    free(mine);
     npt_cli_engine_close(&ce);
     npt_run_free(&r);
     npt_config_free(cfg);
     return rc;
   }
   *agreed = 1;
-  double stats[N_STATS] = {[S_READ] = st.read_s,
-                           [S_READ_WAIT] = st.read_wait_s,
-                           [S_DETECT] = st.detect_s,
-                           [S_DETECT_WAIT_FRAMES] = st.detect_wait_frames_s,
-                           [S_DETECT_WAIT_TRACK] = st.detect_wait_track_s,
-                           [S_TRACK] = st.track_s,
-                           [S_TRACK_WAIT] = st.track_wait_s,
-                           [S_FRAMES_WALL] = st.frames_s,
-                           [S_PARTS] = st.part_s,
-                           [S_RESUME] = st.resume_s,
-                           [S_CHUNKS] = (double)st.chunks + (double)st.skipped,
-                           [S_FRAMES] = (double)st.frames,
-                           [S_SKIPPED] = (double)st.skipped,
-                           [S_SATURATED] = (double)st.saturated};
+  qsort(mine, (size_t)n_mine, sizeof *mine, cmp_i64);
+  double stats[NPT_RUN_N_STATS] = {[NPT_RUN_S_READ] = st.read_s,
+                                   [NPT_RUN_S_READ_WAIT] = st.read_wait_s,
+                                   [NPT_RUN_S_DETECT] = st.detect_s,
+                                   [NPT_RUN_S_DETECT_WAIT_FRAMES] = st.detect_wait_frames_s,
+                                   [NPT_RUN_S_DETECT_WAIT_TRACK] = st.detect_wait_track_s,
+                                   [NPT_RUN_S_TRACK] = st.track_s,
+                                   [NPT_RUN_S_TRACK_WAIT] = st.track_wait_s,
+                                   [NPT_RUN_S_FRAMES_WALL] = st.frames_s,
+                                   [NPT_RUN_S_PARTS] = st.part_s,
+                                   [NPT_RUN_S_RESUME] = st.resume_s,
+                                   [NPT_RUN_S_CHUNKS] = (double)st.chunks + (double)st.skipped,
+                                   [NPT_RUN_S_FRAMES] = (double)st.frames,
+                                   [NPT_RUN_S_SKIPPED] = (double)st.skipped,
+                                   [NPT_RUN_S_SATURATED] = (double)st.saturated};
   /* Every rank reaches this barrier once its last chunk is done: the idle time is the wait for
    * the slowest rank. */
   if (w->size > 1) {
@@ -408,53 +274,55 @@ static int run(const npt_mpi_world *w, const run_args *a, totals *tot, int *agre
     rc = rc == MPI_SUCCESS ? npt_mpi_wait(&req)
                            : npt__mpi_fail(rc, __FILE__, __LINE__, "MPI_Ibarrier");
   }
-  stats[S_IDLE] = npt_cli_now_s() - t_idle;
-  stats[S_MAXRSS] = peak_rss_bytes(); /* so far: the root's assembly comes later */
+  stats[NPT_RUN_S_IDLE] = npt_cli_now_s() - t_idle;
+  stats[NPT_RUN_S_MAXRSS] = peak_rss_bytes(); /* so far: the root's assembly comes later */
   tot->chunk_wall_s = npt_cli_now_s() - t_chunks;
-  double *all = w->rank == 0 ? malloc(sizeof *all * N_STATS * (size_t)w->size) : NULL;
+  double *all = w->rank == 0 ? malloc(sizeof *all * NPT_RUN_N_STATS * (size_t)w->size) : NULL;
   char *hosts = w->rank == 0 ? malloc((size_t)w->size * 64) : NULL;
   char *devs = w->rank == 0 ? malloc((size_t)w->size * 32) : NULL;
-  int lrc =
-      w->rank == 0 && (!all || !hosts || !devs) ? npt_error_set(NPT_ENOMEM, "out of memory") : rc;
+  int *holders = w->rank == 0 ? calloc((size_t)r.plan.n_chunks + 1, sizeof *holders) : NULL;
+  int lrc = w->rank == 0 && (!all || !hosts || !devs || !holders)
+                ? npt_error_set(NPT_ENOMEM, "out of memory")
+                : rc;
   rc = npt_mpi_agree(w, lrc);
   if (rc == 0 && w->size == 1) {
     memcpy(all, stats, sizeof stats);
     memcpy(hosts, w->host, 64);
     memcpy(devs, dev, 32);
-  } else if (rc == 0 &&
-             (MPI_Gather(stats, N_STATS, MPI_DOUBLE, all, N_STATS, MPI_DOUBLE, 0, w->comm) ||
-              MPI_Gather(w->host, 64, MPI_CHAR, hosts, 64, MPI_CHAR, 0, w->comm) ||
-              MPI_Gather(dev, 32, MPI_CHAR, devs, 32, MPI_CHAR, 0, w->comm)))
+  } else if (rc == 0 && (MPI_Gather(stats, NPT_RUN_N_STATS, MPI_DOUBLE, all, NPT_RUN_N_STATS,
+                                    MPI_DOUBLE, 0, w->comm) ||
+                         MPI_Gather(w->host, 64, MPI_CHAR, hosts, 64, MPI_CHAR, 0, w->comm) ||
+                         MPI_Gather(dev, 32, MPI_CHAR, devs, 32, MPI_CHAR, 0, w->comm)))
     rc = npt_error_set(NPT_EMPI, "gathering the ranks' statistics failed");
+  if (rc == 0)
+    rc = gather_holders(w, mine, n_mine, r.plan.n_chunks, holders);
   if (rc == 0) {
-    int root_rc = 0;
+    char classes[512] = "";
     if (w->rank == 0) {
       progress_show(&prog, 1);
-      double sum[N_STATS] = {0};
+      double sum[NPT_RUN_N_STATS] = {0};
       for (int i = 0; i < w->size; i++)
-        for (int k = 0; k < N_STATS; k++)
-          sum[k] += all[(size_t)i * N_STATS + k];
-      tot->saturated = (int64_t)sum[S_SATURATED];
+        for (int k = 0; k < NPT_RUN_N_STATS; k++)
+          sum[k] += all[(size_t)i * NPT_RUN_N_STATS + k];
+      tot->saturated = (int64_t)sum[NPT_RUN_S_SATURATED];
       tot->ranks = w->size;
-      tot->loop_s = sum[S_FRAMES_WALL], tot->read_s = sum[S_READ];
-      tot->detect_s = sum[S_DETECT], tot->track_s = sum[S_TRACK];
-      tot->wait_frames_s = sum[S_DETECT_WAIT_FRAMES];
-      tot->wait_track_s = sum[S_DETECT_WAIT_TRACK];
+      tot->loop_s = sum[NPT_RUN_S_FRAMES_WALL], tot->read_s = sum[NPT_RUN_S_READ];
+      tot->detect_s = sum[NPT_RUN_S_DETECT], tot->track_s = sum[NPT_RUN_S_TRACK];
+      tot->wait_frames_s = sum[NPT_RUN_S_DETECT_WAIT_FRAMES];
+      tot->wait_track_s = sum[NPT_RUN_S_DETECT_WAIT_TRACK];
       for (int v = 0; v < r.n_videos; v++)
         tot->frames += r.end[v] - r.first[v];
-      char *lines = rank_lines(w, all, hosts, devs);
-      root_rc = lines ? root_phase(w, a, cfg, &r, &ce, lines, t_start, sum, tot)
-                      : npt_error_set(NPT_ENOMEM, "out of memory");
-      free(lines);
-      if (root_rc < 0 && w->size > 1) { /* named like the other phases' errors */
-        char msg[1200];
-        snprintf(msg, sizeof msg, "%s", npt_error_msg(root_rc));
-        npt_error_set(root_rc, "rank 0: %s", msg);
-      }
+      npt_cli_class_names(ce.g, classes, sizeof classes);
     }
-    rc = npt_mpi_share_status(w, 0, root_rc);
+    npt_run_archive_in in = {cfg,          a->out,
+                             a->force,     npt_engine_backend(ce.e),
+                             classes,      ce.g->n_classes,
+                             ce.embed_dim, all,
+                             hosts,        devs,
+                             t_start,      tot->chunk_wall_s};
+    rc = npt_run_archive(w, &in, &r, mine, n_mine, holders, tot, agreed);
   }
-  free(all), free(hosts), free(devs);
+  free(all), free(hosts), free(devs), free(holders), free(mine);
   npt_cli_engine_close(&ce);
   npt_run_free(&r);
   npt_config_free(cfg);
@@ -595,7 +463,7 @@ int npt_cmd_run(int argc, char **argv) {
     npt_mpi_world_single(&w);
   }
   int agreed = 1;
-  totals tot = {0};
+  npt_run_totals tot = {0};
   if (rc == 0)
     rc = run(&w, &a, &tot, &agreed);
   run_args_free(&a);
@@ -607,6 +475,9 @@ int npt_cmd_run(int argc, char **argv) {
     npt_error_set(rc, "%s", msg);
     npt_cli_fail("run", rc);
     fflush(stderr);
+    /* Failing inside the parallel write: the temporary archive goes (any rank may remove it). */
+    if (tot.temp[0])
+      unlink(tot.temp);
     MPI_Abort(MPI_COMM_WORLD, npt_exit_status(rc));
   }
   if (rc < 0) {

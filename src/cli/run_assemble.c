@@ -1,5 +1,5 @@
 /* The root's part of `nptrack run` (run_internal.h): stitching the chunks' tracklets into
- * tracks of whole videos, then assembling the archive from the part files with global ids.
+ * tracks of whole videos, then the archive's tables from the part files with global ids.
  *
  * Two passes over the parts, each in global chunk order, each holding one or two chunks at a
  * time: pass 1 reads each part's tracklets and rows, matches them with the previous chunk's
@@ -7,11 +7,14 @@
  * of the frames the chunk owns (chunk_plan.h), with global ids.  The rows therefore come in frame
  * order whichever rank made which part, and the tables are the same for any rank count.
  *
- * Root assembly, not parallel HDF5: the archive's derived tables (tracks, the per-track row
- * index, the per-frame summary) need all of a video's rows, so one process writes them, through
- * the archive's streaming writer (npt_archive_stream_*): pass 1 counts each global track's rows,
- * pass 2 hands the rows over chunk by chunk, so the root holds one chunk's rows at a time, plus
- * per-frame and per-track sums. */
+ * The derived tables (tracks, the per-track row index, the per-frame summary) need sums over all
+ * of a video's rows, added in one fixed order for the values not to depend on the ranks, so the
+ * root computes and writes them, through the archive's streaming writer (npt_archive_stream_*):
+ * pass 1 counts each global track's rows, pass 2 hands the rows over chunk by chunk, so the root
+ * holds one chunk's rows at a time, plus per-frame and per-track sums.  The detections columns
+ * themselves, the bulk of the archive, are left to the ranks that hold the chunks (run_rows.c):
+ * pass 2 records where each chunk's rows go (an exclusive prefix of the owned row counts over the
+ * video's chunks, in chunk order) and keeps each chunk's id map for the rank that writes it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,22 +24,24 @@
 #include "common/search.h"
 #include "track/stitch.h"
 
-/* One video's stitching result: for each of its chunks, the tracklets' local ids and global
- * ids. */
-typedef struct id_map {
-  int64_t n;
-  int64_t *local, *global;
-} id_map;
+/* One chunk's stitching result: its tracklets' local ids and global ids (and, once pass 2 ran,
+ * where its rows go). */
+typedef npt_run_chunk_rows id_map;
 
-static void maps_free(id_map *m, int n) {
-  for (int i = 0; m && i < n; i++)
-    free(m[i].local), free(m[i].global);
-  free(m);
+void npt_run_chunk_rows_free(npt_run_chunk_rows *cr, int n) {
+  for (int i = 0; cr && i < n; i++) {
+    free(cr[i].local), free(cr[i].global);
+    cr[i].local = cr[i].global = NULL;
+  }
+}
+
+int64_t npt_run_map_id(const npt_run_chunk_rows *m, int64_t local) {
+  int64_t i = local < 0 ? -1 : npt_find_i64(m->local, m->n_ids, local);
+  return i < 0 ? -1 : m->global[i];
 }
 
 static int64_t map_id(const id_map *m, int64_t local) {
-  int64_t i = local < 0 ? -1 : npt_find_i64(m->local, m->n, local);
-  return i < 0 ? -1 : m->global[i];
+  return npt_run_map_id(m, local);
 }
 
 typedef struct link_list {
@@ -60,9 +65,8 @@ static int link_add(link_list *l, int64_t a, int64_t b) {
   return 0;
 }
 
-/* Reads chunk c's part and checks it is the planned chunk. */
-static int read_part(const npt_run *r, int64_t c, npt_part_rows *rows, npt_tracklets *t,
-                     npt_part_events *e) {
+int npt_run_read_part(const npt_run *r, int64_t c, npt_part_rows *rows, npt_tracklets *t,
+                      npt_part_events *e) {
   char *path = npt_part_path(r->parts_dir, c);
   NPT_ALLOC_CHECK(path);
   npt_part_meta m;
@@ -102,12 +106,12 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, video_counts *vc,
   int rc = 0;
   for (int c = c0; c < c1 && rc == 0; c++) {
     npt_part_events ev;
-    rc = read_part(r, c, &rows, &t, &ev);
+    rc = npt_run_read_part(r, c, &rows, &t, &ev);
     if (rc < 0)
       break;
     npt_part_events_free(&ev);
     id_map *m = &maps[c - c0];
-    m->n = (int64_t)t.n;
+    m->n_ids = (int64_t)t.n;
     m->local = malloc(sizeof *m->local * (t.n + 1));
     m->global = malloc(sizeof *m->global * (t.n + 1));
     npt_stitch_key *k2 = realloc(keys, sizeof *keys * (size_t)(n_nodes + (int64_t)t.n + 1));
@@ -182,9 +186,9 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, video_counts *vc,
       vc->track_rows[ids[i] - 1] += own[i];
   for (int c = c0, base = 0; c < c1 && rc == 0; c++) {
     id_map *m = &maps[c - c0];
-    for (int64_t i = 0; i < m->n; i++)
+    for (int64_t i = 0; i < m->n_ids; i++)
       m->global[i] = ids[base + i];
-    base += (int)m->n;
+    base += (int)m->n_ids;
   }
   npt_stitch_uf_free(&uf);
   free(ids);
@@ -269,9 +273,32 @@ static int events_add(event_list *l, const npt_part_events *e, const id_map *m) 
   return 0;
 }
 
-/* Pass 2 for video v: the owned rows of each chunk, with global ids, streamed into the archive,
- * then the video's lineage events, with global ids. */
-static int write_video(const npt_run *r, int v, const id_map *maps, const video_counts *vc,
+int npt_run_owned_rows(const npt_run *r, int64_t c, const npt_part_rows *rows,
+                       const npt_run_chunk_rows *m, npt_part_rows *out) {
+  const npt_chunk *ch = &r->plan.chunk[c];
+  if (out->embed_dim && out->embed_dim != rows->embed_dim)
+    return npt_error_set(NPT_EFORMAT, "chunk %lld: embeddings of %d values, not %d", (long long)c,
+                         rows->embed_dim, out->embed_dim);
+  NPT_TRY(npt_part_rows_reserve(out, rows->n));
+  const int d = out->embed_dim;
+  for (int64_t i = 0; i < rows->n; i++) {
+    if (rows->frame[i] < ch->own_begin || rows->frame[i] >= ch->own_end)
+      continue;
+    int64_t j = out->n++;
+    out->frame[j] = rows->frame[i];
+    out->id[j] = npt_run_map_id(m, rows->id[i]);
+    out->x[j] = rows->x[i], out->y[j] = rows->y[i], out->w[j] = rows->w[i];
+    out->h[j] = rows->h[i], out->score[j] = rows->score[i], out->cls[j] = rows->cls[i];
+    if (d)
+      memcpy(out->embed + j * d, rows->embed + i * d, sizeof(float) * (size_t)d);
+  }
+  return 0;
+}
+
+/* Pass 2 for video v: the owned rows of each chunk, with global ids, streamed into the archive's
+ * derived tables (the columns are left to the ranks), then the video's lineage events, with
+ * global ids. */
+static int write_video(const npt_run *r, int v, id_map *maps, const video_counts *vc,
                        npt_archive *a, int64_t *dets, int64_t *n_events) {
   int c0 = r->plan.video_chunk[v], c1 = r->plan.video_chunk[v + 1];
   const npt_frames_info *in = &r->info[v];
@@ -287,33 +314,25 @@ static int write_video(const npt_run *r, int v, const id_map *maps, const video_
   npt_archive_stream *st = NULL;
   int rc = npt_archive_stream_begin(a, &av, vc->n_rows, vc->embed_dim, vc->n_ids, ids,
                                     vc->track_rows, &st);
+  if (rc == 0)
+    npt_archive_stream_defer_rows(st); /* the ranks write the columns (run_rows.c) */
+  const int64_t dets0 = *dets;
   npt_part_rows out = {.embed_dim = vc->embed_dim}, rows = {0};
   npt_tracklets t = {0};
   npt_part_events ev = {0};
   event_list el = {0};
   for (int c = c0; c < c1 && rc == 0; c++) {
-    rc = read_part(r, c, &rows, &t, &ev);
+    rc = npt_run_read_part(r, c, &rows, &t, &ev);
     if (rc == 0)
       rc = events_add(&el, &ev, &maps[c - c0]);
     if (rc == 0 && rows.embed_dim != vc->embed_dim)
       rc = npt_error_set(NPT_EFORMAT, "chunk %d: embeddings of %d values, not %d", c,
                          rows.embed_dim, vc->embed_dim);
-    const npt_chunk *ch = &r->plan.chunk[c];
     out.n = 0;
     if (rc == 0)
-      rc = npt_part_rows_reserve(&out, rows.n);
-    for (int64_t i = 0; i < rows.n && rc == 0; i++) {
-      if (rows.frame[i] < ch->own_begin || rows.frame[i] >= ch->own_end)
-        continue;
-      int64_t j = out.n++;
-      out.frame[j] = rows.frame[i];
-      out.id[j] = map_id(&maps[c - c0], rows.id[i]);
-      out.x[j] = rows.x[i], out.y[j] = rows.y[i], out.w[j] = rows.w[i], out.h[j] = rows.h[i];
-      out.score[j] = rows.score[i], out.cls[j] = rows.cls[i];
-      if (out.embed_dim)
-        memcpy(out.embed + j * out.embed_dim, rows.embed + i * rows.embed_dim,
-               sizeof(float) * (size_t)out.embed_dim);
-    }
+      rc = npt_run_owned_rows(r, c, &rows, &maps[c - c0], &out);
+    maps[c - c0].offset = *dets - dets0;
+    maps[c - c0].n = out.n;
     npt_archive_rows ar = {out.n,
                            out.frame,
                            out.id,
@@ -354,17 +373,14 @@ static int write_video(const npt_run *r, int v, const id_map *maps, const video_
   return rc;
 }
 
-int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t *dets,
-                     int64_t *events, int64_t *links_shared, int64_t *links_motion,
+int npt_run_assemble(const npt_run *r, npt_archive *a, npt_run_chunk_rows *cr, int64_t *tracks,
+                     int64_t *dets, int64_t *events, int64_t *links_shared, int64_t *links_motion,
                      double *stitch_s, double *write_s) {
   *tracks = *dets = *events = *links_shared = *links_motion = 0;
   *stitch_s = *write_s = 0;
   int rc = 0;
   for (int v = 0; v < r->n_videos && rc == 0; v++) {
-    int nc = r->plan.video_chunk[v + 1] - r->plan.video_chunk[v];
-    id_map *maps = calloc((size_t)nc, sizeof *maps);
-    if (!maps)
-      return npt_error_set(NPT_ENOMEM, "out of memory");
+    id_map *maps = cr + r->plan.video_chunk[v];
     double t0 = npt_cli_now_s();
     video_counts vc = {0};
     rc = stitch_video(r, v, maps, &vc, links_shared, links_motion);
@@ -379,7 +395,6 @@ int npt_run_assemble(const npt_run *r, npt_archive *a, int64_t *tracks, int64_t 
     *write_s += npt_cli_now_s() - t1;
     *tracks += vc.n_ids;
     free(vc.track_rows);
-    maps_free(maps, nc);
   }
   return rc;
 }

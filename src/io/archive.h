@@ -11,9 +11,10 @@
  *
  * Not collective: one process writes an archive (under MPI, the root).  A video is written whole
  * (npt_archive_add_video: the derived tables computed from all its rows first) or streamed in
- * pieces of rows (npt_archive_stream_*: the same datasets, memory bounded by a piece); a later
- * parallel writer can write the rows collectively with hyperslabs without changing the
- * layout. */
+ * pieces of rows (npt_archive_stream_*: the same datasets, memory bounded by a piece).  A
+ * streamed video's detections columns can be left to the parallel row writer
+ * (npt_archive_stream_defer_rows, npt_archive_suspend; io/archive_rows.h), which the ranks that
+ * hold the rows run collectively, without changing the layout. */
 #ifndef NPT_ARCHIVE_H
 #define NPT_ARCHIVE_H
 
@@ -140,6 +141,14 @@ int npt_archive_stream_write(npt_archive_stream *s, const npt_archive_rows *rows
 int npt_archive_stream_end(npt_archive_stream *s);
 void npt_archive_stream_free(npt_archive_stream *s);
 
+/* Called right after npt_archive_stream_begin: the rows handed to npt_archive_stream_write are
+ * still checked and summed into the tracks table, the per-track row index and the per-frame
+ * summary, but the detections columns (created at their full size, chunked and filtered as
+ * always) are left unwritten, for the parallel row writer (archive_rows.h) to fill once this
+ * process has closed the file (npt_archive_suspend).  The rows must be the same, in the same
+ * order, as the ones that writer gets: nothing here can check that. */
+void npt_archive_stream_defer_rows(npt_archive_stream *s);
+
 /* A video's lineage events (docs/archive-format.md, "events"): merges (sintering: several tracks
  * end, one begins) and splits (regeneration: one ends, several begin), in frame order.  Event e
  * happened at frame[e] (the children's first frame, 0-based), kind[e] is 1 (merge) or 2
@@ -163,6 +172,14 @@ typedef struct npt_archive_events {
  * a child and every id is in the video's tracks table.  Returns 0, NPT_EINVAL naming the video
  * and the event, or an HDF5 error.  After an error the archive can only be aborted. */
 int npt_archive_write_events(npt_archive *a, const char *name, const npt_archive_events *e);
+
+/* Closes the temporary file (everything written so far is on it), keeping the writer and its
+ * state, so that other processes can open the file: the parallel row writer (archive_rows.h)
+ * fills the detections columns of the videos streamed with npt_archive_stream_defer_rows.
+ * npt_archive_resume opens it again, for more attributes and npt_archive_finish.  Between the
+ * two, only npt_archive_abort and npt_archive_temp_path may be called. */
+int npt_archive_suspend(npt_archive *a);
+int npt_archive_resume(npt_archive *a);
 
 /* Writes the root attributes, status = "complete" last, closes, fsyncs and renames the file into
  * place.  Frees `a` whatever happens; on error the temporary file is removed. */

@@ -22,6 +22,7 @@ struct npt_archive_stream {
   hid_t g, gdet, gtrk, f16, det[NPT__DET_COLS], row_index;
   int64_t n_rows, written, last_frame;
   int embed_dim, with_emb16, n_classes;
+  int defer_rows; /* the detections columns are written by another writer (archive_rows.h) */
   double rate, px;
   /* per frame */
   int64_t *count, *count_by_class;
@@ -177,6 +178,10 @@ int npt_archive_stream_begin(npt_archive *a, const npt_archive_video *v, int64_t
   return 0;
 }
 
+void npt_archive_stream_defer_rows(npt_archive_stream *s) {
+  s->defer_rows = 1;
+}
+
 /* Writes track k's buffered row numbers at their place in row_index. */
 static int flush_track(npt_archive_stream *s, int64_t k) {
   if (s->nbuf[k] == 0)
@@ -231,7 +236,8 @@ int npt_archive_stream_write(npt_archive_stream *s, const npt_archive_rows *r) {
   if (s->written + r->n > s->n_rows)
     return npt_error_set(NPT_EINVAL, "video %s: more rows than the %lld announced", v->name,
                          (long long)s->n_rows);
-  NPT_TRY(grow_scratch(s, r->n));
+  if (!s->defer_rows)
+    NPT_TRY(grow_scratch(s, r->n));
   for (int64_t i = 0; i < r->n; i++) {
     int64_t row = s->written + i, f = r->frame[i];
     const char *why = bad_row(s, r, i);
@@ -249,11 +255,13 @@ int npt_archive_stream_write(npt_archive_stream *s, const npt_archive_rows *r) {
     s->count[f]++;
     s->count_by_class[(size_t)f * (size_t)s->n_classes + (size_t)(r->cls[i] - 1)]++;
     s->size_sum[f] += size;
-    s->time_s[i] = (double)f / s->rate;
-    s->w_nm[i] = (float)(r->w[i] * s->px);
-    s->h_nm[i] = (float)(r->h[i] * s->px);
-    for (int c = 0; s->with_emb16 && c < d; c++)
-      s->emb16[i * d + c] = npt__arch_f16(r->embedding[i * d + c]);
+    if (!s->defer_rows) {
+      s->time_s[i] = (double)f / s->rate;
+      s->w_nm[i] = (float)(r->w[i] * s->px);
+      s->h_nm[i] = (float)(r->h[i] * s->px);
+      for (int c = 0; s->with_emb16 && c < d; c++)
+        s->emb16[i * d + c] = npt__arch_f16(r->embedding[i * d + c]);
+    }
     if (k < 0)
       continue;
     if (s->seen[k] == 0)
@@ -277,7 +285,7 @@ int npt_archive_stream_write(npt_archive_stream *s, const npt_archive_rows *r) {
   npt__col_spec c[NPT__DET_COLS];
   npt__det_data none = {.with_emb16 = s->with_emb16};
   npt__arch_det_specs(c, 0, 0, (hsize_t)d, s->f16, &none);
-  for (int i = 0; i < NPT__DET_COLS; i++)
+  for (int i = 0; i < NPT__DET_COLS && !s->defer_rows; i++)
     if (s->det[i] >= 0 &&
         put_rows(s->det[i], c[i].mtype, off, n, c[i].rank == 2 ? (hsize_t)d : 0, data[i]) < 0) {
       char what[400];

@@ -256,6 +256,36 @@ int npt_archive_set_run(npt_archive *a, const npt_archive_run *run) {
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* Handing the file to the parallel row writer and back */
+
+int npt_archive_suspend(npt_archive *a) {
+  if (a->failed || a->file < 0)
+    return npt_error_set(NPT_EINVAL, "%s: cannot suspend: an earlier error stopped this archive",
+                         a->path);
+  int bad = H5Gclose(a->videos) < 0;
+  bad |= H5Fclose(a->file) < 0;
+  a->videos = a->file = -1;
+  if (bad) {
+    a->failed = 1;
+    return npt_h5_fail(a->path, "cannot close");
+  }
+  return 0;
+}
+
+int npt_archive_resume(npt_archive *a) {
+  if (a->failed || a->file >= 0)
+    return npt_error_set(NPT_EINVAL, "%s: cannot resume: not suspended", a->path);
+  a->file = H5Fopen(a->tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+  if (a->file >= 0)
+    a->videos = H5Gopen2(a->file, "videos", H5P_DEFAULT);
+  if (a->file < 0 || a->videos < 0) {
+    a->failed = 1;
+    return npt_h5_fail(a->path, "cannot open the temporary archive again");
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* Finishing */
 
 static int fsync_path(const char *path, int dir) {

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Failures under MPI end the whole job within 30 s with the failing rank's message (naming the
 # rank) and no archive: a rank failing at start, in the middle of a chunk, while writing its part
-# file, and the root failing while writing the archive (NPTRACK_TEST_FAIL, test-only); a damaged
-# video.  A rank killed (SIGKILL) after saving a part is resumed with --resume on another rank
-# count and gives the same tables as an uninterrupted run; --resume refuses parts made from
-# another configuration or other frames.  (Kills in every phase: kill_resume.sh.)
+# file, the root failing while writing the archive's tables, and a rank failing in the parallel
+# write of the detections columns, before a collective write (agreed: every rank stops together)
+# or inside one (the others are left in HDF5's collective calls: only MPI_Abort ends them)
+# (NPTRACK_TEST_FAIL, test-only); a damaged video.  A rank killed (SIGKILL) after saving a part,
+# or in the parallel write, is resumed with --resume on another rank count and gives the same
+# tables as an uninterrupted run; --resume refuses parts made from another configuration or
+# other frames.  (Kills in every other phase: kill_resume.sh.)
 #   usage: faults_resume.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR MPIEXEC
 set -uo pipefail
 bin=$1 src=$2 tmp=$3 mpiexec=$4
@@ -36,6 +39,13 @@ failing 3 1:partrows "^nptrack run: error: rank 1: chunk [0-9]+ \((long|short), 
 c=$(printf %06d "$(sed -nE "s/.*rank 1: chunk ([0-9]+) .*/\1/p" "$tmp/err")")
 ls -A "$tmp/f.h5.parts" 2>/dev/null | grep -q "^\.chunk_$c\.h5\..*\.part$" && fail "partrows: the failed write left its temporary part"
 failing 2 0:write "^nptrack run: error: rank 0: test fault at 'write' \(NPTRACK_TEST_FAIL\)$"
+# The parallel write: the fault comes at the last video, after the first was written
+# collectively; that video has one chunk, so on 4 ranks most have nothing to write there (they
+# agree all the same).
+failing 3 1:rows "^nptrack run: error: rank 1: test fault at 'rows' \(NPTRACK_TEST_FAIL\)$"
+[ "$(grep -c 'nptrack run: error' "$tmp/err")" = 1 ] || fail "rows: not one error line: $(cat "$tmp/err")"
+failing 4 3:rows "^nptrack run: error: rank 3: test fault at 'rows' \(NPTRACK_TEST_FAIL\)$"
+failing 3 2:rowswrite "^nptrack run: error: rank 2: test fault at 'rowswrite' \(NPTRACK_TEST_FAIL\)$"
 # A real bad frame: a gzip'ed video with a damaged chunk of frames in the middle; the rank that
 # reads it (in its reader thread) names the chunk, the file and the frame.
 "$bin" synth -q -c "$src/config/synth/dense.cfg" -s synth.frames=200 -s synth.width=64 \
@@ -94,5 +104,9 @@ grep -qE "nptrack run: error: (rank [0-9]+: )?--resume: .*was made from differen
   fail "resume with other frames: $(head -c 2000 "$tmp/err")"
 cp "$tmp/long.keep" "$tmp/long.h5"
 resumed 2 "$tmp/k.h5" 1
+
+# A rank killed in the parallel write of the columns: every chunk is saved; resume on 2 ranks.
+killed 3 1:kill-rows "$tmp/c.h5"
+resumed 2 "$tmp/c.h5" 8
 
 finish faults_resume

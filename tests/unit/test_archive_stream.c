@@ -3,7 +3,10 @@
  * written both ways, the streamed ones in random pieces (empty ones too), give the same
  * datasets, value for value and attribute for attribute, for every archive.embeddings mode and
  * with the pixel size known or not; a stream that gets fewer or other rows than announced
- * fails. */
+ * fails.  The same with the detections columns left to the parallel row writer
+ * (npt_archive_stream_defer_rows, io/archive_rows.h, here without MPI): the rows dealt to two
+ * writers in random runs, each writer's runs written as unions of runs in pieces; runs that
+ * overlap or miscount are refused before anything is written. */
 #include "npt_test.h"
 
 #include <hdf5.h>
@@ -14,6 +17,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "io/archive.h"
+#include "io/archive_rows.h"
 
 enum { T = 60, D = 5, MAXN = 600 };
 
@@ -184,6 +188,91 @@ static void test_same_as_whole(void **state) {
   unlink(pa), unlink(pb);
 }
 
+/* Rows r[b[0]..b[1]), r[b[2]..b[3]), ... (nb runs) gathered in table order into `out`. */
+static void gather(const rows *r, const int64_t *b, int nb, rows *out, int64_t *off, int64_t *cnt) {
+  out->n = 0;
+  for (int j = 0; j < nb; j++) {
+    off[j] = b[2 * j], cnt[j] = b[2 * j + 1] - b[2 * j];
+    for (int64_t i = b[2 * j]; i < b[2 * j + 1]; i++) {
+      int64_t k = out->n++;
+      out->frame[k] = r->frame[i], out->tid[k] = r->tid[i], out->x[k] = r->x[i];
+      out->y[k] = r->y[i], out->w[k] = r->w[i], out->h[k] = r->h[i], out->s[k] = r->s[i];
+      out->cls[k] = r->cls[i];
+      memcpy(out->e + k * D, r->e + i * D, sizeof(float) * D);
+    }
+  }
+}
+
+static void test_deferred_rows(void **state) {
+  (void)state;
+  static rows r, piece;
+  npt_rng g;
+  npt_rng_seed(&g, 7, 1);
+  const char *pa = "defer_whole.h5", *pb = "defer_parts.h5";
+  for (int m = 0; m < 3; m++) {
+    make_rows(&r, &g);
+    npt_archive_video v = {"vid",
+                           "v.h5",
+                           T,
+                           64,
+                           64,
+                           10.0,
+                           m == 1 ? NAN : 0.5,
+                           m == 1 ? NPT_PIXEL_SOURCE_UNKNOWN : NPT_PIXEL_SOURCE_FILE};
+    npt_archive *a = open_archive(pa, (npt_archive_embed_mode)m);
+    npt_archive_rows all = view(&r, 0, r.n);
+    assert_int_equal(npt_archive_add_video(a, &v, &all), 0);
+    assert_int_equal(npt_archive_finish(a), 0);
+    int64_t ids[100], cnt[100], k = track_list(&r, ids, cnt);
+    npt_archive *b = open_archive(pb, (npt_archive_embed_mode)m);
+    npt_archive_stream *s = NULL;
+    assert_int_equal(npt_archive_stream_begin(b, &v, r.n, D, k, ids, cnt, &s), 0);
+    npt_archive_stream_defer_rows(s);
+    assert_int_equal(npt_archive_stream_write(s, &all), 0);
+    assert_int_equal(npt_archive_stream_end(s), 0);
+    npt_archive_stream_free(s);
+    assert_int_equal(npt_archive_suspend(b), 0);
+    /* Runs of 1 to 20 rows dealt to writers 0 and 1 in turn; each writer's runs in pieces of
+     * up to 3 runs (unions of runs that are not next to each other). */
+    int64_t runs[2][2 * MAXN], poff[3], pcnt[3];
+    int nr[2] = {0, 0};
+    for (int64_t i = 0, w = 0; i < r.n; w ^= 1) {
+      int64_t n = 1 + (int64_t)(npt_rng_uniform(&g) * 20);
+      n = i + n > r.n ? r.n - i : n;
+      runs[w][2 * nr[w]] = i, runs[w][2 * nr[w] + 1] = i + n, nr[w]++;
+      i += n;
+    }
+    assert_true(nr[0] >= 3 && nr[1] >= 3);
+    npt_archive_rows_file *f = NULL;
+    assert_int_equal(npt_archive_rows_open(&f, npt_archive_temp_path(b), pb, MPI_COMM_NULL), 0);
+    assert_int_equal(npt_archive_rows_video(f, "vid"), 0);
+    /* Refused before writing: runs out of order, a count that is not the rows'. */
+    gather(&r, runs[0], 2, &piece, poff, pcnt);
+    int64_t swapped_off[2] = {poff[1], poff[0]};
+    npt_archive_rows pv = view(&piece, 0, piece.n);
+    assert_int_equal(npt_archive_rows_prepare(f, &pv, 2, swapped_off, pcnt), NPT_EINVAL);
+    pv.n--;
+    assert_int_equal(npt_archive_rows_prepare(f, &pv, 2, poff, pcnt), NPT_EINVAL);
+    for (int w = 0; w < 2; w++)
+      for (int j = 0; j < nr[w]; j += 3) {
+        int nb = nr[w] - j < 3 ? nr[w] - j : 3;
+        gather(&r, runs[w] + 2 * j, nb, &piece, poff, pcnt);
+        pv = view(&piece, 0, piece.n);
+        assert_int_equal(npt_archive_rows_prepare(f, &pv, nb, poff, pcnt), 0);
+        assert_int_equal(npt_archive_rows_write(f), 0);
+      }
+    /* A writer with nothing (under MPI: a rank that holds no chunk of the video). */
+    pv = view(&piece, 0, 0);
+    assert_int_equal(npt_archive_rows_prepare(f, &pv, 0, poff, pcnt), 0);
+    assert_int_equal(npt_archive_rows_write(f), 0);
+    assert_int_equal(npt_archive_rows_close(f), 0);
+    assert_int_equal(npt_archive_resume(b), 0);
+    assert_int_equal(npt_archive_finish(b), 0);
+    compare_files(pa, pb, m == 2 ? 30 : 28);
+  }
+  unlink(pa), unlink(pb);
+}
+
 static void test_wrong_rows(void **state) {
   (void)state;
   static rows r;
@@ -286,6 +375,7 @@ static void test_events(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_as_whole),
+      cmocka_unit_test(test_deferred_rows),
       cmocka_unit_test(test_wrong_rows),
       cmocka_unit_test(test_events),
   };
