@@ -303,14 +303,24 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
     }
   /* Fragments.  B's next overlap starts O frames before B's last frame with rows (or earlier). */
   int64_t next_ov = rb->n > 0 ? rb->frame[rb->n - 1] + 1 - (e - b) : 0;
+  int64_t *best_of = a2b; /* reused: per tracklet of B, its vote of most weight (first on ties) */
+  if (rc == 0 && tb->n > ta->n) {
+    int64_t *p = realloc(a2b, sizeof *a2b * tb->n);
+    if (!p)
+      rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+    else
+      a2b = best_of = p;
+  }
+  for (size_t q = 0; q < tb->n && rc == 0; q++)
+    best_of[q] = -1;
+  for (int64_t k = 0; k < ne && rc == 0; k++)
+    if (best_of[v[k].b] < 0 || v[k].weight > v[best_of[v[k].b]].weight)
+      best_of[v[k].b] = k;
   for (size_t q = 0; q < tb->n && rc == 0; q++) {
     const npt_tracklet *t = &tb->t[q];
     if (used_b[q] || t->own_frame < 0)
       continue;
-    const vote *best = NULL;
-    for (int64_t k = 0; k < ne; k++)
-      if (v[k].b == (int64_t)q && (!best || v[k].weight > best->weight))
-        best = &v[k];
+    const vote *best = best_of[q] < 0 ? NULL : &v[best_of[q]];
     if (!best || !used_a[best->a] || best->votes < NPT_STITCH_MIN_SHARED ||
         !(best->weight > NPT_STITCH_MOST * wb[q]))
       continue;
