@@ -429,8 +429,16 @@ int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
   size_t n = 0;
   if (rc == 0)
     rc = match_shared(ta, ra, tb, rb, ov_begin, ov_end, links, &n, used_a, used_b);
-  if (rc == 0)
+  /* A tracklet of A whose shared-detection partners all end before the hand-over (none writes a
+   * row) does not hand its identity over: B's tracker lost the particle at the end of the
+   * overlap, and a tracklet of B that takes it up after the overlap is matched by motion. */
+  if (rc == 0) {
+    memset(used_a, 0, ta->n + 1);
+    for (size_t k = 0; k < n; k++)
+      if (tb->t[links[k].b].own_frame >= 0)
+        used_a[links[k].a] = 1;
     rc = match_motion(ts, ta, tb, ov_end, links, &n, used_a, used_b);
+  }
   free(used_a), free(used_b);
   if (rc < 0) {
     free(links);

@@ -34,7 +34,9 @@
  *   2. Motion and appearance, for what is left: a tracklet of A whose last detection is within
  *      track.lost_frames + 1 frames before the first detection of a tracklet of B that begins
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
- *      seen by A's chunk, whose tracker already decided).  A's Kalman state is extrapolated to
+ *      seen by A's chunk, whose tracker already decided).  A tracklet of A matched in step 1 only
+ *      to tracklets of B that end before the hand-over (they write no row) takes part too: B's
+ *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on.  A's Kalman state is extrapolated to
  *      B's first frame; pairs inside the chi-square gate (track.gate) cost, as the tracker's
  *      first stage does, embed_weight (1 - cos(A's tail embedding, B's head embedding)) +
  *      (1 - embed_weight) d2 / chi2, and are matched below track.match_cost.

@@ -371,6 +371,39 @@ static void test_switch_in_overlap(void **state) {
   npt_tracklets_free(&tb);
 }
 
+/* Chunk B's track 5 followed particle P through most of the overlap and lost it two frames
+ * before the hand-over (frame 39; B's tracker left P's detections in frames 38-39 in no track),
+ * and B's track 7 takes P up after the overlap.  Chunk A's track 1 followed P throughout.  5
+ * writes no row, so joining 1 and 5 hands 1's identity over to nothing: 1 is still matched by
+ * motion to 7 (it was left out of the motion step as soon as it had a shared-detection match, and
+ * P changed id at the hand-over). */
+static void test_lost_at_handover(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    add(&ch[0], f, 1, 10 + 0.5f * (float)f, 20, 0, e);
+  for (int64_t f = 28; f < 68; f++)
+    add(&ch[1], f, f <= 37 ? 5 : f <= 39 ? -1 : 7, 10 + 0.5f * (float)f, 20, 0, e);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 2);
+  for (size_t i = 0; i < nl; i++) {
+    assert_int_equal(ta.t[l[i].a].id, 1);
+    assert_int_equal(tb.t[l[i].b].id, l[i].kind == NPT_STITCH_SHARED ? 5 : 7);
+  }
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
 /* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
 static void test_number(void **state) {
   (void)state;
@@ -395,6 +428,7 @@ int main(void) {
       cmocka_unit_test(test_handover_wins),
       cmocka_unit_test(test_fragments_joined),
       cmocka_unit_test(test_switch_in_overlap),
+      cmocka_unit_test(test_lost_at_handover),
       cmocka_unit_test(test_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
