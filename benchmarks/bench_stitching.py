@@ -14,8 +14,8 @@ matches), and a switch is a ground-truth particle matched to another predicted i
 previous match.  A switch is "at a boundary" when it is within WINDOW frames of a frame where
 ownership passes from one chunk to the next; the table counts those, and those the one-chunk run
 does not have (same particle, same frame +- 2).  "d IDF1" is the chunked run's IDF1 minus the
-one-chunk run's.  With FRAMES = 2400 every chunk length has at least 20 boundaries over the
-videos (512: 5 per video).  NAMEs, if given, pick videos by name.
+one-chunk run's.  With the default 1800 frames every chunk length has at least 21 boundaries
+over the seven videos (512: 3 per video).  NAMEs, if given, pick videos by name.
 
   usage: bench_stitching.py NPTRACK_BIN OUT_DIR [FRAMES [NAME...]]
 Prints a Markdown table (docs/performance.md), then the boundaries and the new switches at a
