@@ -264,8 +264,8 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
         y++;
       } else {
         if (ra->id[x] >= 0 && rb->id[y] >= 0)
-          v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]),
-                           1, near_end(f, e), f};
+          v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1,
+                           near_end(f, e), f};
         x++, y++;
       }
     }

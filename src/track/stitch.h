@@ -36,10 +36,11 @@
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
  *      seen by A's chunk, whose tracker already decided).  A tracklet of A matched in step 1 only
  *      to tracklets of B that end before the hand-over (they write no row) takes part too: B's
- *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on.  A's Kalman state is extrapolated to
- *      B's first frame; pairs inside the chi-square gate (track.gate) cost, as the tracker's
- *      first stage does, embed_weight (1 - cos(A's tail embedding, B's head embedding)) +
- *      (1 - embed_weight) d2 / chi2, and are matched below track.match_cost.
+ *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on.
+ *      A's Kalman state is extrapolated to B's first frame; pairs inside the chi-square gate
+ *      (track.gate) cost, as the tracker's first stage does, embed_weight (1 - cos(A's tail
+ *      embedding, B's head embedding)) + (1 - embed_weight) d2 / chi2, and are matched below
+ *      track.match_cost.
  *
  * Links join tracklets in a union-find; global ids are then given by npt_stitch_number, in
  * order of each joined track's first written detection (frame, then y, then x), never by
@@ -120,8 +121,8 @@ typedef struct npt_stitch_link {
 /* Matches the tracklets of neighbouring chunks A (earlier) and B whose overlap is frames
  * [ov_begin, ov_end) (rows of either chunk outside it are ignored for step 1 but for the
  * fragments' check of frames and of B's next overlap).  *out receives *n_out links (malloc'd;
- * free it), each tracklet of B in at most one, each of A in one, or in several with fragments.  Returns 0, NPT_EINVAL (a row's
- * id without a tracklet) or NPT_ENOMEM. */
+ * free it), each tracklet of B in at most one, each of A in one, or in several with fragments.
+ * Returns 0, NPT_EINVAL (a row's id without a tracklet) or NPT_ENOMEM. */
 int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
                         const npt_stitch_rows *ra, const npt_tracklets *tb,
                         const npt_stitch_rows *rb, int64_t ov_begin, int64_t ov_end,
