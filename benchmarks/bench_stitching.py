@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """What stitching costs: chunked `nptrack run` against a one-chunk run of the same long videos.
 
-For each video (nptrack synth, 64 x 64 px, presets dense, sparse (low dose) and sintering (merges),
-seeds unseen by the shipped model's training), `nptrack run` once with one chunk (chunking.frames larger than the
-video) and once per chunk length in CHUNKS with the default overlap (48 frames), then
+For each video (nptrack synth, 64 x 64 px: presets dense (two seeds), sparse, sintering (merges),
+redox (oxide shells, regeneration), and two at low dose: dense at 30 e/px, and sintering at 15
+e/px with strong drift as in bench_tracking.py's lowdose-drift; seeds unseen by the shipped
+model's training),
+`nptrack run` once with one chunk (chunking.frames larger than the video) and once per chunk
+length in CHUNKS with the default overlap (48 frames), then
 `nptrack export --tracks` and `nptrack eval --json` against the exact ground truth: IDF1, HOTA,
 IDSW.  Identity switches are also located: per frame, ground truth and predicted boxes are
 matched one-to-one (IoU >= 0.5, maximum total IoU, scipy's linear_sum_assignment, as CLEAR-MOT
 matches), and a switch is a ground-truth particle matched to another predicted id than at its
 previous match.  A switch is "at a boundary" when it is within WINDOW frames of a frame where
 ownership passes from one chunk to the next; the table counts those, and those the one-chunk run
-does not have (same particle, same frame +- 2).
+does not have (same particle, same frame +- 2).  "d IDF1" is the chunked run's IDF1 minus the
+one-chunk run's.  With the default 1800 frames every chunk length has at least 21 boundaries
+over the seven videos (512: 3 per video).  NAMEs, if given, pick videos by name.
 
-  usage: bench_stitching.py NPTRACK_BIN OUT_DIR [FRAMES]
-Prints a Markdown table (docs/performance.md)."""
+  usage: bench_stitching.py NPTRACK_BIN OUT_DIR [FRAMES [NAME...]]
+Prints a Markdown table (docs/performance.md), then the boundaries and the new switches at a
+boundary summed per chunk length."""
 import json
 import os
 import subprocess
@@ -22,11 +28,16 @@ import sys
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-CHUNKS = (128, 256)
+CHUNKS = (128, 256, 512)
 OVERLAP = 48
 TAIL = 1  # track.confirm_frames - 1: the later chunk owns the overlap's last TAIL frames
 WINDOW = 5
-VIDEOS = (("dense", 5000101), ("dense", 5000104), ("sparse", 5000102), ("sintering", 5000103))
+# name, preset, seed, settings over the preset's
+VIDEOS = (("dense", "dense", 5000101, ()), ("dense", "dense", 5000104, ()),
+          ("sparse", "sparse", 5000102, ()), ("sintering", "sintering", 5000103, ()),
+          ("redox", "redox", 5000105, ()),
+          ("lowdose-dense", "dense", 5000106, ("synth.dose_e_px=30",)),
+          ("lowdose-drift", "sintering", 5000107, ("synth.dose_e_px=15", "synth.drift_nm_s=5.0")))
 
 
 def run(*a):
@@ -77,16 +88,19 @@ def boundaries(n_frames, chunk):
     return out
 
 
-def main(bin_, out, frames):
+def main(bin_, out, frames, names):
     os.makedirs(out, exist_ok=True)
     rows = []
-    for preset, seed in VIDEOS:
-        d = os.path.join(out, "%s_%d" % (preset, seed))
+    for name, preset, seed, extra in VIDEOS:
+        if names and name not in names:
+            continue
+        d = os.path.join(out, "%s_%d" % (name, seed))
         video = os.path.join(d, "video.h5")
         if not os.path.exists(video):
+            over = [a for kv in extra for a in ("-s", kv)]
             run(bin_, "synth", "-q", "-c", os.path.join(SRC, "config", "synth", preset + ".cfg"),
                 "-s", "synth.frames=%d" % frames, "-s", "synth.width=64", "-s", "synth.height=64",
-                "-s", "synth.seed=%d" % seed, "-o", d)
+                "-s", "synth.seed=%d" % seed, *over, "-o", d)
         gt = read_mot(os.path.join(d, "gt.txt"))
         base = None
         for chunk in (0,) + CHUNKS:
@@ -101,18 +115,23 @@ def main(bin_, out, frames):
             bd = boundaries(frames, chunk) if chunk else []
             near = [s for s in sw if any(abs(s[0] - b) <= WINDOW for b in bd)]
             if chunk == 0:
-                base = sw
+                base, base_idf1 = sw, m["IDF1"]
                 new = []
             else:
                 new = [s for s in near if not any(t[1] == s[1] and abs(t[0] - s[0]) <= 2 for t in base)]
-            rows.append(("%s %d" % (preset, seed), frames, chunk or "one chunk", len(bd), m["IDF1"], m["HOTA"], m["IDSW"],
-                         len(sw), len(near), len(new)))
-    print("| video | frames | chunk | boundaries | IDF1 | HOTA | IDSW (eval) | switches | at a boundary (±%d) | at a boundary, not in the one-chunk run |" % WINDOW)
-    print("|---|---|---|---|---|---|---|---|---|---|")
+            rows.append(("%s %d" % (name, seed), frames, chunk or "one chunk", len(bd), m["IDF1"],
+                         m["IDF1"] - base_idf1, m["HOTA"], m["IDSW"], len(sw), len(near), len(new)))
+    print("| video | frames | chunk | boundaries | IDF1 | d IDF1 | HOTA | IDSW (eval) | switches | at a boundary (±%d) | at a boundary, not in the one-chunk run |" % WINDOW)
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %s | %d | %.4f | %.4f | %d | %d | %d | %d |" % r)
+        print("| %s | %d | %s | %d | %.4f | %+.4f | %.4f | %d | %d | %d | %d |" % r)
+    print()
+    for chunk in CHUNKS:
+        mine = [r for r in rows if r[2] == chunk]
+        print("chunks of %d: %d boundaries, %d new switches at a boundary, worst d IDF1 %+.4f" % (
+            chunk, sum(r[3] for r in mine), sum(r[10] for r in mine), min(r[5] for r in mine)))
 
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1800)
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1800, sys.argv[4:])

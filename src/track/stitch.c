@@ -174,6 +174,7 @@ static void frame_span(const npt_stitch_rows *r, int64_t b, int64_t e, int64_t *
 typedef struct {
   int64_t a, b, votes;
   double weight; /* shared detections, each weighted by its nearness to the overlap's end */
+  int64_t first; /* the frame of the first of them */
 } vote;
 
 static int cmp_vote(const void *x, const void *y) {
@@ -183,39 +184,68 @@ static int cmp_vote(const void *x, const void *y) {
   return (p->b > q->b) - (p->b < q->b);
 }
 
-/* cnt[k] += rows lo..hi-1 of tracklet k. */
-static int count_rows(const npt_tracklets *t, const npt_stitch_rows *r, int64_t lo, int64_t hi,
-                      int64_t *cnt) {
+/* The weight of a detection in frame f of an overlap that ends at frame e (exclusive). */
+static double near_end(int64_t f, int64_t e) {
+  return exp2((double)(f - (e - 1)) / NPT_STITCH_HALF_LIFE);
+}
+
+/* wsum[k] += the weights of rows lo..hi-1 of tracklet k in an overlap ending at e. */
+static int weigh_rows(const npt_tracklets *t, const npt_stitch_rows *r, int64_t lo, int64_t hi,
+                      int64_t e, double *wsum) {
   for (int64_t i = lo; i < hi; i++) {
     if (r->id[i] < 0)
       continue;
     int64_t k = npt_tracklets_find(t, r->id[i]);
     if (k < 0)
       return npt_error_set(NPT_EINVAL, "stitching: track %lld has no summary", (long long)r->id[i]);
-    cnt[k]++;
+    wsum[k] += near_end(r->frame[i], e);
   }
   return 0;
 }
 
-/* Step 1: one-to-one matches on shared detections; marks used[]. */
+/* Whether local tracks p and q of rows r both have a row in one frame at or after frame f. */
+static int coexist(const npt_stitch_rows *r, int64_t p, int64_t q, int64_t f) {
+  int64_t i = 0;
+  while (i < r->n && r->frame[i] < f)
+    i++;
+  while (i < r->n) {
+    int64_t i1 = i;
+    int hp = 0, hq = 0;
+    for (; i1 < r->n && r->frame[i1] == r->frame[i]; i1++)
+      hp |= r->id[i1] == p, hq |= r->id[i1] == q;
+    if (hp && hq)
+      return 1;
+    i = i1;
+  }
+  return 0;
+}
+
+/* Step 1: matches on shared detections; marks used[].  One-to-one first; then fragments: a
+ * tracklet of B left over that, at the end of the overlap, follows a particle that A followed
+ * with one track -- most of its weighted overlap detections are that track's -- while B's match
+ * of that track never has a row in the same frame, is the same particle under a second identity
+ * that B's fresh tracker gave it (two tracks taking its detections in turn); it is joined to A's
+ * track too.  Of the tracklets of B joined to one of A, at most one reaches B's next overlap, so
+ * that at most one of them can be joined to a tracklet of the chunk after B and a joined track
+ * never has two rows in one frame. */
 static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, const npt_tracklets *tb,
                         const npt_stitch_rows *rb, int64_t b, int64_t e, npt_stitch_link *links,
                         size_t *n_links, char *used_a, char *used_b) {
   int64_t alo, ahi, blo, bhi;
   frame_span(ra, b, e, &alo, &ahi);
   frame_span(rb, b, e, &blo, &bhi);
-  int64_t *na = calloc(ta->n + 1, sizeof *na), *nb = calloc(tb->n + 1, sizeof *nb);
+  double *wa = calloc(ta->n + 1, sizeof *wa), *wb = calloc(tb->n + 1, sizeof *wb);
   int64_t cap = (ahi - alo < bhi - blo ? ahi - alo : bhi - blo) + 1;
   vote *v = malloc(sizeof *v * (size_t)cap);
-  if (!na || !nb || !v) {
-    free(na), free(nb), free(v);
+  if (!wa || !wb || !v) {
+    free(wa), free(wb), free(v);
     return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
   }
   int rc = 0;
   int64_t nv = 0, i = alo, j = blo;
-  rc = count_rows(ta, ra, alo, ahi, na);
+  rc = weigh_rows(ta, ra, alo, ahi, e, wa);
   if (rc == 0)
-    rc = count_rows(tb, rb, blo, bhi, nb);
+    rc = weigh_rows(tb, rb, blo, bhi, e, wb);
   /* Walk the frames together; within a frame, a row of A and a row of B are the same detection
    * when their decoder indices agree (both chunks ran the same engine on the same frame; their
    * rows differ in the low-score detections each tracker kept and in the tracks' smoothed box
@@ -234,8 +264,8 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
         y++;
       } else {
         if (ra->id[x] >= 0 && rb->id[y] >= 0)
-          v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]),
-                           1, exp2((double)(f - (e - 1)) / NPT_STITCH_HALF_LIFE)};
+          v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1,
+                           near_end(f, e), f};
         x++, y++;
       }
     }
@@ -252,12 +282,17 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   int64_t *a2b = malloc(sizeof *a2b * (ta->n ? ta->n : 1));
   if (rc == 0 && (!edges || !a2b))
     rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  /* A candidate holds most of B's tracklet's overlap detections, weighted as the assignment
+   * weighs them: B's tracklet, which the archive follows after the hand-over, follows A's
+   * tracklet's particle at the end of the overlap.  Weighted, not counted: a track that switched
+   * particles inside the overlap holds at the end the particle it switched to, however few of its
+   * detections that was; and only B's side: any tracklet of A that ended early in the overlap
+   * shares most of its few detections with the B tracklet that had its particle then, which may
+   * follow another particle at the hand-over. */
   int64_t n_edges = 0;
-  for (int64_t k = 0; k < ne && rc == 0; k++) {
-    int64_t shorter = na[v[k].a] < nb[v[k].b] ? na[v[k].a] : nb[v[k].b];
-    if (v[k].votes >= NPT_STITCH_MIN_SHARED && 2 * v[k].votes > shorter)
+  for (int64_t k = 0; k < ne && rc == 0; k++)
+    if (v[k].votes >= NPT_STITCH_MIN_SHARED && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])
       edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -v[k].weight};
-  }
   /* Cost -weighted shared detections: any candidate beats none. */
   if (rc == 0)
     rc = npt_assign_solve(ta->n, tb->n, edges, (size_t)n_edges, 0.0, a2b, NULL, NULL);
@@ -266,7 +301,51 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
       links[(*n_links)++] = (npt_stitch_link){k, (size_t)a2b[k], NPT_STITCH_SHARED};
       used_a[k] = used_b[a2b[k]] = 1;
     }
-  free(na), free(nb), free(v), free(edges), free(a2b);
+  /* Fragments.  B's next overlap starts O frames before B's last frame with rows (or earlier). */
+  int64_t next_ov = rb->n > 0 ? rb->frame[rb->n - 1] + 1 - (e - b) : 0;
+  int64_t *best_of = a2b; /* reused: per tracklet of B, its vote of most weight (first on ties) */
+  if (rc == 0 && tb->n > ta->n) {
+    int64_t *p = realloc(a2b, sizeof *a2b * tb->n);
+    if (!p)
+      rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+    else
+      a2b = best_of = p;
+  }
+  for (size_t q = 0; q < tb->n && rc == 0; q++)
+    best_of[q] = -1;
+  for (int64_t k = 0; k < ne && rc == 0; k++)
+    if (best_of[v[k].b] < 0 || v[k].weight > v[best_of[v[k].b]].weight)
+      best_of[v[k].b] = k;
+  for (size_t q = 0; q < tb->n && rc == 0; q++) {
+    const npt_tracklet *t = &tb->t[q];
+    if (used_b[q] || t->own_frame < 0)
+      continue;
+    const vote *best = best_of[q] < 0 ? NULL : &v[best_of[q]];
+    if (!best || !used_a[best->a] || best->votes < NPT_STITCH_MIN_SHARED ||
+        !(best->weight > NPT_STITCH_MOST * wb[q]))
+      continue;
+    int clash = 0;
+    for (size_t l = 0; l < *n_links && !clash; l++)
+      if (links[l].a == (size_t)best->a) {
+        /* From the later of the two's first detections of A's particle on, and in every frame
+         * where both write rows. */
+        const npt_tracklet *o = &tb->t[links[l].b];
+        int64_t from = best->first;
+        for (int64_t k = 0; k < ne; k++)
+          if (v[k].a == best->a && v[k].b == (int64_t)links[l].b && v[k].first > from)
+            from = v[k].first;
+        int64_t written = o->own_frame > t->own_frame ? o->own_frame : t->own_frame;
+        if (written < from)
+          from = written;
+        clash = (o->last_frame >= next_ov && t->last_frame >= next_ov) ||
+                coexist(rb, o->id, t->id, from);
+      }
+    if (!clash) {
+      links[(*n_links)++] = (npt_stitch_link){(size_t)best->a, q, NPT_STITCH_SHARED};
+      used_b[q] = 1;
+    }
+  }
+  free(wa), free(wb), free(v), free(edges), free(a2b);
   return rc;
 }
 
@@ -343,15 +422,23 @@ int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
                         npt_stitch_link **out, size_t *n_out) {
   *out = NULL;
   *n_out = 0;
-  size_t cap = (ta->n < tb->n ? ta->n : tb->n) + 1;
+  size_t cap = tb->n + 1; /* each tracklet of B is in at most one link */
   npt_stitch_link *links = malloc(sizeof *links * cap);
   char *used_a = calloc(ta->n + 1, 1), *used_b = calloc(tb->n + 1, 1);
   int rc = links && used_a && used_b ? 0 : npt_error_set(NPT_ENOMEM, "stitching: out of memory");
   size_t n = 0;
   if (rc == 0)
     rc = match_shared(ta, ra, tb, rb, ov_begin, ov_end, links, &n, used_a, used_b);
-  if (rc == 0)
+  /* A tracklet of A whose shared-detection partners all end before the hand-over (none writes a
+   * row) does not hand its identity over: B's tracker lost the particle at the end of the
+   * overlap, and a tracklet of B that takes it up after the overlap is matched by motion. */
+  if (rc == 0) {
+    memset(used_a, 0, ta->n + 1);
+    for (size_t k = 0; k < n; k++)
+      if (tb->t[links[k].b].own_frame >= 0)
+        used_a[links[k].a] = 1;
     rc = match_motion(ts, ta, tb, ov_end, links, &n, used_a, used_b);
+  }
   free(used_a), free(used_b);
   if (rc < 0) {
     free(links);

@@ -9,24 +9,38 @@
  *
  *   1. Shared detections.  Both chunks detected the overlap frames [ov_begin, ov_end) with the
  *      same engine, so their rows there are the same detections in the same order.  Each pair
- *      (tracklet of A, tracklet of B) counts the detections it shares.  A pair is a candidate
- *      when it shares at least NPT_STITCH_MIN_SHARED detections and more than half of the
- *      shorter one's overlap detections (so a track that switched particles inside the overlap
- *      is not joined to both).  Candidates are matched one-to-one by the optimal assignment
- *      (assign.h) of the most shared detections, each weighted 2^-(d / NPT_STITCH_HALF_LIFE)
- *      for a detection d frames before the overlap's last frame: the archive takes its rows from
- *      A up to the end of the overlap (chunk_plan.h), so what joins the right tracks is who
- *      holds a particle there (when A followed a particle with two tracks in turn, the one that
- *      holds it at the end, not the one that held it longest).  Not a Jaccard index: a track
- *      that the later chunk confirmed late, or lost and re-found, shares few of the earlier
- *      track's detections but all of its own.
+ *      (tracklet of A, tracklet of B) sums the detections it shares, each weighted
+ *      2^-(d / NPT_STITCH_HALF_LIFE) for a detection d frames before the overlap's last frame:
+ *      the archive takes its rows from A up to the end of the overlap (chunk_plan.h), so what
+ *      joins the right tracks is who holds a particle there (when A followed a particle with two
+ *      tracks in turn, the one that holds it at the end, not the one that held it longest).  A
+ *      pair is a candidate when it shares at least NPT_STITCH_MIN_SHARED detections and more than
+ *      NPT_STITCH_MOST of the weight of B's tracklet's overlap detections (B's tracklet, whose
+ *      rows the archive takes after the hand-over, follows A's tracklet's particle at the end of
+ *      the overlap; a rule on counts refused a track that switched particles late in the
+ *      overlap, and one on the lighter of the two let a tracklet of A that ended early in the
+ *      overlap take the B tracklet that had its particle then).  Candidates are matched
+ *      one-to-one by the optimal assignment (assign.h) of the most weight.  Not a Jaccard index:
+ *      a track that the later chunk confirmed late, or lost and re-found, shares few of the
+ *      earlier track's detections but all of its own.
+ *      Then fragments: B's tracker starts fresh at ov_begin and sometimes follows one particle
+ *      with two tracks that take its detections in turn, where A's tracker, with more history,
+ *      has one.  A tracklet of B left unmatched that writes rows, is a candidate with a matched
+ *      tracklet of A, and never has a row in the same frame as the B tracklets already joined to
+ *      it (from the later of their first shared detections on) is joined to it too; of the B
+ *      tracklets joined to one of A, at most one reaches B's next overlap (frames from B's last
+ *      frame with rows + 1 - (ov_end - ov_begin)), so that a joined track never has two rows in
+ *      one frame.
  *   2. Motion and appearance, for what is left: a tracklet of A whose last detection is within
  *      track.lost_frames + 1 frames before the first detection of a tracklet of B that begins
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
- *      seen by A's chunk, whose tracker already decided).  A's Kalman state is extrapolated to
- *      B's first frame; pairs inside the chi-square gate (track.gate) cost, as the tracker's
- *      first stage does, embed_weight (1 - cos(A's tail embedding, B's head embedding)) +
- *      (1 - embed_weight) d2 / chi2, and are matched below track.match_cost.
+ *      seen by A's chunk, whose tracker already decided).  A tracklet of A matched in step 1 only
+ *      to tracklets of B that end before the hand-over (they write no row) takes part too: B's
+ *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on.
+ *      A's Kalman state is extrapolated to B's first frame; pairs inside the chi-square gate
+ *      (track.gate) cost, as the tracker's first stage does, embed_weight (1 - cos(A's tail
+ *      embedding, B's head embedding)) + (1 - embed_weight) d2 / chi2, and are matched below
+ *      track.match_cost.
  *
  * Links join tracklets in a union-find; global ids are then given by npt_stitch_number, in
  * order of each joined track's first written detection (frame, then y, then x), never by
@@ -47,6 +61,8 @@
 #define NPT_STITCH_MIN_SHARED 2
 /* The weight of a shared detection halves every this many frames back from the overlap's end. */
 #define NPT_STITCH_HALF_LIFE 4.0
+/* A pair shares more than this fraction of the weight of the lighter one's overlap detections. */
+#define NPT_STITCH_MOST 0.5
 
 /* Detections used for the head and tail embeddings, and for fitting the tail's motion. */
 enum { NPT_STITCH_EMBED_DETS = 5, NPT_STITCH_MOTION_DETS = 16 };
@@ -103,9 +119,10 @@ typedef struct npt_stitch_link {
 } npt_stitch_link;
 
 /* Matches the tracklets of neighbouring chunks A (earlier) and B whose overlap is frames
- * [ov_begin, ov_end) (rows of either chunk outside it are ignored for step 1).  *out receives
- * *n_out links (malloc'd; free it), each tracklet in at most one.  Returns 0, NPT_EINVAL (a row's
- * id without a tracklet) or NPT_ENOMEM. */
+ * [ov_begin, ov_end) (rows of either chunk outside it are ignored for step 1 but for the
+ * fragments' check of frames and of B's next overlap).  *out receives *n_out links (malloc'd;
+ * free it), each tracklet of B in at most one, each of A in one, or in several with fragments.
+ * Returns 0, NPT_EINVAL (a row's id without a tracklet) or NPT_ENOMEM. */
 int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
                         const npt_stitch_rows *ra, const npt_tracklets *tb,
                         const npt_stitch_rows *rb, int64_t ov_begin, int64_t ov_end,

@@ -270,6 +270,140 @@ static void test_handover_wins(void **state) {
   npt_tracklets_free(&tb);
 }
 
+/* The ids of the written rows of particle `part` (chunks [0, 40) owned [0, 39) and [28, 68)
+ * owned [39, 68)), stitched: 0 when they are not all one id, else that id. */
+static int64_t one_id(const npt_track_settings *ts, rows *ch, int part) {
+  npt_chunking_settings cs = {40, 12, 1, 0};
+  int64_t first = 0, end = 68;
+  npt_chunk_plan p;
+  assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
+  assert_int_equal(p.n_chunks, 2);
+  int64_t *gid[2];
+  stitch_all(ts, &p, ch, gid, NULL);
+  int64_t id = -2;
+  for (int c = 0; c < 2; c++) {
+    for (int64_t i = 0; i < ch[c].n; i++)
+      if (ch[c].part[i] == part && ch[c].frame[i] >= p.chunk[c].own_begin &&
+          ch[c].frame[i] < p.chunk[c].own_end) {
+        if (id == -2)
+          id = gid[c][i];
+        else if (id != gid[c][i])
+          id = 0;
+      }
+    free(gid[c]);
+  }
+  npt_chunk_plan_free(&p);
+  return id;
+}
+
+/* Chunk B's fresh tracker followed particle P with two tracks in turn (5 and 6, taking its one
+ * detection per frame alternately, through the hand-over and after), where chunk A had one
+ * (1); B's track 6 began on particle Q (A's track 2), which vanished early in the overlap.  Both
+ * of B's tracks are P: P keeps one id over the boundary (the one-to-one match alone joined one
+ * of them and left the other a new id, a switch at the hand-over), Q keeps its own.  When both
+ * live on into B's next overlap (from frame 56) they are not both joined: each could be joined
+ * there to a tracklet of the chunk after B, and the two of those could hold rows in one frame. */
+static void test_fragments_joined(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float ep[D] = {1, 0, 0, 0}, eq[D] = {0, 1, 0, 0};
+  for (int pass = 0; pass < 2; pass++) {
+    int64_t six_until = pass == 0 ? 50 : 60; /* B's next overlap would start at 56 */
+    ch[0].n = ch[1].n = 0;
+    for (int64_t f = 0; f < 40; f++) {
+      add(&ch[0], f, 1, 20, 20, 0, ep);
+      if (f <= 31)
+        add(&ch[0], f, 2, 40, 20, 1, eq);
+    }
+    for (int64_t f = 28; f < 68; f++) {
+      int six = f >= 33 && f <= six_until && f % 3 != 2; /* P goes to 6 two frames in three */
+      add(&ch[1], f, six ? 6 : 5, 20, 20, 0, ep);
+      if (f <= 31)
+        add(&ch[1], f, 6, 40, 20, 1, eq);
+    }
+    npt_track_settings ts = settings();
+    int64_t idp = one_id(&ts, ch, 0), idq = one_id(&ts, ch, 1);
+    assert_true(idq > 0);
+    if (pass == 0) {
+      assert_true(idp > 0);
+      assert_true(idp != idq);
+    } else {
+      assert_int_equal(idp, 0); /* not joined: one of 5, 6 keeps an id of its own */
+    }
+  }
+}
+
+/* Chunk A's tracker jumped from particle P to Q late in the overlap (track 1: P in frames 0-33,
+ * Q in 34-39; track 2, Q's, ends at 33; track 3 takes P up at 34); chunk B followed each with one
+ * track (5: P, 6: Q).  At the hand-over (frame 39) Q is track 1's, so 1 joins 6 and 3 joins 5,
+ * though 1 shares only half of its overlap detections with 6 (a rule on counts of shared
+ * detections refused that pair and joined 6 to 2, a switch of Q at the hand-over). */
+static void test_switch_in_overlap(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++) {
+    add(&ch[0], f, f <= 33 ? 1 : 3, 20, 20, 0, e);
+    add(&ch[0], f, f <= 33 ? 2 : 1, 40, 20, 1, e);
+  }
+  for (int64_t f = 28; f < 68; f++) {
+    add(&ch[1], f, 5, 20, 20, 0, e);
+    add(&ch[1], f, 6, 40, 20, 1, e);
+  }
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 2);
+  for (size_t i = 0; i < nl; i++) {
+    int64_t ida = ta.t[l[i].a].id, idb = tb.t[l[i].b].id;
+    assert_int_equal(l[i].kind, NPT_STITCH_SHARED);
+    assert_int_equal(idb, ida == 1 ? 6 : 5);
+    assert_true(ida == 1 || ida == 3);
+  }
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
+/* Chunk B's track 5 followed particle P through most of the overlap and lost it two frames
+ * before the hand-over (frame 39; B's tracker left P's detections in frames 38-39 in no track),
+ * and B's track 7 takes P up after the overlap.  Chunk A's track 1 followed P throughout.  5
+ * writes no row, so joining 1 and 5 hands 1's identity over to nothing: 1 is still matched by
+ * motion to 7 (it was left out of the motion step as soon as it had a shared-detection match, and
+ * P changed id at the hand-over). */
+static void test_lost_at_handover(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    add(&ch[0], f, 1, 10 + 0.5f * (float)f, 20, 0, e);
+  for (int64_t f = 28; f < 68; f++)
+    add(&ch[1], f, f <= 37 ? 5 : f <= 39 ? -1 : 7, 10 + 0.5f * (float)f, 20, 0, e);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 2);
+  for (size_t i = 0; i < nl; i++) {
+    assert_int_equal(ta.t[l[i].a].id, 1);
+    assert_int_equal(tb.t[l[i].b].id, l[i].kind == NPT_STITCH_SHARED ? 5 : 7);
+  }
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
 /* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
 static void test_number(void **state) {
   (void)state;
@@ -292,6 +426,9 @@ int main(void) {
       cmocka_unit_test(test_relabelled_chunks),
       cmocka_unit_test(test_motion_link),
       cmocka_unit_test(test_handover_wins),
+      cmocka_unit_test(test_fragments_joined),
+      cmocka_unit_test(test_switch_in_overlap),
+      cmocka_unit_test(test_lost_at_handover),
       cmocka_unit_test(test_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
