@@ -16,12 +16,16 @@ head's error, a few thousandths of a pixel), with the largest box difference of 
 
 usage: fp16_box_error.py REF.h5 TEST.h5 [THRESHOLD]
 """
+import os
 import sys
 
 import h5py
 import numpy as np
 
-PAIR_PX, MARGIN, TOL = 1.0, 0.02, 0.1
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "gpu"))
+from compare_runs import pairs_of  # noqa: E402  (the test's pairing, exactly)
+
+MARGIN, TOL = 0.02, 0.1
 BINS = (0, 16, 32, 64, 128, 1e9)
 COLS = ("frame", "x", "y", "w", "h", "score", "class")
 
@@ -34,29 +38,6 @@ def load(path):
             (name,) = list(f["videos"].keys())
             d = f[f"videos/{name}/detections"]
         return {c: d[c][()] for c in COLS}
-
-
-def pairs_of(a, b):
-    out = []
-    for fr in np.union1d(a["frame"], b["frame"]):
-        for cls in np.union1d(a["class"], b["class"]):
-            ia = np.nonzero((a["frame"] == fr) & (a["class"] == cls))[0]
-            ib = np.nonzero((b["frame"] == fr) & (b["class"] == cls))[0]
-            if len(ia) == 0 or len(ib) == 0:
-                continue
-            ca = np.stack([a["x"][ia] + a["w"][ia] / 2, a["y"][ia] + a["h"][ia] / 2], 1)
-            cb = np.stack([b["x"][ib] + b["w"][ib] / 2, b["y"][ib] + b["h"][ib] / 2], 1)
-            d = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2)
-            ua, ub = set(), set()
-            for k in np.argsort(d, axis=None, kind="stable"):
-                i, j = divmod(int(k), len(ib))
-                if d[i, j] > PAIR_PX:
-                    break
-                if i in ua or j in ub:
-                    continue
-                ua.add(i), ub.add(j)
-                out.append((ia[i], ib[j]))
-    return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
 def main():

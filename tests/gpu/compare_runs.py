@@ -61,6 +61,17 @@ def pair_frame(a, b, ia, ib):
     return pairs
 
 
+def pairs_of(a, b):
+    """Pairs (row of a, row of b) [n, 2], frame by frame and class by class (pair_frame)."""
+    out = []
+    for fr in np.union1d(a["frame"], b["frame"]):
+        for cls in np.union1d(a["class"], b["class"]):
+            ia = np.nonzero((a["frame"] == fr) & (a["class"] == cls))[0]
+            ib = np.nonzero((b["frame"] == fr) & (b["class"] == cls))[0]
+            out += pair_frame(a, b, ia, ib)
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
 def main():
     cpu_path, gpu_path, auto_path, model = sys.argv[1:5]
     with h5py.File(model, "r") as f:
@@ -74,16 +85,11 @@ def main():
     for col in COLS:
         if not np.array_equal(a[col], g[col]):
             fails.append(f"auto and cudnn archives differ in {col}")
-    pairs = []
-    for fr in np.union1d(c["frame"], g["frame"]):
-        for cls in np.union1d(c["class"], g["class"]):
-            ic = np.nonzero((c["frame"] == fr) & (c["class"] == cls))[0]
-            ig = np.nonzero((g["frame"] == fr) & (g["class"] == cls))[0]
-            pairs += pair_frame(c, g, ic, ig)
-    pc = np.array([p[0] for p in pairs], dtype=np.int64)
-    pg = np.array([p[1] for p in pairs], dtype=np.int64)
-    dev = max(float(np.max(np.abs(c[k][pc] - g[k][pg]))) if len(pc) else 0.0
-              for k in ("x", "y", "w", "h"))
+    pairs = pairs_of(c, g)
+    pc, pg = pairs[:, 0], pairs[:, 1]
+    d = np.max(np.stack([np.abs(c[k][pc] - g[k][pg]) for k in ("x", "y", "w", "h")]),
+               axis=0) if len(pc) else np.zeros(0)
+    dev = float(d.max()) if len(d) else 0.0
     dscore = float(np.max(np.abs(c["score"][pc] - g["score"][pg]))) if len(pc) else 0.0
     lone_c = np.setdiff1d(np.arange(len(c["frame"])), pc)
     lone_g = np.setdiff1d(np.arange(len(g["frame"])), pg)
@@ -96,8 +102,6 @@ def main():
           f"{len(lone_c) - len(bad_c)}, {len(lone_g) - len(bad_g)})")
     if len(pairs) == 0:
         fails.append("no pairs: the comparison learns nothing")
-    d = np.max(np.stack([np.abs(c[k][pc] - g[k][pg]) for k in ("x", "y", "w", "h")]),
-               axis=0) if len(pc) else np.zeros(0)
     moved = np.hypot((c["x"][pc] + c["w"][pc] / 2) - (g["x"][pg] + g["w"][pg] / 2),
                      (c["y"][pc] + c["h"][pc] / 2) - (g["y"][pg] + g["h"][pg] / 2)) > MOVED_PX
     # The tracker smooths a track's box size (track.size_momentum), so a moved peak's size
