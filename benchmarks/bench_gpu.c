@@ -49,6 +49,43 @@ static int cmp_d(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* One operation of the ceilings, launched on the default stream. */
+typedef struct ceiling_op {
+  int gemm; /* 0: device-to-device copy of `bytes` from a to b; 1: fp16 GEMM n x n x n */
+  void *a, *b;
+  size_t bytes;
+  cublasHandle_t h;
+  int n;
+  uint16_t *x, *y, *z;
+} ceiling_op;
+
+static void ceiling_launch(const ceiling_op *op) {
+  static const float one = 1.0f, zero = 0.0f;
+  if (!op->gemm)
+    cudaMemcpyAsync(op->b, op->a, op->bytes, cudaMemcpyDeviceToDevice, 0);
+  else
+    cublasGemmEx(op->h, CUBLAS_OP_N, CUBLAS_OP_N, op->n, op->n, op->n, &one, op->x, CUDA_R_16F,
+                 op->n, op->y, CUDA_R_16F, op->n, &zero, op->z, CUDA_R_16F, op->n,
+                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
+/* The median of 10 timed launches of op (ms), after 2 warm-up launches. */
+static double ceiling_median_ms(const ceiling_op *op, cudaEvent_t e0, cudaEvent_t e1) {
+  double t[10];
+  for (int i = 0; i < 12; i++) {
+    float ms;
+    cudaEventRecord(e0, 0);
+    ceiling_launch(op);
+    cudaEventRecord(e1, 0);
+    cudaEventSynchronize(e1);
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (i >= 2)
+      t[i - 2] = ms;
+  }
+  qsort(t, 10, sizeof *t, cmp_d);
+  return t[5];
+}
+
 /* The two ceilings, measured: copy bandwidth (bytes read + written) and fp16 GEMM rate. */
 static void ceilings(double *gbs, double *tflops) {
   size_t bytes = (size_t)1 << 30;
@@ -59,19 +96,8 @@ static void ceilings(double *gbs, double *tflops) {
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);
   cudaEventCreate(&e1);
-  double t[10];
-  for (int i = 0; i < 12; i++) {
-    float ms;
-    cudaEventRecord(e0, 0);
-    cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0);
-    cudaEventRecord(e1, 0);
-    cudaEventSynchronize(e1);
-    cudaEventElapsedTime(&ms, e0, e1);
-    if (i >= 2)
-      t[i - 2] = ms;
-  }
-  qsort(t, 10, sizeof *t, cmp_d);
-  *gbs = 2.0 * bytes / (t[5] * 1e-3) / 1e9;
+  ceiling_op copy = {.gemm = 0, .a = a, .b = b, .bytes = bytes};
+  *gbs = 2.0 * bytes / (ceiling_median_ms(&copy, e0, e1) * 1e-3) / 1e9;
   cudaFree(b);
   cudaFree(a);
   int n = 8192;
@@ -83,20 +109,8 @@ static void ceilings(double *gbs, double *tflops) {
   cudaMemset(y, 0x3a, sizeof(uint16_t) * n * n);
   cublasHandle_t h;
   cublasCreate(&h);
-  float one = 1.0f, zero = 0.0f;
-  for (int i = 0; i < 12; i++) {
-    float ms;
-    cudaEventRecord(e0, 0);
-    cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, x, CUDA_R_16F, n, y, CUDA_R_16F, n,
-                 &zero, z, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    cudaEventRecord(e1, 0);
-    cudaEventSynchronize(e1);
-    cudaEventElapsedTime(&ms, e0, e1);
-    if (i >= 2)
-      t[i - 2] = ms;
-  }
-  qsort(t, 10, sizeof *t, cmp_d);
-  *tflops = 2.0 * n * n * (double)n / (t[5] * 1e-3) / 1e12;
+  ceiling_op gemm = {.gemm = 1, .h = h, .n = n, .x = x, .y = y, .z = z};
+  *tflops = 2.0 * n * n * (double)n / (ceiling_median_ms(&gemm, e0, e1) * 1e-3) / 1e12;
   cublasDestroy(h);
   cudaFree(x), cudaFree(y), cudaFree(z);
   cudaEventDestroy(e0), cudaEventDestroy(e1);
