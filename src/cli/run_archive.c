@@ -166,9 +166,8 @@ static int root_tables(const npt_mpi_world *w, const npt_run_archive_in *in, con
   char plan[128];
   snprintf(plan, sizeof plan, "%d chunks of %lld frames, overlap %lld", r->plan.n_chunks,
            (long long)r->cs.frames, (long long)r->cs.overlap);
-  char *lines = rank_lines(w->size, in->stats, in->hosts, in->devs);
   char *hosts = host_list(w->size, in->hosts);
-  if (rc == 0 && (!lines || !hosts))
+  if (rc == 0 && !hosts)
     rc = npt_error_set(NPT_ENOMEM, "out of memory");
   if (rc == 0)
     rc = npt_archive_set_attr_i64(rs->ar, "mpi_ranks", w->size);
@@ -178,9 +177,7 @@ static int root_tables(const npt_mpi_world *w, const npt_run_archive_in *in, con
     rc = npt_archive_set_attr_str(rs->ar, "mpi_hosts", hosts);
   if (rc == 0)
     rc = npt_archive_set_attr_str(rs->ar, "chunk_plan", plan);
-  if (rc == 0)
-    rc = npt_archive_set_attr_str(rs->ar, "ranks", lines);
-  free(lines), free(hosts);
+  free(hosts);
   if (rc == 0)
     rc = npt_run_assemble(r, rs->ar, cr, &tot->tracks, &tot->dets, &tot->events, &rs->links_shared,
                           &rs->links_motion, &rs->stitch_s, &rs->tables_s);

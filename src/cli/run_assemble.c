@@ -333,17 +333,7 @@ static int write_video(const npt_run *r, int v, id_map *maps, const video_counts
       rc = npt_run_owned_rows(r, c, &rows, &maps[c - c0], &out);
     maps[c - c0].offset = *dets - dets0;
     maps[c - c0].n = out.n;
-    npt_archive_rows ar = {out.n,
-                           out.frame,
-                           out.id,
-                           out.x,
-                           out.y,
-                           out.w,
-                           out.h,
-                           out.score,
-                           out.cls,
-                           out.embed_dim,
-                           out.embed_dim ? out.embed : NULL};
+    npt_archive_rows ar = npt_run_archive_rows(&out);
     if (rc == 0)
       rc = npt_archive_stream_write(st, &ar);
     *dets += rc == 0 ? out.n : 0;
@@ -397,4 +387,18 @@ int npt_run_assemble(const npt_run *r, npt_archive *a, npt_run_chunk_rows *cr, i
     free(vc.track_rows);
   }
   return rc;
+}
+
+npt_archive_rows npt_run_archive_rows(const npt_part_rows *p) {
+  return (npt_archive_rows){p->n,
+                            p->frame,
+                            p->id,
+                            p->x,
+                            p->y,
+                            p->w,
+                            p->h,
+                            p->score,
+                            p->cls,
+                            p->embed_dim,
+                            p->embed_dim ? p->embed : NULL};
 }

@@ -101,6 +101,10 @@ typedef struct npt_run_chunk_rows {
 } npt_run_chunk_rows;
 void npt_run_chunk_rows_free(npt_run_chunk_rows *cr, int n);
 
+/* The archive writers' view of part rows (global ids already in p->id; embeddings only when
+ * p->embed_dim > 0). */
+npt_archive_rows npt_run_archive_rows(const npt_part_rows *p);
+
 /* Root: stitches the parts and writes every video into the open archive `a`, all but the
  * detections columns (npt_archive_stream_defer_rows), which npt_run_write_rows fills.
  * cr[plan.n_chunks] (zeroed by the caller; npt_run_chunk_rows_free) receives every chunk's

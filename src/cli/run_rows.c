@@ -154,17 +154,7 @@ int npt_run_write_rows(const npt_mpi_world *w, const npt_run *r, const char *tmp
         lrc = read_piece(r, mine, start[p], start[p + 1], cr, &piece, off, cnt, &n_runs);
       if (lrc == 0 && p == 0 && v == r->n_videos - 1)
         lrc = npt_run_fault(w->rank, "rows");
-      npt_archive_rows ar = {piece.n,
-                             piece.frame,
-                             piece.id,
-                             piece.x,
-                             piece.y,
-                             piece.w,
-                             piece.h,
-                             piece.score,
-                             piece.cls,
-                             piece.embed_dim,
-                             piece.embed_dim ? piece.embed : NULL};
+      npt_archive_rows ar = npt_run_archive_rows(&piece);
       if (lrc == 0)
         lrc = npt_archive_rows_prepare(f, &ar, n_runs, off, cnt);
       rc = npt_mpi_agree(w, lrc);
