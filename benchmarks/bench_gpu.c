@@ -213,7 +213,7 @@ int main(int argc, char **argv) {
   if (out)
     fprintf(out, "# %s\n# ceilings: copy_gbs=%.1f gemm_tflops=%.1f\n%s\n", d, gbs, tflops, hdr);
   const npt_backend_i *be = npt__cudnn_backend();
-  npt_backend_params bp = {1, 0};
+  npt_backend_params bp = {1, 0, 0};
   void *ctx;
   if (be->init(&ctx, &bp) < 0) {
     fprintf(stderr, "bench_gpu: %s\n", npt_error_msg(-1));

@@ -101,7 +101,7 @@ static const npt_backend_i *gpu(void) {
 static void compare_graph(const char *label, const npt_graph *g, int batch, int h, int w,
                           const float *input, int all_tensors) {
   printf("%s: %d x %dx%d\n", label, batch, w, h);
-  npt_backend_params bp = {2, 0};
+  npt_backend_params bp = {2, 0, 0};
   void *cctx, *cplan, *gctx, *gplan;
   CHECK_RC(npt_backend_cpu.init(&cctx, &bp));
   CHECK_RC(npt__cpu_plan_debug(cctx, g, batch, h, w, all_tensors, 1, &cplan));
@@ -228,7 +228,7 @@ static int same_dets(const npt_dets *a, const npt_dets *b, const char *label) {
 static void compare_decode(const char *label, const npt_graph *g, const void *frames, int bits,
                            int n, int h, int w, int batch, int pinned) {
   int m = g->multiple, hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
-  npt_backend_params bp = {1, 0};
+  npt_backend_params bp = {1, 0, 0};
   void *gctx, *gplan;
   CHECK_RC(gpu()->init(&gctx, &bp));
   CHECK_RC(gpu()->plan(gctx, g, batch, hp, wp, &gplan));
@@ -390,7 +390,7 @@ int main(int argc, char **argv) {
   /* 4. Errors. */
   {
     int count = npt_gpu_count();
-    npt_backend_params bp = {1, count};
+    npt_backend_params bp = {1, count, 0};
     void *ctx = NULL;
     int rc = gpu()->init(&ctx, &bp);
     CHECK(rc == NPT_ECONFIG && strstr(npt_error_msg(rc), "detect.device"),
