@@ -199,7 +199,7 @@ static npt_graph *heads_graph(uint64_t seed) {
     if (strcmp(g->nodes[i].name, "size") == 0)
       g->nodes[i].bias[0] += 8.0f, g->nodes[i].bias[1] += 8.0f;
   g->norm8.mode = g->norm16.mode = NPT_NORM_FRAME;
-  g->decode.score_threshold = 0.5f; /* random weights: a sigmoid near 0.5 */
+  g->decode.score_threshold = 0.7f; /* 155 detections in the 5 frames of the test, on the CPU */
   return g;
 }
 
