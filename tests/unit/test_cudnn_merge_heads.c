@@ -176,6 +176,14 @@ static void test_structural_rule(void **state) {
       assert_int_equal(s->tail_c0[1], 16);
     }
     npt__gpu_plan_destroy(p);
+    if (cases[k].merged) {
+      /* 10000^2: each 16-channel trunk has 1.6e9 elements, a merged one would have 3.2e9, more
+       * than cuDNN's descriptors index: not merged. */
+      p = layout(g, 1, 10000, 10000);
+      assert_int_equal(p->merged_steps, 0);
+      assert_string_equal(step_of(p, "size")->node->name, "hb");
+      npt__gpu_plan_destroy(p);
+    }
     npt_graph_free(g);
   }
 }

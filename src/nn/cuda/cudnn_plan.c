@@ -109,7 +109,8 @@ static int mergeable(const analysis *an, const npt_node *a, const npt_node *b) {
          an->cons[a->output] + an->cons[b->output] <= NPT_K_MAX_HEADS;
 }
 
-static int analyse(const npt_graph *g, analysis *a) {
+/* The analysis of g for a plan of `batch` frames of h x w (the sizes bound what may be merged). */
+static int analyse(const npt_graph *g, int batch, int h, int w, analysis *a) {
   int nt = g->n_tensors, nn = g->n_nodes;
   a->cons = calloc((size_t)nt, sizeof(int));
   a->prod = malloc((size_t)nt * sizeof(int));
@@ -189,13 +190,19 @@ static int analyse(const npt_graph *g, analysis *a) {
     a->heads_conv[i] = ok;
   }
   /* Pairs of head convs on one input: the later one runs in the earlier one's step (found by
-   * the structure, not by names; NPT_CUDNN_MERGE_HEADS=0 keeps them apart). */
+   * the structure, not by names; NPT_CUDNN_MERGE_HEADS=0 keeps them apart).  Not when the merged
+   * trunk would have more elements than cuDNN's descriptors and our kernels index (2^31 - 1),
+   * where each trunk alone might not. */
   for (int i = 0; merge_heads_enabled() && i < nn; i++) {
     if (!a->heads_conv[i] || a->merged_away[i])
       continue;
+    const npt_node *ni = &g->nodes[i];
+    int st = g->tensors[ni->output].stride;
+    size_t cells = (size_t)batch * (size_t)(h / st) * (size_t)(w / st);
     for (int j = i + 1; j < nn; j++)
       if (a->heads_conv[j] && !a->merged_away[j] && a->merge_b[j] < 0 &&
-          mergeable(a, &g->nodes[i], &g->nodes[j])) {
+          mergeable(a, ni, &g->nodes[j]) &&
+          cells * (size_t)(ni->c_out + g->nodes[j].c_out) <= 0x7fffffffu) {
         a->merge_b[i] = j, a->merged_away[j] = 1, a->n_merged++;
         break;
       }
@@ -615,7 +622,7 @@ size_t npt__gpu_detect_bytes(const npt__gpu_plan *p);
 int npt__gpu_plan_layout(npt__gpu_plan *p) {
   const npt_graph *g = p->g;
   analysis a = {0};
-  int rc = analyse(g, &a);
+  int rc = analyse(g, p->batch, p->h, p->w, &a);
   if (rc < 0) {
     analysis_free(&a);
     return rc;
@@ -656,7 +663,7 @@ int npt__gpu_plan_layout(npt__gpu_plan *p) {
   }
   if (a.n_merged == 0 && npt__gpu_verbose())
     fprintf(stderr, "nptrack: cudnn backend: no head convolutions merged (%s)\n",
-            merge_heads_enabled() ? "no pair on one input with the same shape"
+            merge_heads_enabled() ? "no pair of head convolutions that can be merged"
                                   : "NPT_CUDNN_MERGE_HEADS=0");
   const npt_heads *hd = &g->heads;
   const int heads[4] = {hd->heatmap, hd->size, hd->offset, hd->embed};
