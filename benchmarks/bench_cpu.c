@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
   printf("%5s %3s %5s %12s %10s %8s\n", "size", "thr", "batch", "ms/batch", "frames/s", "GFLOP/s");
   for (int ti = 0; ti < nt; ti++) {
     void *ctx;
-    npt_backend_params bp = {threads[ti], 0};
+    npt_backend_params bp = {threads[ti], 0, 0};
     if ((rc = npt_backend_cpu.init(&ctx, &bp)) < 0)
       break;
     for (int si = 0; si < ns && rc == 0; si++)

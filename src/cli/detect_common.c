@@ -10,7 +10,7 @@
 int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o, int device) {
   *ce = (npt_cli_engine){.fo = {o->dataset, NPT_FRAMES_THW}};
   NPT_TRY(npt_frames_axes_parse(o->axis_order, &ce->fo.axes));
-  npt_backend_params bp = {o->threads, device};
+  npt_backend_params bp = {o->threads, device, o->batch};
   NPT_TRY(npt_engine_open(&ce->e, o->model, o->backend, &bp));
   ce->g = npt_engine_graph(ce->e);
   npt_detect_decode_params(o, &ce->g->decode, &ce->dp);

@@ -13,6 +13,10 @@ struct npt_dets;
 typedef struct npt_backend_params {
   int threads; /* CPU worker threads (>= 1); results must not depend on it */
   int device;  /* GPU ordinal, for GPU backends */
+  /* Frames per call the caller will pass (detect.batch), 0 when unknown.  The engine then plans
+   * a backend with `detect` for that many frames (at most max_batch) and runs a shorter call,
+   * the end of a video, through the same plan instead of planning again for fewer frames. */
+  int batch;
 } npt_backend_params;
 
 /* Head outputs of one run: pointers into backend-owned host memory, valid until the next run or
@@ -39,8 +43,10 @@ typedef struct npt_backend_i {
    * Frames to detections on the backend's device: n >= 1 frames of h x w (uint8_t or uint16_t
    * per norm->bit_depth, contiguous, host memory) numbered first_frame, ...; the plan was made
    * for batches of at most max_batch frames of the padded size, and the backend runs the frames
-   * through it a batch at a time.  Appends to dets what npt_decode_frame would give on the
-   * backend's heads; *saturated counts frames where top-K saturated. */
+   * through it a batch at a time (a last batch of fewer frames than the plan's runs the whole
+   * planned batch, the frames past n being whatever the buffers held, and decodes only its
+   * own).  Appends to dets what npt_decode_frame would give on the backend's heads; *saturated
+   * counts frames where top-K saturated. */
   int (*detect)(void *ctx, void *plan, const void *frames, const npt_norm *norm, int n, int h,
                 int w, int64_t first_frame, const struct npt_decode_params *p,
                 struct npt_dets *dets, int *saturated);

@@ -5,7 +5,10 @@
  * the backend in batches, and decoded frame by frame on the host.  A backend plan is made for
  * each (batch, padded size) the engine meets and kept in a small cache: a video has one frame
  * size, and at most two batch sizes (full batches and the last, partial one), so plans are
- * made once per video, not per call. */
+ * made once per video, not per call.  A backend that detects on its device is planned for the
+ * caller's batch (npt_backend_params.batch) when it is known, and a shorter call runs through
+ * that plan, padded: one plan per frame size (a cuDNN plan can take seconds to make), and every
+ * frame through the same plan whatever the length of the call it came in. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,7 @@ struct npt_engine {
   void *ctx;
   plan_slot plans[N_PLANS];
   unsigned long tick;
+  int batch_hint; /* npt_backend_params.batch */
   float *input;
   size_t input_floats;
   char note[512]; /* why `auto` fell back to the CPU, or "" */
@@ -79,6 +83,7 @@ int npt_engine_open(npt_engine **out, const char *model_path, const char *backen
   npt_engine *e = calloc(1, sizeof *e);
   NPT_ALLOC_CHECK(e);
   e->be = be;
+  e->batch_hint = params->batch > 0 ? params->batch : 0;
   int rc = npt_graph_load(&e->g, model_path);
   if (rc == 0 && is_auto) {
     /* auto: the GPU when one works, else the CPU, saying why. */
@@ -188,8 +193,10 @@ int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, i
   int m = g->multiple > 0 ? g->multiple : 1;
   int hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
   if (e->be->detect && n > 0) {
-    /* The backend decodes on its device, a batch of up to max_batch frames at a time. */
-    int batch = n < e->be->max_batch ? n : e->be->max_batch;
+    /* The backend decodes on its device, a batch of up to max_batch frames at a time; for the
+     * caller's batch when known, a shorter call padded (its frames alone decoded). */
+    int want = n > e->batch_hint ? n : e->batch_hint;
+    int batch = want < e->be->max_batch ? want : e->be->max_batch;
     void *plan;
     int rc = get_plan(e, batch, hp, wp, &plan);
     if (rc == 0)

@@ -16,6 +16,11 @@
  *    pinned frames, 8- and 16-bit; and a network whose heatmap is one flat plateau, which the GPU
  *    hands to the CPU decoder.
  * 4. Errors: a device index out of range is refused naming detect.device.
+ * Head convolutions merged into one step (cudnn_plan.c): a network with two head branches on one
+ * trunk and the shipped model (hm1 + box1), merged and not (NPT_CUDNN_MERGE_HEADS=0), each
+ * checked to have merged as expected.  cuDNN plans with dynamic shapes and kernel caches (the
+ * default) and without (NPT_CUDNN_KERNEL_CACHE=0), and a plan made after another in the same
+ * context, which may run the kernels cached for the first.
  *
  * usage: test_gpu_backend VIDEO.h5   (NPT_SOURCE_DIR: the source tree, for models/nptrack.h5) */
 #include <math.h>
@@ -97,24 +102,39 @@ static const npt_backend_i *gpu(void) {
   return npt__cudnn_backend();
 }
 
-/* Runs g on both backends; compares the heads, and with all_tensors every tensor both store. */
-static void compare_graph(const char *label, const npt_graph *g, int batch, int h, int w,
-                          const float *input, int all_tensors) {
+/* Runs g on both backends; compares the heads, and with all_tensors every tensor both store.
+ * expect_merged >= 0: the GPU plan must have that many merged head steps.  replan: the GPU plan
+ * compared is the context's second, made after one for a batch of batch + 1 frames (so that it
+ * may run kernels from the context's kernel caches, compiled for the other shape). */
+static void compare_graph_ex(const char *label, const npt_graph *g, int batch, int h, int w,
+                             const float *input, int all_tensors, int expect_merged, int replan) {
   printf("%s: %d x %dx%d\n", label, batch, w, h);
-  npt_backend_params bp = {2, 0};
+  npt_backend_params bp = {2, 0, 0};
   void *cctx, *cplan, *gctx, *gplan;
   CHECK_RC(npt_backend_cpu.init(&cctx, &bp));
   CHECK_RC(npt__cpu_plan_debug(cctx, g, batch, h, w, all_tensors, 1, &cplan));
   CHECK_RC(gpu()->init(&gctx, &bp));
+  npt__cudnn_plan_info info;
+  if (replan) {
+    CHECK_RC(gpu()->plan(gctx, g, batch + 1, h, w, &gplan));
+    npt__cudnn_plan_info_get(gplan, &info);
+    printf("  first plan (%d frames): made in %.2f s (cuDNN-fused plans %.2f s)\n", batch + 1,
+           info.plan_s, info.fused_plan_s);
+    gpu()->plan_free(gctx, gplan);
+  }
   npt__cudnn_set_poison(1);
   CHECK_RC(gpu()->plan(gctx, g, batch, h, w, &gplan));
   npt__cudnn_set_poison(0);
-  npt__cudnn_plan_info info;
   npt__cudnn_plan_info_get(gplan, &info);
-  printf("  plan: %d steps (%d cuDNN convs, %d of them fused by cuDNN, %d direct, %d eltwise, %d "
-         "adds fused), CUDA graph %s, %.1f MiB\n",
-         info.steps, info.cudnn_convs, info.fused_convs, info.direct_convs, info.eltwise,
-         info.fused_adds, info.graphs ? "yes" : "no", info.device_bytes / 1048576.0);
+  printf("  plan: %d steps (%d cuDNN convs, %d of them fused by cuDNN (%d with dynamic shapes), "
+         "%d merged head steps, %d direct, %d eltwise, %d adds fused), CUDA graph %s, %.1f MiB, "
+         "made in %.2f s (cuDNN-fused plans %.2f s)\n",
+         info.steps, info.cudnn_convs, info.fused_convs, info.dynamic_convs, info.merged_steps,
+         info.direct_convs, info.eltwise, info.fused_adds, info.graphs ? "yes" : "no",
+         info.device_bytes / 1048576.0, info.plan_s, info.fused_plan_s);
+  if (expect_merged >= 0)
+    CHECK(info.merged_steps == expect_merged, "%s: %d merged head steps, %d expected", label,
+          info.merged_steps, expect_merged);
   npt_head_outputs co, go;
   CHECK_RC(npt_backend_cpu.run(cctx, cplan, input, &co));
   for (int rep = 0; rep < 2; rep++) /* twice: the second run reads what the first left */
@@ -146,6 +166,41 @@ static void compare_graph(const char *label, const npt_graph *g, int batch, int 
   gpu()->free(gctx);
   npt_backend_cpu.plan_free(cctx, cplan);
   npt_backend_cpu.free(cctx);
+}
+
+static void compare_graph(const char *label, const npt_graph *g, int batch, int h, int w,
+                          const float *input, int all_tensors) {
+  compare_graph_ex(label, g, batch, h, w, input, all_tensors, -1, 0);
+}
+
+/* Two head branches on one trunk, as the shipped model's hm1 and box1 (3x3 convs on the same
+ * input, each read only by its 1x1 heads), with odd widths (12 and 20: a merged trunk of 32)
+ * and a 3-class heatmap, so that the merged step's heads epilogue reads each head's channels at
+ * an offset; ReLU in the branches so that a wrong bias or activation shows. */
+static npt_graph *heads_graph(uint64_t seed) {
+  npt__gb b;
+  if (npt__gb_init(&b, seed) < 0)
+    return NULL;
+  const npt_act N = NPT_ACT_NONE, R = NPT_ACT_RELU, S = NPT_ACT_SILU, G = NPT_ACT_SIGMOID;
+  int stem = npt__gb_conv(&b, "stem", 0, 16, 3, 2, 1, 1, 1, S);
+  int f = npt__gb_conv(&b, "f", stem, 24, 3, 1, 1, 1, 1, S);
+  int ha = npt__gb_conv(&b, "ha", f, 12, 3, 1, 1, 1, 1, R);
+  int hm = npt__gb_conv(&b, "heatmap", ha, 3, 1, 1, 0, 1, 1, G);
+  int hb = npt__gb_conv(&b, "hb", f, 20, 3, 1, 1, 1, 1, R);
+  int sz = npt__gb_conv(&b, "size", hb, 2, 1, 1, 0, 1, 1, N);
+  int of = npt__gb_conv(&b, "offset", hb, 2, 1, 1, 0, 1, 1, N);
+  int emb = npt__gb_conv(&b, "embed", f, 8, 1, 1, 0, 1, 1, N);
+  if (hm < 0 || sz < 0 || of < 0 || emb < 0) {
+    npt_graph_free(b.g);
+    return NULL;
+  }
+  npt_graph *g = npt__gb_finish(&b, hm, sz, of, emb);
+  for (int i = 0; i < g->n_nodes; i++)
+    if (strcmp(g->nodes[i].name, "size") == 0)
+      g->nodes[i].bias[0] += 8.0f, g->nodes[i].bias[1] += 8.0f;
+  g->norm8.mode = g->norm16.mode = NPT_NORM_FRAME;
+  g->decode.score_threshold = 0.7f; /* 155 detections in the 5 frames of the test, on the CPU */
+  return g;
 }
 
 /* The op-coverage network (see the file's comment). */
@@ -228,7 +283,7 @@ static int same_dets(const npt_dets *a, const npt_dets *b, const char *label) {
 static void compare_decode(const char *label, const npt_graph *g, const void *frames, int bits,
                            int n, int h, int w, int batch, int pinned) {
   int m = g->multiple, hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
-  npt_backend_params bp = {1, 0};
+  npt_backend_params bp = {1, 0, 0};
   void *gctx, *gplan;
   CHECK_RC(gpu()->init(&gctx, &bp));
   CHECK_RC(gpu()->plan(gctx, g, batch, hp, wp, &gplan));
@@ -342,6 +397,29 @@ int main(int argc, char **argv) {
     free(x);
   }
 
+  /* 1b. Merged head convolutions (and, for comparison, the same network unmerged). */
+  g = heads_graph(13);
+  CHECK(g != NULL, "heads graph");
+  {
+    int batch = 3, h = 96, w = 160;
+    float *x = malloc(sizeof *x * batch * h * w);
+    random_input(x, (size_t)batch * h * w, 300);
+    compare_graph_ex("heads network, random input", g, batch, h, w, x, 1, 1, 0);
+    setenv("NPT_CUDNN_MERGE_HEADS", "0", 1);
+    compare_graph_ex("heads network, random input, heads not merged", g, batch, h, w, x, 1, 0, 0);
+    unsetenv("NPT_CUDNN_MERGE_HEADS");
+    setenv("NPT_CUDNN_FUSE", "0", 1);
+    compare_graph_ex("heads network, random input, no cuDNN fusion", g, batch, h, w, x, 1, 1, 0);
+    unsetenv("NPT_CUDNN_FUSE");
+    free(x);
+  }
+  {
+    void *fr = blob_frames(5, 120, 200, 8, 7);
+    compare_decode("decode, heads network (merged heads)", g, fr, 8, 5, 120, 200, 2, 0);
+    free(fr);
+  }
+  npt_graph_free(g);
+
   /* 3 (on the ops network). GPU decoding, several batches through both slots. */
   void *fr8 = blob_frames(7, 120, 200, 8, 5), *fr16 = blob_frames(7, 120, 200, 16, 6);
   compare_decode("decode, ops network", g, fr8, 8, 7, 120, 200, 3, 0);
@@ -361,10 +439,22 @@ int main(int argc, char **argv) {
     int batch = 2, h = 256, w = 192;
     float *x = malloc(sizeof *x * batch * h * w);
     random_input(x, (size_t)batch * h * w, 7);
-    compare_graph("shipped model, random input", g, batch, h, w, x, 1);
+    /* hm1 and box1 merged (the default). */
+    compare_graph_ex("shipped model, random input", g, batch, h, w, x, 1, 1, 0);
+    setenv("NPT_CUDNN_MERGE_HEADS", "0", 1);
+    compare_graph_ex("shipped model, random input, heads not merged", g, batch, h, w, x, 1, 0, 0);
+    unsetenv("NPT_CUDNN_MERGE_HEADS");
     setenv("NPT_CUDNN_FUSE", "0", 1);
-    compare_graph("shipped model, random input, no cuDNN fusion", g, batch, h, w, x, 1);
+    compare_graph_ex("shipped model, random input, no cuDNN fusion", g, batch, h, w, x, 1, 1, 0);
     unsetenv("NPT_CUDNN_FUSE");
+    setenv("NPT_CUDNN_KERNEL_CACHE", "0", 1);
+    compare_graph_ex("shipped model, random input, static shapes (no kernel cache)", g, batch, h, w,
+                     x, 1, 1, 0);
+    unsetenv("NPT_CUDNN_KERNEL_CACHE");
+    /* A second plan of one context, for another batch size: it may run kernels that cuDNN's
+     * kernel caches kept from the first. */
+    compare_graph_ex("shipped model, random input, second plan of a context", g, batch, h, w, x, 1,
+                     1, 1);
     free(x);
   }
   if (argc > 1) {
@@ -390,7 +480,7 @@ int main(int argc, char **argv) {
   /* 4. Errors. */
   {
     int count = npt_gpu_count();
-    npt_backend_params bp = {1, count};
+    npt_backend_params bp = {1, count, 0};
     void *ctx = NULL;
     int rc = gpu()->init(&ctx, &bp);
     CHECK(rc == NPT_ECONFIG && strstr(npt_error_msg(rc), "detect.device"),

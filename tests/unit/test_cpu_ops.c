@@ -169,7 +169,7 @@ typedef struct run {
 
 static void run_graph(run *r, const npt_graph *g, int B, int h, int w, int threads, int keep_all,
                       const float *input) {
-  npt_backend_params bp = {threads, 0};
+  npt_backend_params bp = {threads, 0, 0};
   assert_int_equal(npt_backend_cpu.init(&r->ctx, &bp), 0);
   int rc = npt__cpu_plan_debug(r->ctx, g, B, h, w, keep_all, 1, &r->plan);
   if (rc)
@@ -418,7 +418,7 @@ static void test_plan_errors(void **state) {
   npt_graph *g;
   assert_int_equal(npt__cpu_bench_graph(&g, 44), 0);
   void *ctx, *plan = NULL;
-  npt_backend_params bp = {1, 0};
+  npt_backend_params bp = {1, 0, 0};
   assert_int_equal(npt_backend_cpu.init(&ctx, &bp), 0);
   assert_int_equal(npt_backend_cpu.plan(ctx, g, 1, 40, 48, &plan), NPT_EINVAL);
   NPT_ASSERT_CONTAINS(npt_error_msg(NPT_EINVAL), "multiple of 16");
@@ -514,7 +514,7 @@ static void test_engine_detects_on_any_frame_size(void **state) {
   char model[4096];
   snprintf(model, sizeof model, "%s", data_path("tiny_model.h5"));
   npt_engine *e;
-  npt_backend_params bp = {2, 0};
+  npt_backend_params bp = {2, 0, 0};
   assert_int_equal(npt_engine_open(&e, "no-such.h5", "cpu", &bp) < 0, 1);
   assert_int_equal(npt_engine_open(&e, model, "nope", &bp), NPT_EUNSUPPORTED);
   NPT_ASSERT_CONTAINS(npt_error_msg(NPT_EUNSUPPORTED), "nope");

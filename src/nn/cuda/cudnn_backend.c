@@ -16,6 +16,7 @@ static void gpu_free(void *vctx) {
   npt__gpu_ctx *ctx = vctx;
   if (!ctx)
     return;
+  npt__gpu_kcaches_free(ctx);
   if (ctx->cudnn)
     cudnnDestroy(ctx->cudnn);
   if (ctx->compute)
@@ -202,6 +203,10 @@ void npt__cudnn_plan_info_get(void *vplan, npt__cudnn_plan_info *info) {
     info->raw_bytes += raw;
   }
   info->fused_convs = p->fused_convs;
+  info->merged_steps = p->merged_steps;
+  info->plan_s = p->plan_ms / 1e3, info->fused_plan_s = p->fused_plan_ms / 1e3;
+  for (int i = 0; i < p->n_steps; i++)
+    info->dynamic_convs += p->steps[i].fplan && p->steps[i].fdynamic;
   info->graphs = p->use_graphs;
   info->device_bytes = p->device_bytes;
   info->workspace_bytes = p->ws_bytes;

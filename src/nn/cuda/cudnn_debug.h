@@ -21,7 +21,10 @@ int npt__cudnn_plan_tensor(void *ctx, void *plan, int t, float *out);
 /* What a plan is: steps, how many run in cuDNN, whether it runs as a CUDA graph, device bytes. */
 typedef struct npt__cudnn_plan_info {
   int steps, cudnn_convs, direct_convs, eltwise, fused_adds, graphs;
-  int fused_convs; /* cuDNN convolutions with bias, addend and activation fused by cuDNN */
+  int fused_convs;   /* cuDNN convolutions with bias, addend and activation fused by cuDNN */
+  int dynamic_convs; /* of them, planned as dynamic-shape graphs with a shared kernel cache */
+  int merged_steps;  /* steps running two merged head convolutions (hm1 + box1) */
+  double plan_s, fused_plan_s; /* time to make the plan; of it, building cuDNN-fused plans */
   size_t device_bytes, workspace_bytes;
   /* Device-memory traffic of one network run (a batch), modelled from the steps: each step
    * reads its input tensors once and writes its output once; a cuDNN convolution also writes

@@ -18,9 +18,23 @@
  * one that is not marked non-deterministic, does not reduce in less than fp32, finalizes and
  * needs at most NPT__FUSED_WS_LIMIT of workspace is taken.  Nothing is timed.
  *
+ * Plan time.  The engines cuDNN 9 ranks first for these graphs compile their kernels at plan
+ * time (NVRTC), about 7 s per network plan on an H100, paid again for every new batch size or
+ * frame size.  cuDNN (9.5 and later) can share compiled kernels between operation graphs of the
+ * same topology through a kernel cache, for graphs marked dynamic-shape.  So each step's graph
+ * is first made dynamic-shape and planned with the context's kernel cache for its topology
+ * (npt__gpu_ctx.kcaches; the key is everything about the graph but the batch and the frame
+ * size): a plan for another batch or frame size of the same network may bind the kernels
+ * compiled for the first instead of compiling again ("may": cuDNN decides).  When cuDNN refuses
+ * the dynamic-shape graph, or it has no engine for it, the step is planned as before (static
+ * shapes, no cache).  NPT_CUDNN_KERNEL_CACHE=0 plans every step the static way.  Nothing here
+ * depends on timing, so engines stay deterministic; a dynamic-shape graph may be given other
+ * engines than the static one (the benchmark compares the two).
+ *
  * The tensor unique ids of a graph: X 1, W 2, B 3, R 4, Y 5; virtual ones from 100. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,7 +208,8 @@ typedef struct pick_stats {
  * heuristics and the chosen engine configuration go into `keep`. */
 static cudnnBackendDescriptor_t pick_plan(npt__gpu_ctx *ctx, desc_list *keep,
                                           cudnnBackendDescriptor_t og, cudnnBackendHeurMode_t mode,
-                                          size_t *ws, pick_stats *ps) {
+                                          cudnnBackendDescriptor_t kcache, size_t *ws,
+                                          pick_stats *ps) {
   cudnnBackendDescriptor_t heur = NULL, plan = NULL, cfgs[64];
   int64_t n_cfg = 0;
   int made = 0, chosen = -1;
@@ -233,6 +248,9 @@ static cudnnBackendDescriptor_t pick_plan(npt__gpu_ctx *ctx, desc_list *keep,
         cudnnBackendSetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                                  &cfgs[k]) == CUDNN_STATUS_SUCCESS &&
+        (!kcache || cudnnBackendSetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_KERNEL_CACHE,
+                                             CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                             &kcache) == CUDNN_STATUS_SUCCESS) &&
         cudnnBackendFinalize(pl) == CUDNN_STATUS_SUCCESS &&
         cudnnBackendGetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1,
                                  NULL, &w) == CUDNN_STATUS_SUCCESS) {
@@ -265,13 +283,78 @@ out:
   return plan;
 }
 
-int npt__gpu_fused_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s) {
+/* 1 unless NPT_CUDNN_KERNEL_CACHE=0, and only with a cuDNN that has kernel caches bound to an
+ * operation graph (9.5). */
+static int kcache_enabled(void) {
+  const char *env = getenv("NPT_CUDNN_KERNEL_CACHE");
+  return !(env && strcmp(env, "0") == 0) && cudnnGetVersion() >= 90500;
+}
+
+/* The topology of step s's fused graph: all of it but the batch and the frame size. */
+static void topology_key(const npt__gpu_plan *p, const npt__gpu_step *s, char *key, size_t n) {
+  const npt_node *c = s->node;
+  const npt__gpu_tensor *y = &p->t[s->out];
+  int rdt = s->n_add == 1 ? (int)p->t[s->add_t[0]].dt : -1;
+  snprintf(key, n, "conv %d->%d k%dx%d s%d p%d d%d | bias | add %d (dt %d) | act %d | y dt %d",
+           c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pad, c->dilation, s->n_add, rdt, s->act,
+           (int)y->dt);
+}
+
+/* The context's kernel cache for `key`, made now from graph og when there is none (*made = 1;
+ * og must then stay alive as long as the cache: the caller hands its descriptors to it).  NULL
+ * when cuDNN refuses one. */
+static npt__kcache *kcache_get(npt__gpu_ctx *ctx, const char *key, cudnnBackendDescriptor_t og,
+                               int *made) {
+  *made = 0;
+  for (int i = 0; i < ctx->n_kcaches; i++)
+    if (strcmp(ctx->kcaches[i].key, key) == 0)
+      return &ctx->kcaches[i];
+  if (ctx->n_kcaches >= NPT__MAX_KCACHES)
+    return NULL;
+  cudnnBackendDescriptor_t kc = NULL;
+  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_KERNEL_CACHE_DESCRIPTOR, &kc) !=
+      CUDNN_STATUS_SUCCESS)
+    return NULL;
+  if (cudnnBackendSetAttribute(kc, CUDNN_ATTR_KERNEL_CACHE_OPERATION_GRAPH,
+                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &og) != CUDNN_STATUS_SUCCESS ||
+      cudnnBackendFinalize(kc) != CUDNN_STATUS_SUCCESS) {
+    cudnnBackendDestroyDescriptor(kc);
+    return NULL;
+  }
+  npt__kcache *e = &ctx->kcaches[ctx->n_kcaches++];
+  memset(e, 0, sizeof *e);
+  snprintf(e->key, sizeof e->key, "%s", key);
+  e->cache = kc;
+  *made = 1;
+  return e;
+}
+
+/* Forgets the context's last kernel cache (made by a prepare that then failed). */
+static void kcache_drop_last(npt__gpu_ctx *ctx) {
+  npt__kcache *e = &ctx->kcaches[--ctx->n_kcaches];
+  cudnnBackendDestroyDescriptor(e->cache);
+  if (e->keep) {
+    free_descs(e->keep);
+    free(e->keep);
+  }
+  memset(e, 0, sizeof *e);
+}
+
+void npt__gpu_kcaches_free(npt__gpu_ctx *ctx) {
+  while (ctx->n_kcaches > 0)
+    kcache_drop_last(ctx);
+}
+
+/* Builds step s's fused graph and plan; dynamic: as a dynamic-shape graph with the context's
+ * kernel cache for its topology. */
+static int prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s, int dynamic) {
   const npt_node *n = s->node;
   const npt__gpu_tensor *x = &p->t[n->inputs[0]], *y = &p->t[s->out];
   desc_list *lp = calloc(1, sizeof *lp);
   NPT_ALLOC_CHECK(lp);
   desc_list l = {.n = 0};
-  int rc = 0;
+  int rc = 0, kc_made = 0;
+  npt__kcache *kc = NULL;
   cudnnDataType_t ht = CUDNN_DATA_HALF, ft = CUDNN_DATA_FLOAT;
   cudnnDataType_t yt = y->dt == NPT_DT_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
   int64_t b = p->batch, uid = UID_VIRT;
@@ -357,34 +440,80 @@ int npt__gpu_fused_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s
                                     &ctx->cudnn));
     FCHECK(cudnnBackendSetAttribute(og, CUDNN_ATTR_OPERATIONGRAPH_OPS,
                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, n_ops, ops));
+    if (dynamic) {
+      bool on = true;
+      FCHECK(cudnnBackendSetAttribute(og, CUDNN_ATTR_OPERATIONGRAPH_IS_DYNAMIC_SHAPE_ENABLED,
+                                      CUDNN_TYPE_BOOLEAN, 1, &on));
+    }
     FCHECK(cudnnBackendFinalize(og));
+    if (dynamic) {
+      char key[128];
+      topology_key(p, s, key, sizeof key);
+      kc = kcache_get(ctx, key, og, &kc_made);
+      if (!kc) {
+        rc = npt_error_set(NPT_EUNSUPPORTED, "cuDNN fusion: no kernel cache for the graph of %s",
+                           n->name);
+        goto done;
+      }
+    }
     size_t ws = 0;
     pick_stats ps = {0};
-    s->fplan = pick_plan(ctx, &l, og, CUDNN_HEUR_MODE_A, &ws, &ps);
+    cudnnBackendDescriptor_t kd = kc ? kc->cache : NULL;
+    s->fplan = pick_plan(ctx, &l, og, CUDNN_HEUR_MODE_A, kd, &ws, &ps);
     if (!s->fplan)
-      s->fplan = pick_plan(ctx, &l, og, CUDNN_HEUR_MODE_FALLBACK, &ws, &ps);
+      s->fplan = pick_plan(ctx, &l, og, CUDNN_HEUR_MODE_FALLBACK, kd, &ws, &ps);
     if (!s->fplan) {
       rc = npt_error_set(NPT_EUNSUPPORTED,
-                         "cuDNN fusion: no engine runs the fused graph of %s (%d configurations: "
-                         "%d non-deterministic or reduced-precision, %d with unreadable notes, "
-                         "%d not finalized, %d over the workspace limit)",
-                         n->name, ps.configs, ps.notes_refused, ps.notes_unread, ps.not_finalized,
-                         ps.too_much_ws);
+                         "cuDNN fusion: no engine runs the %sfused graph of %s (%d "
+                         "configurations: %d non-deterministic or reduced-precision, %d with "
+                         "unreadable notes, %d not finalized, %d over the workspace limit)",
+                         dynamic ? "dynamic-shape " : "", n->name, ps.configs, ps.notes_refused,
+                         ps.notes_unread, ps.not_finalized, ps.too_much_ws);
       goto done;
     }
-    s->fws = ws, s->fengine = ps.engine, s->frtc = ps.rtc;
+    s->fws = ws, s->fengine = ps.engine, s->frtc = ps.rtc, s->fdynamic = dynamic;
+    if (kc)
+      kc->plans++;
     if (ws > p->ws_bytes)
       p->ws_bytes = ws;
   }
 done:
   if (rc < 0 || !s->fplan) {
+    if (kc_made)
+      kcache_drop_last(ctx); /* before its graph goes */
     free_descs(&l);
     free(lp);
   } else {
     *lp = l;
-    s->fkeep = lp;
+    if (kc_made)
+      kc->keep = lp; /* the cache was made from this graph: its descriptors live as long */
+    else
+      s->fkeep = lp;
   }
   return rc;
+}
+
+/* Dynamic shapes first (unless switched off, or cuDNN refused them for the first steps this
+ * context tried: a failed try costs plan time), then static shapes. */
+int npt__gpu_fused_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s) {
+  if (kcache_enabled() && (ctx->dyn_ok > 0 || ctx->dyn_failed < 3)) {
+    int rc = prepare(ctx, p, s, 1);
+    if (rc == 0)
+      ctx->dyn_ok++;
+    if (rc != NPT_EUNSUPPORTED)
+      return rc;
+    ctx->dyn_failed++;
+    if (npt__gpu_verbose())
+      fprintf(stderr,
+              "nptrack: cudnn backend: node %s: no dynamic-shape plan (%s); planning it with "
+              "static shapes%s\n",
+              s->node->name, npt_error_msg(rc),
+              ctx->dyn_ok == 0 && ctx->dyn_failed >= 3
+                  ? " (and every later step: the first three were refused)"
+                  : "");
+    npt_error_clear();
+  }
+  return prepare(ctx, p, s, 0);
 }
 
 int npt__gpu_fused_run(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s, int slot) {

@@ -26,6 +26,13 @@
  * - 1x1 heads (at most 8 outputs each) that are the only readers of a cuDNN convolution are
  *   computed in that convolution's epilogue (npt_k_epilogue_heads): the head trunk is never
  *   stored;
+ * - two such head convolutions on the same input with the same geometry and activation (the
+ *   shipped model's hm1 and box1) are merged into one convolution with the two weight sets
+ *   concatenated along the outputs, and one heads epilogue computes every head from the merged
+ *   trunk (each head's weights zero-padded to the merged channels), so the input is read once
+ *   and there is one pre-epilogue buffer instead of two (unless NPT_CUDNN_MERGE_HEADS=0).  The
+ *   merged convolution is a node of the plan's own (npt__gpu_plan.mnodes) writing a tensor of
+ *   the plan's own (index g->n_tensors and up, never stored); the graph is not changed;
  * - an UPSAMPLE read only by an ADD is never stored: the ADD's pass interpolates its input;
  * - an embedding head that is a nearest UPSAMPLE of a tensor is never computed: decoding reads
  *   the tensor before it at the coarser cell (the heads given back by run() are upsampled while
@@ -54,11 +61,25 @@ enum { NPT__SLOTS = 2, NPT__MAX_STEPS = 512 };
       return npt__check_fail(NPT_ECUDA, __FILE__, __LINE__, #stmt, cudnnGetErrorString(npt__s));   \
   } while (0)
 
+/* cuDNN kernel caches (cudnn_fused.c), one per fused-graph topology: the key says everything
+ * about a fused step's graph but the batch and the frame size. */
+typedef struct npt__kcache {
+  char key[128];
+  cudnnBackendDescriptor_t cache;
+  void *keep; /* the descriptors of the graph it was made from (cudnn_fused.c's desc_list) */
+  int plans;  /* fused plans finalized with it */
+} npt__kcache;
+enum { NPT__MAX_KCACHES = 64 };
+
 typedef struct npt__gpu_ctx {
   int device;
   struct cudaDeviceProp prop;
   cudnnHandle_t cudnn;
   cudaStream_t compute, copy;
+  /* Kernel caches shared by every plan of this context (not thread-safe, like the rest). */
+  int n_kcaches;
+  npt__kcache kcaches[NPT__MAX_KCACHES];
+  int dyn_ok, dyn_failed; /* steps planned with dynamic shapes; refused (then static) */
 } npt__gpu_ctx;
 
 typedef struct npt__gpu_tensor {
@@ -88,7 +109,9 @@ typedef struct npt__gpu_step {
    * output is then never stored. */
   int n_tail;
   const npt_node *tail[NPT_K_MAX_HEADS];
+  int tail_c0[NPT_K_MAX_HEADS]; /* first trunk channel a head reads (a merged step's second conv) */
   float *d_tail_w[NPT_K_MAX_HEADS], *d_tail_b[NPT_K_MAX_HEADS];
+  int merged; /* 1: node is two head convolutions merged (mnodes) */
   /* Convolutions. */
   cudnnTensorDescriptor_t xd, yd;
   cudnnFilterDescriptor_t wd;
@@ -102,6 +125,8 @@ typedef struct npt__gpu_step {
   size_t fws;
   long long fengine; /* cuDNN's global index of the engine chosen */
   int frtc;          /* 1: that engine compiled its kernel at plan time */
+  int fdynamic;      /* 1: planned as a dynamic-shape graph with a shared kernel cache */
+  double fplan_ms;   /* time to build the fused plan (heuristics, finalization, compilation) */
   void *d_w;         /* fp16 [c_out][kh][kw][c_in/groups] (cuDNN) or fp32 [kh][kw][c_in][c_out] */
   float *d_bias;     /* c_out floats */
 } npt__gpu_step;
@@ -109,8 +134,12 @@ typedef struct npt__gpu_step {
 typedef struct npt__gpu_plan {
   const npt_graph *g;
   int batch, h, w;
-  int n_tensors;
+  int n_tensors; /* g->n_tensors, then one per merged step */
   npt__gpu_tensor *t;
+  /* Merged head convolutions (cudnn_plan.c): nodes owned by the plan, with their concatenated
+   * weights and biases. */
+  int n_mnodes;
+  npt_node *mnodes;
   int n_steps;
   npt__gpu_step *steps;
   void *scratch; /* a cuDNN convolution's output before its epilogue */
@@ -144,7 +173,9 @@ typedef struct npt__gpu_plan {
   cudaEvent_t ev_raw[NPT__SLOTS], ev_small[NPT__SLOTS], ev_done[NPT__SLOTS];
   npt__dpeak *host_peaks;
   size_t host_peaks_cap;
-  int fused_convs; /* steps run as cuDNN fused graphs */
+  int fused_convs;               /* steps run as cuDNN fused graphs */
+  int merged_steps;              /* steps that run two merged head convolutions */
+  double plan_ms, fused_plan_ms; /* time to make the plan; of it, building fused plans */
   /* Test hooks. */
   int poison;
   size_t device_bytes; /* what the plan allocated on the device */
@@ -154,6 +185,10 @@ typedef struct npt__gpu_plan {
 int npt__gpu_plan_make(npt__gpu_ctx *ctx, const npt_graph *g, int batch, int h, int w,
                        npt__gpu_plan **out);
 void npt__gpu_plan_destroy(npt__gpu_plan *p);
+/* The host part of making a plan: the steps with their fusions and merges, and the tensors'
+ * shapes, types and sizes, for p->g, p->batch, p->h, p->w (set by the caller on a zeroed
+ * plan); no device call.  Unit tests check it without a GPU. */
+int npt__gpu_plan_layout(npt__gpu_plan *p);
 /* Enqueues the network (every step) for `slot` on the compute stream, or launches its graph. */
 int npt__gpu_forward(npt__gpu_ctx *ctx, npt__gpu_plan *p, int slot);
 /* The view of tensor t in `slot`. */
@@ -173,6 +208,11 @@ int npt__gpu_fused_eligible(const npt__gpu_plan *p, const npt__gpu_step *s);
 int npt__gpu_fused_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s);
 int npt__gpu_fused_run(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s, int slot);
 void npt__gpu_fused_release(npt__gpu_step *s);
+/* Destroys the context's kernel caches (when the context is freed, after its plans). */
+void npt__gpu_kcaches_free(npt__gpu_ctx *ctx);
+/* 1 when the verbose switch (NPT_CUDNN_FUSE_VERBOSE=1) is on: plans say on stderr what they
+ * fused, merged and cached, and how long they took. */
+int npt__gpu_verbose(void);
 
 /* cudnn_detect.c */
 int npt__gpu_detect(void *vctx, void *vplan, const void *frames, const npt_norm *norm, int n, int h,

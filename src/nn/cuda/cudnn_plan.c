@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/error.h"
 #include "nn/cuda/cudnn_internal.h"
@@ -78,15 +79,38 @@ typedef struct analysis {
   int *deferred; /* conv node fused into the ADD it feeds */
   int *fused;    /* per ADD node: the conv node fused into it, or -1 */
   int *is_head;
-  int *absorbed; /* per node: a 1x1 head computed in its input conv's epilogue */
+  int *absorbed;    /* per node: a 1x1 head computed in its input conv's epilogue */
+  int *heads_conv;  /* per node: a conv whose every reader is such a head */
+  int *merge_b;     /* per node: the head conv merged into this one, or -1 */
+  int *merged_away; /* per node: a head conv that runs in an earlier one's merged step */
+  int n_merged;
 } analysis;
 
 static void analysis_free(analysis *a) {
   free(a->cons), free(a->prod), free(a->virt_up), free(a->deferred), free(a->fused);
-  free(a->is_head), free(a->absorbed);
+  free(a->is_head), free(a->absorbed), free(a->heads_conv), free(a->merge_b), free(a->merged_away);
 }
 
-static int analyse(const npt_graph *g, analysis *a) {
+/* 1 unless NPT_CUDNN_MERGE_HEADS=0. */
+static int merge_heads_enabled(void) {
+  const char *env = getenv("NPT_CUDNN_MERGE_HEADS");
+  return !(env && strcmp(env, "0") == 0);
+}
+
+/* Whether head convs a and b (each read only by its 1x1 heads) can run as one convolution with
+ * their outputs concatenated: the same input and geometry, the same activation (the epilogue
+ * applies one to the whole trunk), and what one heads epilogue takes (npt_k_epilogue_heads: a
+ * trunk of at most 64 channels, at most NPT_K_MAX_HEADS heads). */
+static int mergeable(const analysis *an, const npt_node *a, const npt_node *b) {
+  return a->n_inputs == 1 && b->n_inputs == 1 && a->inputs[0] == b->inputs[0] &&
+         a->c_in == b->c_in && a->kh == b->kh && a->kw == b->kw && a->stride == b->stride &&
+         a->pad == b->pad && a->dilation == b->dilation && a->groups == 1 && b->groups == 1 &&
+         a->act == b->act && a->c_out + b->c_out <= 64 &&
+         an->cons[a->output] + an->cons[b->output] <= NPT_K_MAX_HEADS;
+}
+
+/* The analysis of g for a plan of `batch` frames of h x w (the sizes bound what may be merged). */
+static int analyse(const npt_graph *g, int batch, int h, int w, analysis *a) {
   int nt = g->n_tensors, nn = g->n_nodes;
   a->cons = calloc((size_t)nt, sizeof(int));
   a->prod = malloc((size_t)nt * sizeof(int));
@@ -95,9 +119,14 @@ static int analyse(const npt_graph *g, analysis *a) {
   a->deferred = calloc((size_t)nn, sizeof(int));
   a->fused = malloc((size_t)nn * sizeof(int));
   a->absorbed = calloc((size_t)nn, sizeof(int));
+  a->heads_conv = calloc((size_t)nn, sizeof(int));
+  a->merge_b = malloc((size_t)nn * sizeof(int));
+  a->merged_away = calloc((size_t)nn, sizeof(int));
   if (!a->cons || !a->prod || !a->virt_up || !a->is_head || !a->deferred || !a->fused ||
-      !a->absorbed)
+      !a->absorbed || !a->heads_conv || !a->merge_b || !a->merged_away)
     return npt_error_set(NPT_ENOMEM, "cudnn backend: out of memory");
+  for (int i = 0; i < nn; i++)
+    a->merge_b[i] = -1;
   for (int t = 0; t < nt; t++)
     a->prod[t] = -1;
   const int heads[4] = {g->heads.heatmap, g->heads.size, g->heads.offset, g->heads.embed};
@@ -158,8 +187,48 @@ static int analyse(const npt_graph *g, analysis *a) {
     for (int j = i + 1; ok && j < nn; j++)
       if (g->nodes[j].n_inputs == 1 && g->nodes[j].inputs[0] == t)
         a->absorbed[j] = 1;
+    a->heads_conv[i] = ok;
+  }
+  /* Pairs of head convs on one input: the later one runs in the earlier one's step (found by
+   * the structure, not by names; NPT_CUDNN_MERGE_HEADS=0 keeps them apart).  Not when the merged
+   * trunk would have more elements than cuDNN's descriptors and our kernels index (2^31 - 1),
+   * where each trunk alone might not. */
+  for (int i = 0; merge_heads_enabled() && i < nn; i++) {
+    if (!a->heads_conv[i] || a->merged_away[i])
+      continue;
+    const npt_node *ni = &g->nodes[i];
+    int st = g->tensors[ni->output].stride;
+    size_t cells = (size_t)batch * (size_t)(h / st) * (size_t)(w / st);
+    for (int j = i + 1; j < nn; j++)
+      if (a->heads_conv[j] && !a->merged_away[j] && a->merge_b[j] < 0 &&
+          mergeable(a, ni, &g->nodes[j]) &&
+          cells * (size_t)(ni->c_out + g->nodes[j].c_out) <= 0x7fffffffu) {
+        a->merge_b[i] = j, a->merged_away[j] = 1, a->n_merged++;
+        break;
+      }
   }
   free(consumer);
+  return 0;
+}
+
+/* The node of the convolution that runs head convs a and b at once (c_out a's then b's),
+ * writing tensor `out`: weights [c_out][c_in][kh][kw] and biases concatenated. */
+static int merged_node(const npt_node *a, const npt_node *b, int out, npt_node *m) {
+  memset(m, 0, sizeof *m);
+  m->op = NPT_OP_CONV2D;
+  snprintf(m->name, sizeof m->name, "%.30s+%.30s", a->name, b->name);
+  m->n_inputs = 1, m->inputs[0] = a->inputs[0], m->output = out, m->act = a->act;
+  m->c_in = a->c_in, m->c_out = a->c_out + b->c_out, m->kh = a->kh, m->kw = a->kw;
+  m->stride = a->stride, m->pad = a->pad, m->dilation = a->dilation, m->groups = 1;
+  size_t per = (size_t)a->c_in * a->kh * a->kw; /* weights per output channel */
+  m->weight = malloc(sizeof(float) * per * m->c_out);
+  m->bias = malloc(sizeof(float) * m->c_out);
+  NPT_ALLOC_CHECK(m->weight);
+  NPT_ALLOC_CHECK(m->bias);
+  memcpy(m->weight, a->weight, sizeof(float) * per * a->c_out);
+  memcpy(m->weight + per * a->c_out, b->weight, sizeof(float) * per * b->c_out);
+  memcpy(m->bias, a->bias, sizeof(float) * a->c_out);
+  memcpy(m->bias + a->c_out, b->bias, sizeof(float) * b->c_out);
   return 0;
 }
 
@@ -185,8 +254,25 @@ static int build_steps(npt__gpu_plan *p, const analysis *a) {
     s->node = n, s->out = n->output, s->act = (int)n->act;
     switch (n->op) {
     case NPT_OP_CONV2D:
-      if (a->deferred[i] || a->absorbed[i])
+      if (a->deferred[i] || a->absorbed[i] || a->merged_away[i])
         continue;
+      if (a->merge_b[i] >= 0) { /* two head convs in one cuDNN convolution, one epilogue */
+        const npt_node *m = &p->mnodes[p->merged_steps], *b = &g->nodes[a->merge_b[i]];
+        s->node = m, s->out = m->output, s->kind = NPT__STEP_CUDNN, s->merged = 1;
+        for (int j = i + 1; j < g->n_nodes; j++) {
+          int c0 = g->nodes[j].inputs[0] == n->output   ? 0
+                   : g->nodes[j].inputs[0] == b->output ? n->c_out
+                                                        : -1;
+          if (a->absorbed[j] && c0 >= 0) {
+            s->tail_c0[s->n_tail] = c0;
+            s->tail[s->n_tail++] = &g->nodes[j];
+            p->t[g->nodes[j].output].stored = 1;
+          }
+        }
+        p->merged_steps++;
+        p->n_steps++;
+        continue;
+      }
       s->kind = direct_conv(n) ? NPT__STEP_DIRECT : NPT__STEP_CUDNN;
       for (int j = i + 1; s->kind == NPT__STEP_CUDNN && j < g->n_nodes; j++)
         if (a->absorbed[j] && g->nodes[j].inputs[0] == n->output) {
@@ -288,22 +374,36 @@ static int conv_prepare(npt__gpu_ctx *ctx, npt__gpu_plan *p, npt__gpu_step *s) {
   return 0;
 }
 
+/* Milliseconds on a monotonic clock. */
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int npt__gpu_verbose(void) {
+  const char *venv = getenv("NPT_CUDNN_FUSE_VERBOSE");
+  return venv && strcmp(venv, "1") == 0;
+}
+
 /* Fuses what cuDNN can fuse (cudnn_fused.c), unless NPT_CUDNN_FUSE=0; then sizes the scratch
  * buffer for the pre-epilogue outputs of the convolutions left unfused.  NPT_CUDNN_FUSE_VERBOSE=1
- * says on stderr why a step that could be fused is not. */
+ * says on stderr why a step that could be fused is not, and what each fused plan took. */
 static int fuse_convs(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
   const char *env = getenv("NPT_CUDNN_FUSE");
   int fuse = !(env && strcmp(env, "0") == 0);
-  const char *venv = getenv("NPT_CUDNN_FUSE_VERBOSE");
-  int verbose = venv && strcmp(venv, "1") == 0; /* why a step is not fused */
+  int verbose = npt__gpu_verbose();
   for (int i = 0; i < p->n_steps; i++) {
     npt__gpu_step *s = &p->steps[i];
     if (fuse && npt__gpu_fused_eligible(p, s)) {
+      double t0 = now_ms();
       int rc = npt__gpu_fused_prepare(ctx, p, s);
+      s->fplan_ms = now_ms() - t0;
+      p->fused_plan_ms += s->fplan_ms;
       if (rc == NPT_EUNSUPPORTED) {
         if (verbose)
-          fprintf(stderr, "nptrack: cudnn backend: node %s runs unfused: %s\n", s->node->name,
-                  npt_error_msg(rc));
+          fprintf(stderr, "nptrack: cudnn backend: node %s runs unfused (%.0f ms spent): %s\n",
+                  s->node->name, s->fplan_ms, npt_error_msg(rc));
         npt_error_clear(); /* the separate epilogue runs it */
       } else if (rc < 0) {
         return rc;
@@ -311,9 +411,10 @@ static int fuse_convs(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
       p->fused_convs += s->fplan != NULL;
       if (verbose && s->fplan)
         fprintf(stderr,
-                "nptrack: cudnn backend: node %s fused by cuDNN engine %lld%s, %zu bytes "
-                "of workspace\n",
-                s->node->name, s->fengine, s->frtc ? " (runtime-compiled)" : "", s->fws);
+                "nptrack: cudnn backend: node %s fused by cuDNN engine %lld%s%s, %zu bytes "
+                "of workspace, planned in %.0f ms\n",
+                s->node->name, s->fengine, s->frtc ? " (runtime-compiled)" : "",
+                s->fdynamic ? " (dynamic shapes, kernel cache)" : "", s->fws, s->fplan_ms);
     }
     if (s->kind == NPT__STEP_CUDNN && !s->fplan) {
       const npt__gpu_tensor *y = &p->t[s->node->output];
@@ -353,12 +454,25 @@ static int upload_weights(npt__gpu_plan *p, npt__gpu_step *s) {
   NPT_CUDA_CHECK(
       cudaMemcpy(s->d_bias, n->bias, (size_t)n->c_out * sizeof(float), cudaMemcpyHostToDevice));
   p->device_bytes += count * (half ? 2 : 4) + (size_t)n->c_out * sizeof(float);
-  for (int h = 0; h < s->n_tail; h++) { /* 1x1 heads: [c_out][c_in], as the graph has them */
+  for (int h = 0; h < s->n_tail; h++) {
+    /* 1x1 heads: [c_out][trunk channels]: the graph's [c_out][c_in], placed at the head's
+     * channels of a merged trunk with zeros elsewhere. */
     const npt_node *t = s->tail[h];
-    size_t wn = (size_t)t->c_out * t->c_in;
-    NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_w[h], wn * sizeof(float)));
-    NPT_CUDA_CHECK(
-        cudaMemcpy(s->d_tail_w[h], t->weight, wn * sizeof(float), cudaMemcpyHostToDevice));
+    int trunk = n->c_out;
+    if (s->tail_c0[h] < 0 || s->tail_c0[h] + t->c_in > trunk)
+      return npt_error_set(NPT_EINTERNAL, "cudnn backend: head %s does not fit the trunk of %s",
+                           t->name, n->name);
+    size_t wn = (size_t)t->c_out * trunk;
+    float *wh = calloc(wn, sizeof(float));
+    NPT_ALLOC_CHECK(wh);
+    for (int co = 0; co < t->c_out; co++)
+      memcpy(wh + (size_t)co * trunk + s->tail_c0[h], t->weight + (size_t)co * t->c_in,
+             sizeof(float) * t->c_in);
+    cudaError_t te = cudaMalloc((void **)&s->d_tail_w[h], wn * sizeof(float));
+    if (te == cudaSuccess)
+      te = cudaMemcpy(s->d_tail_w[h], wh, wn * sizeof(float), cudaMemcpyHostToDevice);
+    free(wh);
+    NPT_CUDA_CHECK(te);
     NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_b[h], (size_t)t->c_out * sizeof(float)));
     NPT_CUDA_CHECK(cudaMemcpy(s->d_tail_b[h], t->bias, (size_t)t->c_out * sizeof(float),
                               cudaMemcpyHostToDevice));
@@ -505,17 +619,18 @@ static size_t plan_bytes(const npt__gpu_plan *p, size_t detect_bytes) {
 
 size_t npt__gpu_detect_bytes(const npt__gpu_plan *p);
 
-static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
+int npt__gpu_plan_layout(npt__gpu_plan *p) {
   const npt_graph *g = p->g;
   analysis a = {0};
-  int rc = analyse(g, &a);
+  int rc = analyse(g, p->batch, p->h, p->w, &a);
   if (rc < 0) {
     analysis_free(&a);
     return rc;
   }
-  p->n_tensors = g->n_tensors;
-  p->t = calloc((size_t)g->n_tensors, sizeof *p->t);
-  if (!p->t) {
+  p->n_tensors = g->n_tensors + a.n_merged;
+  p->t = calloc((size_t)p->n_tensors, sizeof *p->t);
+  p->mnodes = calloc((size_t)(a.n_merged > 0 ? a.n_merged : 1), sizeof *p->mnodes);
+  if (!p->t || !p->mnodes) {
     analysis_free(&a);
     return npt_error_set(NPT_ENOMEM, "cudnn backend: out of memory");
   }
@@ -525,6 +640,31 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
     x->h = p->h / g->tensors[t].stride, x->w = p->w / g->tensors[t].stride;
     x->dt = NPT_DT_F16;
   }
+  for (int i = 0; i < g->n_nodes; i++) { /* merged head convs and the trunks they write */
+    if (a.merge_b[i] < 0)
+      continue;
+    const npt_node *na = &g->nodes[i], *nb = &g->nodes[a.merge_b[i]];
+    int out = g->n_tensors + p->n_mnodes;
+    rc = merged_node(na, nb, out, &p->mnodes[p->n_mnodes++]); /* destroy frees what it made */
+    if (rc < 0) {
+      analysis_free(&a);
+      return rc;
+    }
+    npt__gpu_tensor *x = &p->t[out];
+    *x = p->t[na->output];
+    x->c = na->c_out + nb->c_out;
+    if (npt__gpu_verbose())
+      fprintf(stderr,
+              "nptrack: cudnn backend: merged head convolutions %s (%d channels, %d heads) and "
+              "%s (%d channels, %d heads) on %s into one %d->%d convolution (%s) with one heads "
+              "epilogue\n",
+              na->name, na->c_out, a.cons[na->output], nb->name, nb->c_out, a.cons[nb->output],
+              g->tensors[na->inputs[0]].name, na->c_in, x->c, p->mnodes[p->n_mnodes - 1].name);
+  }
+  if (a.n_merged == 0 && npt__gpu_verbose())
+    fprintf(stderr, "nptrack: cudnn backend: no head convolutions merged (%s)\n",
+            merge_heads_enabled() ? "no pair of head convolutions that can be merged"
+                                  : "NPT_CUDNN_MERGE_HEADS=0");
   const npt_heads *hd = &g->heads;
   const int heads[4] = {hd->heatmap, hd->size, hd->offset, hd->embed};
   for (int k = 0; k < 4; k++) {
@@ -557,7 +697,8 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
                            "cudnn backend: tensor %s of a batch of %d frames of %dx%d has %zu "
                            "elements, over the 2^31 that cuDNN's descriptors index (lower "
                            "detect.batch)",
-                           g->tensors[t].name, p->batch, p->w, p->h, elems);
+                           t < g->n_tensors ? g->tensors[t].name : "(merged heads trunk)", p->batch,
+                           p->w, p->h, elems);
   }
   for (int k = 0; k < 4; k++)
     if (p->head_t[k] >= 0) {
@@ -565,6 +706,11 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
       p->head_floats[k] =
           (size_t)p->batch * x->c * x->h * x->w * p->head_scale[k] * p->head_scale[k];
     }
+  return 0;
+}
+
+static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
+  NPT_TRY(npt__gpu_plan_layout(p));
   for (int i = 0; i < p->n_steps; i++)
     if (p->steps[i].kind == NPT__STEP_CUDNN)
       NPT_TRY(conv_prepare(ctx, p, &p->steps[i]));
@@ -612,11 +758,25 @@ int npt__gpu_plan_make(npt__gpu_ctx *ctx, const npt_graph *g, int batch, int h, 
   npt__gpu_plan *p = calloc(1, sizeof *p);
   NPT_ALLOC_CHECK(p);
   p->g = g, p->batch = batch, p->h = h, p->w = w;
+  double t0 = now_ms();
   int rc = make(ctx, p);
   if (rc < 0) {
     npt__gpu_plan_destroy(p);
     cudaGetLastError();
     return rc;
+  }
+  p->plan_ms = now_ms() - t0;
+  if (npt__gpu_verbose()) {
+    int rtc = 0, dyn = 0;
+    for (int i = 0; i < p->n_steps; i++)
+      rtc += p->steps[i].fplan && p->steps[i].frtc,
+          dyn += p->steps[i].fplan && p->steps[i].fdynamic;
+    fprintf(stderr,
+            "nptrack: cudnn backend: plan for %d frames of %dx%d made in %.2f s (of it %.2f s "
+            "building %d cuDNN-fused plans, %d runtime-compiled, %d with dynamic shapes and a "
+            "kernel cache; %d kernel caches in this context): %d steps, %d merged head steps\n",
+            batch, w, h, p->plan_ms / 1e3, p->fused_plan_ms / 1e3, p->fused_convs, rtc, dyn,
+            ctx->n_kcaches, p->n_steps, p->merged_steps);
   }
   int s = g->heads.output_stride;
   p->out = (npt_head_outputs){p->h_heads[0], p->h_heads[1], p->h_heads[2], p->h_heads[3],
@@ -673,6 +833,9 @@ void npt__gpu_plan_destroy(npt__gpu_plan *p) {
     cudaFree(p->d_heads_f32[k]);
     free(p->h_heads[k]);
   }
+  for (int k = 0; p->mnodes && k < p->n_mnodes; k++)
+    free(p->mnodes[k].weight), free(p->mnodes[k].bias);
+  free(p->mnodes);
   free(p->host_peaks);
   free(p->t);
   free(p->steps);
