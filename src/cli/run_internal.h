@@ -197,4 +197,9 @@ int npt_run_archive(const npt_mpi_world *w, const npt_run_archive_in *in, const 
                     const int64_t *mine, int n_mine, const int *holders, npt_run_totals *tot,
                     int *agreed);
 
+/* Root, once the archive at `target` is complete: removes the parts folder (its part files and
+ * temporary parts) and the temporary archives killed runs left beside the target.  Not
+ * collective; errors are ignored (what is left is harmless). */
+void npt_run_remove_leftovers(const npt_run *r, const char *target);
+
 #endif
