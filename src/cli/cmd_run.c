@@ -42,8 +42,10 @@ static void usage(FILE *f) {
           "joins the tracks across chunk boundaries and writes the archive, identical for any\n"
           "number of ranks.  VIDEO is an HDF5 file with the frames in detect.dataset, or\n"
           "FILE.h5:/path/to/dataset.  An existing complete archive is replaced only with\n"
-          "--force.  Progress (frames, frames/s, ETA) goes to stderr: one updating line on a\n"
-          "terminal, else a line every NPTRACK_PROGRESS_S seconds (default 30).\n\n"
+          "--force; with --resume, one made from the same configuration, model and videos\n"
+          "means the run is done (a requeued job): nothing to resume, exit status 0.\n"
+          "Progress (frames, frames/s, ETA) goes to stderr: one updating line on a terminal,\n"
+          "else a line every NPTRACK_PROGRESS_S seconds (default 30).\n\n"
           "Options:\n"
           "  -c, --config FILE   configuration file (libconfig)\n"
           "  -s, --set K=V       override one setting, e.g. -s chunking.frames=256 (repeatable)\n"
@@ -52,7 +54,9 @@ static void usage(FILE *f) {
           "  -m, --manifest LIST videos listed in a file, one per line, after any given as\n"
           "                      arguments ('#' comments; paths relative to LIST's folder)\n"
           "  -r, --resume        keep the chunks a killed run saved in ARCHIVE.parts/ (refused\n"
-          "                      when made from another configuration, model or input)\n"
+          "                      when made from another configuration, model or input); a\n"
+          "                      complete ARCHIVE from the same configuration (but\n"
+          "                      detect.threads), model and videos: nothing to do, exit 0\n"
           "  -q, --quiet         print nothing on success (no progress either)\n"
           "  -h, --help          this help\n\n"
           "Example:\n"
@@ -174,6 +178,17 @@ static int run(const npt_mpi_world *w, const run_args *a, npt_run_totals *tot, i
   NPT_TRY(npt_run_setup_config(w, a, &cfg));
   npt_run r = {0};
   int rc = npt_run_setup(w, a, cfg, &r);
+  if (rc == 0 && r.complete) {
+    /* A finished run resumed (a requeued job): its archive stands.  A kill between the archive's
+     * rename and the clean-up left the parts and temporaries, which go now.  No engine, no
+     * chunk counter: every rank ends here. */
+    if (w->rank == 0)
+      npt_run_remove_leftovers(&r, a->out);
+    tot->complete = 1;
+    npt_run_free(&r);
+    npt_config_free(cfg);
+    return 0;
+  }
   npt_cli_engine ce = {0};
   char dev[32] = "";
   int device = 0;
@@ -490,6 +505,13 @@ int npt_cmd_run(int argc, char **argv) {
     MPI_Finalize();
   if (w.rank != 0)
     return NPT_EXIT_OK;
+  if (tot.complete) {
+    if (!a.quiet)
+      printf("nptrack run: %s is complete (same configuration, model and videos); nothing to "
+             "resume\n",
+             a.out);
+    return NPT_EXIT_OK;
+  }
   if (tot.saturated > 0)
     fprintf(stderr,
             "nptrack run: warning: in %lld frames more than detect.top_k peaks passed the score "

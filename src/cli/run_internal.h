@@ -31,6 +31,9 @@ typedef struct npt_run {
   char model_sha256[65];
   char *parts_dir; /* ARCHIVE.parts */
   int resume;
+  /* --resume found the target complete, made from this very run (a requeued job that had
+   * finished): nothing to do but remove what a kill after the archive's rename left. */
+  int complete;
   /* The detector's threshold (the setting, else the model's): rows that score below it are
    * decoded only for ByteTrack's second pass (the engine decodes down to track.low_score) and
    * kept only where a track took them. */
@@ -168,6 +171,7 @@ enum {
  * the temporary archive a rank must remove when it aborts the job during the parallel write
  * (empty otherwise). */
 typedef struct npt_run_totals {
+  int complete; /* nothing was done: the archive was complete (npt_run.complete) */
   int64_t frames, dets, tracks, events, saturated;
   double chunk_wall_s;
   int ranks;
@@ -196,5 +200,10 @@ typedef struct npt_run_archive_in {
 int npt_run_archive(const npt_mpi_world *w, const npt_run_archive_in *in, const npt_run *r,
                     const int64_t *mine, int n_mine, const int *holders, npt_run_totals *tot,
                     int *agreed);
+
+/* Root, once the archive at `target` is complete: removes the parts folder (its part files and
+ * temporary parts) and the temporary archives killed runs left beside the target.  Not
+ * collective; errors are ignored (what is left is harmless). */
+void npt_run_remove_leftovers(const npt_run *r, const char *target);
 
 #endif

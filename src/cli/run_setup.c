@@ -71,9 +71,85 @@ int npt_run_setup_config(const npt_mpi_world *w, const run_args *a, npt_config *
   return npt_mpi_agree(w, rc);
 }
 
+/* 1 when the archive's configuration text `theirs` gives this run's effective configuration,
+ * but for detect.threads, which changes no result (jobs/run.sbatch sets it from the job's cores
+ * per task, which a resubmitted job may change).  Text that no longer parses differs. */
+static int same_config(const npt_config *cfg, const char *theirs) {
+  char threads[64], *a = NULL, *b = NULL;
+  snprintf(threads, sizeof threads, "detect.threads=%lld",
+           (long long)npt_config_int(cfg, "detect.threads"));
+  const char *set[] = {threads};
+  npt_config *c = NULL;
+  int same = theirs &&
+             npt_config_load_text(&c, theirs, "the archive's configuration", set, 1) == 0 &&
+             (a = npt_config_text(c)) && (b = npt_config_text(cfg)) && !strcmp(a, b);
+  free(a), free(b);
+  npt_config_free(c);
+  return same;
+}
+
+/* With --resume, the target may be the archive this very run already finished (a job requeued
+ * or resubmitted after it ended): *done = 1 when `path` is a complete archive made from the same
+ * effective configuration (the root `config`; same_config), model (`model_sha256`) and videos
+ * (each one's name, `source` as given, frame count and frame size: the archive keeps no hash of
+ * the frames; the frames searched are settings, in the configuration).  The backend is compared
+ * when detect.backend names one; `auto` is resolved only once the engines open, so the setting
+ * `auto` is all there is to compare then.  A complete archive from another run is an error
+ * naming what differs.  Anything else (no file, not an archive, not complete) gives *done = 0
+ * and is left to the overwrite policy.  Rank 0 only. */
+static int finished_run(const npt_run *r, const npt_config *cfg, const char *path, int *done) {
+  *done = 0;
+  npt_archive_file *f = NULL;
+  if (npt_archive_file_open(&f, path) < 0)
+    return 0;
+  if (!npt_archive_file_is_complete(f)) {
+    npt_archive_file_close(f);
+    return 0;
+  }
+  char *config = NULL, *model = NULL, *backend = NULL;
+  int rc = npt_archive_file_root_attr(f, "config", &config);
+  if (rc == 0)
+    rc = npt_archive_file_root_attr(f, "model_sha256", &model);
+  if (rc == 0)
+    rc = npt_archive_file_root_attr(f, "backend", &backend);
+  int videos = rc == 0 && npt_archive_file_n_videos(f) == r->n_videos;
+  for (int i = 0; videos && i < r->n_videos; i++) {
+    int k = npt_archive_file_find_video(f, r->names[i]);
+    const npt_archive_video_info *v = k >= 0 ? npt_archive_file_video_info(f, k) : NULL;
+    videos = v && v->source_path && !strcmp(v->source_path, r->videos[i]) &&
+             v->n_frames == r->info[i].n_frames && v->height == r->info[i].height &&
+             v->width == r->info[i].width;
+  }
+  const char *differ[4];
+  int n = 0;
+  if (!same_config(cfg, config))
+    differ[n++] = "configuration";
+  if (strcmp(r->o.backend, "auto") && (!backend || strcmp(backend, r->o.backend)))
+    differ[n++] = "backend";
+  if (!model || strcmp(model, r->model_sha256))
+    differ[n++] = "model";
+  if (!videos)
+    differ[n++] = "videos";
+  char list[128] = "";
+  for (int i = 0; i < n; i++) {
+    const char *sep = i == 0 ? "" : i == n - 1 ? " and " : ", ";
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", sep, differ[i]);
+  }
+  if (rc == 0 && n > 0)
+    rc = npt_error_set(NPT_EIO,
+                       "%s: a complete archive of a different run exists (it differs in %s); not "
+                       "overwritten (--force replaces it)",
+                       path, list);
+  *done = rc == 0;
+  free(config), free(model), free(backend);
+  npt_archive_file_close(f);
+  return rc;
+}
+
 /* Rank 0: the videos' sizes and frame ranges, the model's hash, the parts folder, and the
- * target's overwrite policy (checked now, not after hours of work). */
-static int setup_root(npt_run *r, const run_args *a) {
+ * target's overwrite policy (checked now, not after hours of work); with --resume (not --force),
+ * whether the target is this run's finished archive (r->complete). */
+static int setup_root(npt_run *r, const run_args *a, const npt_config *cfg) {
   npt_frames_opts fo = {r->o.dataset, NPT_FRAMES_THW};
   NPT_TRY(npt_frames_axes_parse(r->o.axis_order, &fo.axes));
   for (int i = 0; i < r->n_videos; i++) {
@@ -84,6 +160,11 @@ static int setup_root(npt_run *r, const run_args *a) {
     NPT_TRY(npt_cli_frame_range(&r->o, r->videos[i], &r->info[i], &r->first[i], &r->end[i]));
   }
   NPT_TRY(npt_sha256_file(r->o.model, r->model_sha256));
+  if (a->resume && !a->force) {
+    NPT_TRY(finished_run(r, cfg, a->out, &r->complete));
+    if (r->complete)
+      return 0;
+  }
   npt_archive_options ao = r->ao;
   ao.force = a->force;
   npt_archive *probe = NULL;
@@ -128,13 +209,14 @@ int npt_run_setup(const npt_mpi_world *w, const run_args *a, const npt_config *c
   }
   NPT_TRY(npt_mpi_agree(w, rc));
   if (w->rank == 0)
-    rc = setup_root(r, a);
+    rc = setup_root(r, a, cfg);
   NPT_TRY(npt_mpi_share_status(w, 0, rc));
   if (w->size > 1) {
     NPT_MPI_CHECK(MPI_Bcast(r->info, (int)(nv * sizeof *r->info), MPI_BYTE, 0, w->comm));
     NPT_MPI_CHECK(MPI_Bcast(r->first, (int)nv, MPI_INT64_T, 0, w->comm));
     NPT_MPI_CHECK(MPI_Bcast(r->end, (int)nv, MPI_INT64_T, 0, w->comm));
     NPT_MPI_CHECK(MPI_Bcast(r->model_sha256, 65, MPI_CHAR, 0, w->comm));
+    NPT_MPI_CHECK(MPI_Bcast(&r->complete, 1, MPI_INT, 0, w->comm));
   }
   rc = npt_chunk_plan_build(&r->cs, r->n_videos, r->first, r->end, &r->plan);
   return npt_mpi_agree(w, rc);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nptrack run: two videos (one of them given twice) into one archive with the shipped model;
 # `info` and `export --tracks` read it; a complete archive is kept without --force and replaced
-# with it; a missing or corrupt video, or a full disk, fails naming the file and leaves no
+# with it; --resume of the run that made it does nothing and succeeds (removing parts a kill
+# left), --resume of another run is refused naming what differs; a missing or corrupt video, or a full disk, fails naming the file and leaves no
 # archive.  With NPTRACK_PYTHON
 # set (a Python with h5py), the archive's groups and provenance are also read with h5py.
 #   usage: run_basic.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR
@@ -62,6 +63,41 @@ cmp -s "$tmp/t1.txt" "$tmp/t2.txt" || fail "the same video gave different tracks
 
 # A complete archive is kept without --force, replaced with it.
 cp "$arch" "$tmp/before.h5"
+# --resume of the run that made it (a requeued job that had finished): nothing to do, exit 0,
+# one line, the archive untouched.  A kill between the archive's rename and the clean-up left
+# the parts folder and a temporary archive (faked here): they go.
+three=("$tmp/a/video.h5" "$tmp/b/other.h5" "$tmp/a/video.h5")
+mtime=$(stat -c %y "$arch")
+mkdir -p "$arch.parts" && cp "$tmp/before.h5" "$arch.parts/chunk_000000.h5" &&
+  touch "$arch.parts/.chunk_000001.h5.4242.part" "$tmp/.run.h5.4242.part"
+expect 0 "" "$bin" run --resume -o "$arch" "${three[@]}"
+[ "$(cat "$tmp/out")" = "nptrack run: $arch is complete (same configuration, model and videos); nothing to resume" ] ||
+  fail "--resume of a complete run printed: $(cat "$tmp/out")"
+[ -s "$tmp/err" ] && fail "--resume of a complete run wrote to stderr: $(cat "$tmp/err")"
+cmp -s "$arch" "$tmp/before.h5" && [ "$(stat -c %y "$arch")" = "$mtime" ] ||
+  fail "--resume of a complete run touched the archive"
+[ -e "$arch.parts" ] && fail "--resume of a complete run left the parts: $(ls -A "$arch.parts")"
+[ -e "$tmp/.run.h5.4242.part" ] && fail "--resume of a complete run left a temporary archive"
+expect 0 "" "$bin" run -q --resume -o "$arch" "${three[@]}"
+[ -s "$tmp/out" ] && fail "--resume -q printed: $(cat "$tmp/out")"
+# detect.threads changes no result (jobs/run.sbatch sets it from the job's cores): the same run.
+expect 0 "" "$bin" run -q --resume -s detect.threads=3 -o "$arch" "${three[@]}"
+# --resume of another run (a setting, the model, the videos): refused, naming what differs.
+differs='^nptrack run: error: .*run\.h5: a complete archive of a different run exists \(it differs in'
+expect 1 "$differs configuration\); not overwritten \(--force replaces it\)$" \
+  "$bin" run -q --resume -s track.lost_frames=5 -o "$arch" "${three[@]}"
+expect 1 "$differs videos\); not overwritten \(--force replaces it\)$" \
+  "$bin" run -q --resume -o "$arch" "$tmp/a/video.h5" "$tmp/b/other.h5"
+# Another model file (by its hash; never opened: the refusal comes first).
+cp "$src/models/nptrack.h5" "$tmp/model2.h5" && printf x >>"$tmp/model2.h5"
+expect 1 "$differs model\); not overwritten \(--force replaces it\)$" \
+  env NPTRACK_MODEL="$tmp/model2.h5" "$bin" run -q --resume -o "$arch" "${three[@]}"
+# The frames searched are settings: the configuration covers them.
+expect 1 "$differs configuration\); not overwritten \(--force replaces it\)$" \
+  "$bin" run -q --resume -s detect.last_frame=6 -o "$arch" "${three[@]}"
+expect 1 "$differs configuration and videos\); not overwritten \(--force replaces it\)$" \
+  "$bin" run -q --resume -s track.lost_frames=5 -o "$arch" "$tmp/a/video.h5"
+cmp -s "$arch" "$tmp/before.h5" || fail "a refused --resume changed the archive"
 expect 1 "^nptrack run: error: .*run\.h5: a complete archive exists.*--force" \
   "$bin" run -q -o "$arch" "$tmp/a/video.h5"
 cmp -s "$arch" "$tmp/before.h5" || fail "a refused run changed the archive"

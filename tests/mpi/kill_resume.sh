@@ -6,7 +6,10 @@
 # and on 2 or 3 ranks (the random kills: once each, on 1, 2 and 3), gives the tables of an
 # uninterrupted run, value for value.  After each kill: the job ends within 30 s, nothing is at the archive's path, no temporary archive says
 # "complete", and every part file with its final name is whole.  A resumed run leaves neither
-# the parts nor a killed run's temporary archive behind.
+# the parts nor a killed run's temporary archive behind.  A kill after the archive's rename
+# (before the parts' removal; and any random kill that came too late) leaves the complete
+# archive: --resume then ends at once with status 0 on every rank, removes the parts and leaves
+# the archive untouched.
 #   usage: kill_resume.sh NPTRACK_BIN SOURCE_DIR SCRATCH_DIR MPIEXEC
 set -uo pipefail
 bin=$1 src=$2 tmp=$3 mpiexec=$4
@@ -108,6 +111,30 @@ both s 3 8
 killed 2 0:kill-write "$tmp/w.h5"
 ls -A "$tmp" | grep -q '^\.w\.h5\..*\.part$' || fail "kill-write: no temporary archive"
 both w 2 8
+# Clean-up: the root killed after the archive's rename, before removing the parts.  The archive
+# is whole; resubmitting the job (--resume, 2 ranks) finds it complete and made by the same run:
+# every rank ends at once with status 0 (no engine, no chunk counter), one line says so, the
+# parts go and the archive is untouched.  Another configuration is refused, as promptly.
+NPTRACK_TEST_FAIL=0:kill-renamed timeout 120 "$mpiexec" -n 2 --oversubscribe "$bin" run -q \
+  "${RUN_SET[@]}" -o "$tmp/d.h5" "${videos[@]}" >"$tmp/out" 2>&1 && fail "kill-renamed: the job succeeded"
+[ -d "$tmp/d.h5.parts" ] || fail "kill-renamed: no parts left (the kill came elsewhere)"
+same_tables "$tmp/ref.h5" "$tmp/d.h5"
+mtime=$(stat -c %y "$tmp/d.h5")
+s=$SECONDS
+expect 0 "" timeout 60 "$mpiexec" -n 2 --oversubscribe "$bin" run --resume "${RUN_SET[@]}" \
+  -o "$tmp/d.h5" "${videos[@]}"
+[ $((SECONDS - s)) -le 15 ] || fail "--resume of a complete run took $((SECONDS - s)) s"
+[ "$(cat "$tmp/out")" = "nptrack run: $tmp/d.h5 is complete (same configuration, model and videos); nothing to resume" ] ||
+  fail "--resume of a complete run on 2 ranks printed: $(cat "$tmp/out")"
+[ -e "$tmp/d.h5.parts" ] && fail "--resume of a complete run left the parts"
+[ "$(stat -c %y "$tmp/d.h5")" = "$mtime" ] || fail "--resume of a complete run touched the archive"
+s=$SECONDS
+timeout 60 "$mpiexec" -n 2 --oversubscribe "$bin" run -q --resume "${RUN_SET[@]}" \
+  -s track.high_score=0.45 -o "$tmp/d.h5" "${videos[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 1 ] && grep -qE "^nptrack run: error: .*d\.h5: a complete archive of a different run exists \(it differs in configuration\)" "$tmp/err" ||
+  fail "--resume of another run on 2 ranks: exit status $rc: $(head -c 2000 "$tmp/err")"
+[ $((SECONDS - s)) -le 15 ] || fail "--resume of another run took $((SECONDS - s)) s"
 
 # Random moments: one rank of 3 (chosen at random) killed after a random delay within the
 # uninterrupted run's time.
@@ -131,13 +158,18 @@ for k in 1 2 3; do
   [ $((SECONDS - s)) -le 30 ] || fail "random kill $k: the job took $((SECONDS - s)) s to end"
   echo "random kill $k: rank $victim after $delay s (of $ref_s s): exit status $rc"
   # A kill that came after the archive's rename (rank 0 was cleaning up) or none at all (too
-  # late, or before the ranks started) leaves the complete archive: it must be the reference's.
+  # late, or before the ranks started) leaves the complete archive: it must be the reference's,
+  # and --resume finds it complete, leaves it untouched and removes any parts left.
+  mtime=
   if [ "$rc" = 0 ] || [ -e "$a" ]; then
     same_tables "$tmp/ref.h5" "$a"
-    continue
+    mtime=$(stat -c %y "$a")
+  else
+    after_kill "$a" "random kill $k"
   fi
-  after_kill "$a" "random kill $k"
   resumed $((k == 1 ? 0 : k)) "$a" 0 # on 1 process, 2 ranks, 3 ranks
+  [ -z "$mtime" ] || [ "$(stat -c %y "$a")" = "$mtime" ] ||
+    fail "random kill $k: --resume rewrote the complete archive"
 done
 
 finish kill_resume
