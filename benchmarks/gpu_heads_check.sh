@@ -2,8 +2,8 @@
 # One device call for branch `heads` (merged head convolutions, cuDNN kernel caches, one plan per
 # frame size): the GPU tests against the CPU (test_gpu_backend through gpu_backend.sh, `nptrack
 # run` GPU vs CPU with compare_runs.py), then the 1024^2 8-bit benchmark at batches 32 and 64:
-# hm1 and box1 unmerged (NPT_CUDNN_MERGE_HEADS=0), merged (the default), and merged with static
-# shapes (NPT_CUDNN_KERNEL_CACHE=0), then PyTorch's modes (compile + CUDA graphs) at batch 32
+# hm1 and box1 unmerged (the default), merged (NPT_CUDNN_MERGE_HEADS=1), and merged with
+# dynamic-shape plans and kernel caches (NPT_CUDNN_KERNEL_CACHE=1), then PyTorch's modes (compile + CUDA graphs) at batch 32
 # for the ratio, and last, if time is left, `nptrack detect` of one video on the CPU and on the
 # GPU with and without merging, with the plan lines (one plan per frame size).
 # Every step has a timeout and the whole stays under ~6.5 minutes (including ~7 s per cuDNN plan
@@ -76,7 +76,7 @@ bench() { # name, then env assignments for bench_gpu
 }
 bench unmerged NPT_CUDNN_MERGE_HEADS=0
 bench merged NPT_CUDNN_MERGE_HEADS=1
-bench merged_static NPT_CUDNN_KERNEL_CACHE=0
+bench merged_dynamic NPT_CUDNN_MERGE_HEADS=1 NPT_CUDNN_KERNEL_CACHE=1
 
 step "torch (compile + CUDA graphs at batch 32)"
 PYTHONUNBUFFERED=1 timeout "$(tmo 120)" python3 "$D/benchmarks/bench_gpu_torch.py" --model "$D/models/nptrack.h5" \
@@ -84,7 +84,7 @@ PYTHONUNBUFFERED=1 timeout "$(tmo 120)" python3 "$D/benchmarks/bench_gpu_torch.p
 rc $? ; tail -8 "$O/bench_torch.log" | tee -a "$L"
 
 {
-  for name in merged unmerged merged_static; do
+  for name in merged unmerged merged_dynamic; do
     echo "## $name"
     python3 "$D/benchmarks/gpu_summary.py" "$O/bench_$name.csv" "$O/bench_torch.csv" 2>&1 | head -12
     echo
@@ -104,7 +104,7 @@ if ((BUDGET - SECONDS > 60)); then
   m="-s detect.model=$D/models/nptrack.h5"
   # shellcheck disable=SC2086  # $m is two words on purpose
   ( timeout "$(tmo 40)" "$B/nptrack" detect -q $m -s detect.backend=cpu -o /tmp/rg/d32.h5 /tmp/rg/v/video.h5 &&
-    NPT_CUDNN_FUSE_VERBOSE=1 timeout "$(tmo 40)" "$B/nptrack" detect -q $m -s detect.backend=cudnn \
+    NPT_CUDNN_MERGE_HEADS=1 NPT_CUDNN_FUSE_VERBOSE=1 timeout "$(tmo 40)" "$B/nptrack" detect -q $m -s detect.backend=cudnn \
       -s detect.batch=16 -o /tmp/rg/dgpu.h5 /tmp/rg/v/video.h5 2> "$O/detect_merged.err" &&
     NPT_CUDNN_MERGE_HEADS=0 timeout "$(tmo 40)" "$B/nptrack" detect -q $m -s detect.backend=cudnn \
       -s detect.batch=16 -o /tmp/rg/dgpu0.h5 /tmp/rg/v/video.h5 &&

@@ -17,10 +17,11 @@
  *    hands to the CPU decoder.
  * 4. Errors: a device index out of range is refused naming detect.device.
  * Head convolutions merged into one step (cudnn_plan.c): a network with two head branches on one
- * trunk and the shipped model (hm1 + box1), merged and not (NPT_CUDNN_MERGE_HEADS=0), each
- * checked to have merged as expected.  cuDNN plans with dynamic shapes and kernel caches (the
- * default) and without (NPT_CUDNN_KERNEL_CACHE=0), and a plan made after another in the same
- * context, which may run the kernels cached for the first.
+ * trunk and the shipped model (hm1 + box1), merged (NPT_CUDNN_MERGE_HEADS=1) and not, each
+ * checked to have merged as expected.  cuDNN plans with static shapes (the default) and with
+ * dynamic shapes and kernel caches (NPT_CUDNN_KERNEL_CACHE=1), and a plan made after another in
+ * the same context, which may run the kernels cached for the first.  Both switches are off by
+ * default until this test has run on a GPU.
  *
  * usage: test_gpu_backend VIDEO.h5   (NPT_SOURCE_DIR: the source tree, for models/nptrack.h5) */
 #include <math.h>
@@ -404,10 +405,11 @@ int main(int argc, char **argv) {
     int batch = 3, h = 96, w = 160;
     float *x = malloc(sizeof *x * batch * h * w);
     random_input(x, (size_t)batch * h * w, 300);
+    setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
     compare_graph_ex("heads network, random input", g, batch, h, w, x, 1, 1, 0);
-    setenv("NPT_CUDNN_MERGE_HEADS", "0", 1);
-    compare_graph_ex("heads network, random input, heads not merged", g, batch, h, w, x, 1, 0, 0);
     unsetenv("NPT_CUDNN_MERGE_HEADS");
+    compare_graph_ex("heads network, random input, heads not merged", g, batch, h, w, x, 1, 0, 0);
+    setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
     setenv("NPT_CUDNN_FUSE", "0", 1);
     compare_graph_ex("heads network, random input, no cuDNN fusion", g, batch, h, w, x, 1, 1, 0);
     unsetenv("NPT_CUDNN_FUSE");
@@ -416,6 +418,7 @@ int main(int argc, char **argv) {
   {
     void *fr = blob_frames(5, 120, 200, 8, 7);
     compare_decode("decode, heads network (merged heads)", g, fr, 8, 5, 120, 200, 2, 0);
+    unsetenv("NPT_CUDNN_MERGE_HEADS");
     free(fr);
   }
   npt_graph_free(g);
@@ -439,22 +442,25 @@ int main(int argc, char **argv) {
     int batch = 2, h = 256, w = 192;
     float *x = malloc(sizeof *x * batch * h * w);
     random_input(x, (size_t)batch * h * w, 7);
-    /* hm1 and box1 merged (the default). */
-    compare_graph_ex("shipped model, random input", g, batch, h, w, x, 1, 1, 0);
-    setenv("NPT_CUDNN_MERGE_HEADS", "0", 1);
-    compare_graph_ex("shipped model, random input, heads not merged", g, batch, h, w, x, 1, 0, 0);
-    unsetenv("NPT_CUDNN_MERGE_HEADS");
+    /* The default: hm1 and box1 apart, static shapes.  Then the opt-in merged heads
+     * (NPT_CUDNN_MERGE_HEADS=1) and dynamic-shape plans with kernel caches
+     * (NPT_CUDNN_KERNEL_CACHE=1), off by default until they have run on a GPU. */
+    compare_graph_ex("shipped model, random input", g, batch, h, w, x, 1, 0, 0);
+    setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
+    compare_graph_ex("shipped model, random input, heads merged", g, batch, h, w, x, 1, 1, 0);
     setenv("NPT_CUDNN_FUSE", "0", 1);
-    compare_graph_ex("shipped model, random input, no cuDNN fusion", g, batch, h, w, x, 1, 1, 0);
-    unsetenv("NPT_CUDNN_FUSE");
-    setenv("NPT_CUDNN_KERNEL_CACHE", "0", 1);
-    compare_graph_ex("shipped model, random input, static shapes (no kernel cache)", g, batch, h, w,
+    compare_graph_ex("shipped model, random input, heads merged, no cuDNN fusion", g, batch, h, w,
                      x, 1, 1, 0);
-    unsetenv("NPT_CUDNN_KERNEL_CACHE");
+    unsetenv("NPT_CUDNN_FUSE");
+    setenv("NPT_CUDNN_KERNEL_CACHE", "1", 1);
+    compare_graph_ex("shipped model, random input, heads merged, dynamic shapes (kernel cache)", g,
+                     batch, h, w, x, 1, 1, 0);
     /* A second plan of one context, for another batch size: it may run kernels that cuDNN's
      * kernel caches kept from the first. */
     compare_graph_ex("shipped model, random input, second plan of a context", g, batch, h, w, x, 1,
                      1, 1);
+    unsetenv("NPT_CUDNN_KERNEL_CACHE");
+    unsetenv("NPT_CUDNN_MERGE_HEADS");
     free(x);
   }
   if (argc > 1) {

@@ -60,11 +60,15 @@ static void test_shipped_model_merges_hm1_and_box1(void **state) {
     fail_msg("%s", npt_error_msg(rc));
   const npt_node *hm1 = node(g, "hm1"), *box1 = node(g, "box1");
 
-  unsetenv("NPT_CUDNN_MERGE_HEADS");
+  setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
   npt__gpu_plan *p = layout(g, 2, 256, 192);
-  setenv("NPT_CUDNN_MERGE_HEADS", "0", 1);
+  unsetenv("NPT_CUDNN_MERGE_HEADS"); /* the default (until a GPU has run it): not merged */
   npt__gpu_plan *q = layout(g, 2, 256, 192);
+  setenv("NPT_CUDNN_MERGE_HEADS", "0", 1);
+  npt__gpu_plan *q0 = layout(g, 2, 256, 192);
   unsetenv("NPT_CUDNN_MERGE_HEADS");
+  assert_int_equal(q0->merged_steps, 0);
+  npt__gpu_plan_destroy(q0);
 
   assert_int_equal(p->merged_steps, 1);
   assert_int_equal(p->n_mnodes, 1);
@@ -152,7 +156,7 @@ static npt_graph *heads_net(npt_act act2, int other_input) {
 
 static void test_structural_rule(void **state) {
   (void)state;
-  unsetenv("NPT_CUDNN_MERGE_HEADS");
+  setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
   struct {
     npt_act act2;
     int other_input, merged;
@@ -186,6 +190,7 @@ static void test_structural_rule(void **state) {
     }
     npt_graph_free(g);
   }
+  unsetenv("NPT_CUDNN_MERGE_HEADS");
 }
 
 int main(void) {

@@ -27,7 +27,8 @@
  * size): a plan for another batch or frame size of the same network may bind the kernels
  * compiled for the first instead of compiling again ("may": cuDNN decides).  When cuDNN refuses
  * the dynamic-shape graph, or it has no engine for it, the step is planned as before (static
- * shapes, no cache).  NPT_CUDNN_KERNEL_CACHE=0 plans every step the static way.  Nothing here
+ * shapes, no cache).  Only with NPT_CUDNN_KERNEL_CACHE=1: until it has run on a GPU every step is
+ * planned the static way by default.  Nothing here
  * depends on timing, so engines stay deterministic; a dynamic-shape graph may be given other
  * engines than the static one (the benchmark compares the two).
  *
@@ -283,11 +284,11 @@ out:
   return plan;
 }
 
-/* 1 unless NPT_CUDNN_KERNEL_CACHE=0, and only with a cuDNN that has kernel caches bound to an
- * operation graph (9.5). */
+/* 1 with NPT_CUDNN_KERNEL_CACHE=1, and only with a cuDNN that has kernel caches bound to an
+ * operation graph (9.5).  Off by default until it has run on a GPU (docs/performance.md). */
 static int kcache_enabled(void) {
   const char *env = getenv("NPT_CUDNN_KERNEL_CACHE");
-  return !(env && strcmp(env, "0") == 0) && cudnnGetVersion() >= 90500;
+  return env && strcmp(env, "1") == 0 && cudnnGetVersion() >= 90500;
 }
 
 /* The topology of step s's fused graph: all of it but the batch and the frame size. */

@@ -30,7 +30,7 @@
  *   shipped model's hm1 and box1) are merged into one convolution with the two weight sets
  *   concatenated along the outputs, and one heads epilogue computes every head from the merged
  *   trunk (each head's weights zero-padded to the merged channels), so the input is read once
- *   and there is one pre-epilogue buffer instead of two (unless NPT_CUDNN_MERGE_HEADS=0).  The
+ *   and there is one pre-epilogue buffer instead of two (only with NPT_CUDNN_MERGE_HEADS=1).  The
  *   merged convolution is a node of the plan's own (npt__gpu_plan.mnodes) writing a tensor of
  *   the plan's own (index g->n_tensors and up, never stored); the graph is not changed;
  * - an UPSAMPLE read only by an ADD is never stored: the ADD's pass interpolates its input;

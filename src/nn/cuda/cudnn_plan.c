@@ -91,10 +91,11 @@ static void analysis_free(analysis *a) {
   free(a->is_head), free(a->absorbed), free(a->heads_conv), free(a->merge_b), free(a->merged_away);
 }
 
-/* 1 unless NPT_CUDNN_MERGE_HEADS=0. */
+/* 1 with NPT_CUDNN_MERGE_HEADS=1.  Off by default until it has run on a GPU (it was written and
+ * tested without one, 2026-12-08; docs/performance.md). */
 static int merge_heads_enabled(void) {
   const char *env = getenv("NPT_CUDNN_MERGE_HEADS");
-  return !(env && strcmp(env, "0") == 0);
+  return env && strcmp(env, "1") == 0;
 }
 
 /* Whether head convs a and b (each read only by its 1x1 heads) can run as one convolution with
@@ -190,7 +191,7 @@ static int analyse(const npt_graph *g, int batch, int h, int w, analysis *a) {
     a->heads_conv[i] = ok;
   }
   /* Pairs of head convs on one input: the later one runs in the earlier one's step (found by
-   * the structure, not by names; NPT_CUDNN_MERGE_HEADS=0 keeps them apart).  Not when the merged
+   * the structure, not by names; only with NPT_CUDNN_MERGE_HEADS=1).  Not when the merged
    * trunk would have more elements than cuDNN's descriptors and our kernels index (2^31 - 1),
    * where each trunk alone might not. */
   for (int i = 0; merge_heads_enabled() && i < nn; i++) {
@@ -664,7 +665,7 @@ int npt__gpu_plan_layout(npt__gpu_plan *p) {
   if (a.n_merged == 0 && npt__gpu_verbose())
     fprintf(stderr, "nptrack: cudnn backend: no head convolutions merged (%s)\n",
             merge_heads_enabled() ? "no pair of head convolutions that can be merged"
-                                  : "NPT_CUDNN_MERGE_HEADS=0");
+                                  : "NPT_CUDNN_MERGE_HEADS is not 1");
   const npt_heads *hd = &g->heads;
   const int heads[4] = {hd->heatmap, hd->size, hd->offset, hd->embed};
   for (int k = 0; k < 4; k++) {
