@@ -5,7 +5,8 @@
 #
 #   here:  cmake --build build && ../shared/tools/device-bundle -o .device-train build/nptrack
 #          (cd .device-train && tar -cJf lib.tar.xz lib && rm -rf lib)   # stay under 64 MiB
-#   there: [EXTRA="train.py options"] [BUDGET=seconds] train/device_segment.sh DATA_SEED TOTAL_STEPS TRAIN_SEED
+#   there: [EXTRA="train.py options"] [BUDGET=seconds] [LR=peak lr, default 6e-4] \
+#          train/device_segment.sh DATA_SEED TOTAL_STEPS TRAIN_SEED
 #          with carry [".device-train"]; for the next segment copy $OUT/ckpt/* to .device-train/ckpt/
 #
 # The 2026-12-07 experiment (docs/model.md) ran `train/device_segment.sh 140001 108000 11` and
@@ -26,7 +27,7 @@ if [[ -f $B/ckpt/model.pt ]]; then init=(--resume "$B/ckpt"); else init=(--init-
 budget=$((${BUDGET:-565} - ($(date +%s) - START)))
 # shellcheck disable=SC2086  # EXTRA is a list of options
 python3 train/train.py --data "$data" --out "$OUT/ckpt" "${init[@]}" --freeze-bn \
-  --restart-at 88500 --lr 6e-4 --steps "$2" --time-budget "$budget" --seed "$3" \
+  --restart-at 88500 --lr "${LR:-6e-4}" --steps "$2" --time-budget "$budget" --seed "$3" \
   ${EXTRA:---visible-k 5 --background-k 3 --border-p 0.3} 2>&1 | tee "$OUT/train.log" | grep -v '^{' || true
 tail -3 "$OUT/ckpt/log.jsonl"
 echo "total: $(($(date +%s) - START)) s"
