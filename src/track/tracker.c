@@ -70,6 +70,7 @@ struct npt_tracker {
   size_t *order;       /* per detection: its grid cell */
   size_t *cand;        /* a grid query's detections */
   size_t *rows;        /* a stage's rows: track slots */
+  int64_t *levels;     /* stage 1's cascade: frames since the last match, per confirmed track */
   size_t *cell_start, *cell_item, cap_cells; /* grid: cell c holds cell_item[cell_start[c]..] */
   size_t gnx, gny;
   double gx0, gy0, gcell, max_half_w, max_half_h;
@@ -191,6 +192,7 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->order);
   free(t->cand);
   free(t->rows);
+  free(t->levels);
   free(t->cell_start);
   free(t->cell_item);
   free(t->edges);
@@ -260,6 +262,7 @@ static int reserve(npt_tracker *t, size_t nd) {
     GROW(t->tr, cap);
     GROW(t->row_to_col, cap);
     GROW(t->rows, cap);
+    GROW(t->levels, cap);
     if (t->dim > 0)
       GROW(t->emb, cap * (size_t)t->dim);
     if (t->npend_max > 0) {
@@ -615,13 +618,14 @@ static int solve_stage(npt_tracker *t, size_t k, size_t n, size_t ne, double max
   return 0;
 }
 
-/* Stage 1: confirmed tracks x high detections, fused appearance and motion, Mahalanobis gate. */
-static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n) {
+/* Stage 1, one level of the cascade: the confirmed tracks whose last match was `age` frames ago
+ * x the high detections still free, fused appearance and motion, Mahalanobis gate. */
+static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n, int64_t age) {
   size_t k = 0, ne = 0;
   const double lam = t->s.embed_weight, chi2 = t->chi2;
   for (size_t i = 0; i < t->nt; i++) {
     track *tr = &t->tr[i];
-    if (tr->id == 0 || !tr->gate_ok)
+    if (tr->id == 0 || !tr->gate_ok || t->frame - tr->last_frame != age)
       continue;
     const npt_kalman_gate *g = &tr->gate;
     /* The ellipse d2 < chi2 lies within sqrt(chi2 S_xx) of the centre along x (and y). */
@@ -633,7 +637,7 @@ static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n) {
     int any = 0;
     for (size_t c = 0; c < nc; c++) {
       size_t j = t->cand[c];
-      if (t->kind[j] != DET_HIGH)
+      if (t->kind[j] != DET_HIGH || t->det_track[j] >= 0)
         continue;
       double d2 = npt_kalman_gate_distance(g, t->meas[j]);
       if (!(d2 < chi2))
@@ -775,7 +779,15 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   }
   NPT_TRY(grid_build(t, n));
 
-  NPT_TRY(stage_fused(t, d, n));
+  /* Stage 1 as a cascade (DeepSORT's), by the frames since each track's last match. */
+  size_t nlev = 0;
+  for (size_t i = 0; i < t->nt; i++)
+    if (t->tr[i].id != 0 && t->tr[i].gate_ok)
+      t->levels[nlev++] = frame - t->tr[i].last_frame;
+  qsort(t->levels, nlev, sizeof *t->levels, cmp_id);
+  for (size_t l = 0; l < nlev; l++)
+    if (l == 0 || t->levels[l] != t->levels[l - 1])
+      NPT_TRY(stage_fused(t, d, n, t->levels[l]));
   NPT_TRY(stage_iou(t, n, 1, DET_HIGH, s->iou_match));
   NPT_TRY(stage_iou(t, n, 1, DET_LOW, s->low_match));
   NPT_TRY(stage_iou(t, n, 0, DET_HIGH, s->unconfirmed_match));
