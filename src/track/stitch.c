@@ -282,13 +282,23 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   int64_t *a2b = malloc(sizeof *a2b * (ta->n ? ta->n : 1));
   if (rc == 0 && (!edges || !a2b))
     rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
-  /* A candidate holds most of B's tracklet's overlap detections, weighted as the assignment
-   * weighs them: B's tracklet, which the archive follows after the hand-over, follows A's
-   * tracklet's particle at the end of the overlap.  Weighted, not counted: a track that switched
-   * particles inside the overlap holds at the end the particle it switched to, however few of its
-   * detections that was; and only B's side: any tracklet of A that ended early in the overlap
-   * shares most of its few detections with the B tracklet that had its particle then, which may
-   * follow another particle at the hand-over. */
+  /* wb[q]: the weight of B's tracklet q's overlap detections that A's tracker put in a track too
+   * (weigh_rows above only checked the ids).  A detection that no tracklet of A holds says
+   * nothing about which of A's particles q follows: when A's track of a particle ends a few
+   * frames before the end of the overlap (A's tracker did not take a weak detection that B's
+   * did), q's last, heaviest detections are A's nobody's, and counting them let q's many
+   * shared detections with that track fall under half of q's weight. */
+  for (size_t q = 0; q < tb->n; q++)
+    wb[q] = 0;
+  for (int64_t k = 0; k < ne; k++)
+    wb[v[k].b] += v[k].weight;
+  /* A candidate holds most of B's tracklet's overlap detections (those A tracked), weighted as
+   * the assignment weighs them: B's tracklet, which the archive follows after the hand-over,
+   * follows A's tracklet's particle at the end of the overlap.  Weighted, not counted: a track
+   * that switched particles inside the overlap holds at the end the particle it switched to,
+   * however few of its detections that was; and only B's side: any tracklet of A that ended
+   * early in the overlap shares most of its few detections with the B tracklet that had its
+   * particle then, which may follow another particle at the hand-over. */
   int64_t n_edges = 0;
   for (int64_t k = 0; k < ne && rc == 0; k++)
     if (v[k].votes >= NPT_STITCH_MIN_SHARED && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])

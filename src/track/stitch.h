@@ -15,11 +15,14 @@
  *      joins the right tracks is who holds a particle there (when A followed a particle with two
  *      tracks in turn, the one that holds it at the end, not the one that held it longest).  A
  *      pair is a candidate when it shares at least NPT_STITCH_MIN_SHARED detections and more than
- *      NPT_STITCH_MOST of the weight of B's tracklet's overlap detections (B's tracklet, whose
- *      rows the archive takes after the hand-over, follows A's tracklet's particle at the end of
- *      the overlap; a rule on counts refused a track that switched particles late in the
- *      overlap, and one on the lighter of the two let a tracklet of A that ended early in the
- *      overlap take the B tracklet that had its particle then).  Candidates are matched
+ *      NPT_STITCH_MOST of the weight of B's tracklet's overlap detections that A's tracker put in
+ *      a track too (B's tracklet, whose rows the archive takes after the hand-over, follows A's
+ *      tracklet's particle at the end of the overlap; a rule on counts refused a track that
+ *      switched particles late in the overlap, and one on the lighter of the two let a tracklet
+ *      of A that ended early in the overlap take the B tracklet that had its particle then; a
+ *      detection in no track of A says nothing about which of A's particles B follows, and
+ *      counting it refused the pair when A's tracker left the particle's last few detections of
+ *      the overlap out of its track).  Candidates are matched
  *      one-to-one by the optimal assignment (assign.h) of the most weight.  Not a Jaccard index:
  *      a track that the later chunk confirmed late, or lost and re-found, shares few of the
  *      earlier track's detections but all of its own.
