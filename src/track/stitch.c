@@ -173,15 +173,18 @@ static void frame_span(const npt_stitch_rows *r, int64_t b, int64_t e, int64_t *
 
 typedef struct {
   int64_t a, b, votes;
-  double weight; /* shared detections, each weighted by its nearness to the overlap's end */
-  int64_t first; /* the frame of the first of them */
+  double weight;       /* shared detections, each weighted by its nearness to the overlap's end */
+  int64_t first, last; /* the frames of the first and the last of them */
 } vote;
 
+/* By pair, then frame: a pair's votes are summed in frame order, from its first to its last. */
 static int cmp_vote(const void *x, const void *y) {
   const vote *p = x, *q = y;
   if (p->a != q->a)
     return p->a < q->a ? -1 : 1;
-  return (p->b > q->b) - (p->b < q->b);
+  if (p->b != q->b)
+    return p->b < q->b ? -1 : 1;
+  return (p->first > q->first) - (p->first < q->first);
 }
 
 /* The weight of a detection in frame f of an overlap that ends at frame e (exclusive). */
@@ -230,7 +233,7 @@ static int coexist(const npt_stitch_rows *r, int64_t p, int64_t q, int64_t f) {
  * never has two rows in one frame. */
 static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, const npt_tracklets *tb,
                         const npt_stitch_rows *rb, int64_t b, int64_t e, npt_stitch_link *links,
-                        size_t *n_links, char *used_a, char *used_b) {
+                        size_t *n_links, char *used_a, char *used_b, char *handed) {
   int64_t alo, ahi, blo, bhi;
   frame_span(ra, b, e, &alo, &ahi);
   frame_span(rb, b, e, &blo, &bhi);
@@ -264,8 +267,12 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
         y++;
       } else {
         if (ra->id[x] >= 0 && rb->id[y] >= 0)
-          v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1,
-                           near_end(f, e), f};
+          v[nv++] = (vote){.a = npt_tracklets_find(ta, ra->id[x]),
+                           .b = npt_tracklets_find(tb, rb->id[y]),
+                           .votes = 1,
+                           .weight = near_end(f, e),
+                           .first = f,
+                           .last = f};
         x++, y++;
       }
     }
@@ -275,7 +282,7 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   int64_t ne = 0;
   for (int64_t k = 0; k < nv; k++)
     if (ne > 0 && v[ne - 1].a == v[k].a && v[ne - 1].b == v[k].b)
-      v[ne - 1].votes++, v[ne - 1].weight += v[k].weight;
+      v[ne - 1].votes++, v[ne - 1].weight += v[k].weight, v[ne - 1].last = v[k].last;
     else
       v[ne++] = v[k];
   npt_assign_edge *edges = malloc(sizeof *edges * (size_t)(ne ? ne : 1));
@@ -303,6 +310,15 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   for (int64_t k = 0; k < ne && rc == 0; k++)
     if (v[k].votes >= NPT_STITCH_MIN_SHARED && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])
       edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -v[k].weight};
+  /* A tracklet of A whose last detection is in the overlap and held by a tracklet of B (one that
+   * shares at least NPT_STITCH_MIN_SHARED detections with it) has handed its particle over to
+   * B's tracker, which followed the particle from there on: what B's tracker decided after that
+   * detection (to end the track, to start another) the motion step does not decide again.  It
+   * joined such a tracklet to a track of B that began after the overlap, where B's tracker, and
+   * the one-chunk tracker, had started a new track. */
+  for (int64_t k = 0; k < ne; k++)
+    if (v[k].votes >= NPT_STITCH_MIN_SHARED && v[k].last == ta->t[v[k].a].last_frame)
+      handed[v[k].a] = 1;
   /* Cost -weighted shared detections: any candidate beats none. */
   if (rc == 0)
     rc = npt_assign_solve(ta->n, tb->n, edges, (size_t)n_edges, 0.0, a2b, NULL, NULL);
@@ -435,21 +451,25 @@ int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
   size_t cap = tb->n + 1; /* each tracklet of B is in at most one link */
   npt_stitch_link *links = malloc(sizeof *links * cap);
   char *used_a = calloc(ta->n + 1, 1), *used_b = calloc(tb->n + 1, 1);
-  int rc = links && used_a && used_b ? 0 : npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  char *handed = calloc(ta->n + 1, 1);
+  int rc = links && used_a && used_b && handed
+               ? 0
+               : npt_error_set(NPT_ENOMEM, "stitching: out of memory");
   size_t n = 0;
   if (rc == 0)
-    rc = match_shared(ta, ra, tb, rb, ov_begin, ov_end, links, &n, used_a, used_b);
+    rc = match_shared(ta, ra, tb, rb, ov_begin, ov_end, links, &n, used_a, used_b, handed);
   /* A tracklet of A whose shared-detection partners all end before the hand-over (none writes a
    * row) does not hand its identity over: B's tracker lost the particle at the end of the
-   * overlap, and a tracklet of B that takes it up after the overlap is matched by motion. */
+   * overlap, and a tracklet of B that takes it up after the overlap is matched by motion --
+   * unless B's tracker held the particle at the tracklet's last detection (handed). */
   if (rc == 0) {
-    memset(used_a, 0, ta->n + 1);
+    memcpy(used_a, handed, ta->n + 1);
     for (size_t k = 0; k < n; k++)
       if (tb->t[links[k].b].own_frame >= 0)
         used_a[links[k].a] = 1;
     rc = match_motion(ts, ta, tb, ov_end, links, &n, used_a, used_b);
   }
-  free(used_a), free(used_b);
+  free(used_a), free(used_b), free(handed);
   if (rc < 0) {
     free(links);
     return rc;

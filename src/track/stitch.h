@@ -39,7 +39,11 @@
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
  *      seen by A's chunk, whose tracker already decided).  A tracklet of A matched in step 1 only
  *      to tracklets of B that end before the hand-over (they write no row) takes part too: B's
- *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on.
+ *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on;
+ *      but not one whose last detection lies in the overlap in a tracklet of B that shares at
+ *      least NPT_STITCH_MIN_SHARED detections with it: B's tracker followed the particle from
+ *      there and decided what came after (to end that track, to start another), and the one-chunk
+ *      tracker, which saw the same, mostly decided alike.
  *      A's Kalman state is extrapolated to B's first frame; pairs inside the chi-square gate
  *      (track.gate) cost, as the tracker's first stage does, embed_weight (1 - cos(A's tail
  *      embedding, B's head embedding)) + (1 - embed_weight) d2 / chi2, and are matched below
