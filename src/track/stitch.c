@@ -206,6 +206,14 @@ static int weigh_rows(const npt_tracklets *t, const npt_stitch_rows *r, int64_t 
   return 0;
 }
 
+/* Whether a pair shares enough detections to be a candidate: NPT_STITCH_MIN_SHARED, or all of
+ * B's tracklet's overlap detections that A tracked when it has fewer (nb[b]): a track that B's
+ * tracker started in the last frames of the overlap on the detections A's track held there
+ * cannot share more, and A's tracker, which owns those frames, says they are its particle. */
+static int enough(const vote *v, const int64_t *nb) {
+  return v->votes >= NPT_STITCH_MIN_SHARED || v->votes == nb[v->b];
+}
+
 /* Whether local tracks p and q of rows r both have a row in one frame at or after frame f. */
 static int coexist(const npt_stitch_rows *r, int64_t p, int64_t q, int64_t f) {
   int64_t i = 0;
@@ -238,10 +246,11 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   frame_span(ra, b, e, &alo, &ahi);
   frame_span(rb, b, e, &blo, &bhi);
   double *wa = calloc(ta->n + 1, sizeof *wa), *wb = calloc(tb->n + 1, sizeof *wb);
+  int64_t *nb = calloc(tb->n + 1, sizeof *nb);
   int64_t cap = (ahi - alo < bhi - blo ? ahi - alo : bhi - blo) + 1;
   vote *v = malloc(sizeof *v * (size_t)cap);
-  if (!wa || !wb || !v) {
-    free(wa), free(wb), free(v);
+  if (!wa || !wb || !nb || !v) {
+    free(wa), free(wb), free(nb), free(v);
     return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
   }
   int rc = 0;
@@ -296,9 +305,9 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
    * did), q's last, heaviest detections are A's nobody's, and counting them let q's many
    * shared detections with that track fall under half of q's weight. */
   for (size_t q = 0; q < tb->n; q++)
-    wb[q] = 0;
+    wb[q] = 0, nb[q] = 0;
   for (int64_t k = 0; k < ne; k++)
-    wb[v[k].b] += v[k].weight;
+    wb[v[k].b] += v[k].weight, nb[v[k].b] += v[k].votes;
   /* A candidate holds most of B's tracklet's overlap detections (those A tracked), weighted as
    * the assignment weighs them: B's tracklet, which the archive follows after the hand-over,
    * follows A's tracklet's particle at the end of the overlap.  Weighted, not counted: a track
@@ -308,7 +317,7 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
    * particle then, which may follow another particle at the hand-over. */
   int64_t n_edges = 0;
   for (int64_t k = 0; k < ne && rc == 0; k++)
-    if (v[k].votes >= NPT_STITCH_MIN_SHARED && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])
+    if (enough(&v[k], nb) && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])
       edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -v[k].weight};
   /* A tracklet of A whose last detection is in the overlap and held by a tracklet of B (one that
    * shares at least NPT_STITCH_MIN_SHARED detections with it) has handed its particle over to
@@ -347,8 +356,7 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
     if (used_b[q] || t->own_frame < 0)
       continue;
     const vote *best = best_of[q] < 0 ? NULL : &v[best_of[q]];
-    if (!best || !used_a[best->a] || best->votes < NPT_STITCH_MIN_SHARED ||
-        !(best->weight > NPT_STITCH_MOST * wb[q]))
+    if (!best || !used_a[best->a] || !enough(best, nb) || !(best->weight > NPT_STITCH_MOST * wb[q]))
       continue;
     int clash = 0;
     for (size_t l = 0; l < *n_links && !clash; l++)
@@ -371,7 +379,7 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
       used_b[q] = 1;
     }
   }
-  free(wa), free(wb), free(v), free(edges), free(a2b);
+  free(wa), free(wb), free(nb), free(v), free(edges), free(a2b);
   return rc;
 }
 

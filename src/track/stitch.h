@@ -14,7 +14,10 @@
  *      the archive takes its rows from A up to the end of the overlap (chunk_plan.h), so what
  *      joins the right tracks is who holds a particle there (when A followed a particle with two
  *      tracks in turn, the one that holds it at the end, not the one that held it longest).  A
- *      pair is a candidate when it shares at least NPT_STITCH_MIN_SHARED detections and more than
+ *      pair is a candidate when it shares at least NPT_STITCH_MIN_SHARED detections (or, when B's
+ *      tracklet has fewer overlap detections that A's tracker put in a track, all of them: a track
+ *      that B's tracker started in the overlap's last frame on the detection A's track held there
+ *      cannot share more, and A's tracker owns that frame) and more than
  *      NPT_STITCH_MOST of the weight of B's tracklet's overlap detections that A's tracker put in
  *      a track too (B's tracklet, whose rows the archive takes after the hand-over, follows A's
  *      tracklet's particle at the end of the overlap; a rule on counts refused a track that

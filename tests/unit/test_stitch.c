@@ -6,7 +6,8 @@
  * one particle in turn, the one holding it at the hand-over is joined; a track that the earlier
  * chunk ended a few frames before the end of the overlap is joined to the later chunk's track of
  * its particle, and not also to a track that the later chunk's tracker started after it saw the
- * particle vanish; union-find numbering does not depend on the order of the unions. */
+ * particle vanish; a track the later chunk started on the particle in the overlap's last frame
+ * is joined; union-find numbering does not depend on the order of the unions. */
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -474,6 +475,39 @@ static void test_handed_over(void **state) {
   npt_tracklets_free(&tb);
 }
 
+/* Chunk A's track 1 follows particle P through the overlap (frames 28-39, the hand-over at 39);
+ * chunk B's tracker followed P with track 5 until frame 37, lost it, and started track 6 on it
+ * in frame 39, the overlap's last.  6 shares one detection with 1, all it can: it is joined to 1
+ * (with 5), and P keeps its id after the hand-over.  (At least two shared detections were
+ * required, and 6 got a new id.) */
+static void test_started_at_handover(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    add(&ch[0], f, 1, 10 + 0.5f * (float)f, 20, 0, e);
+  for (int64_t f = 28; f < 68; f++)
+    add(&ch[1], f, f <= 37 ? 5 : f == 38 ? -1 : 6, 10 + 0.5f * (float)f, 20, 0, e);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  int six = 0;
+  for (size_t i = 0; i < nl; i++) {
+    assert_int_equal(ta.t[l[i].a].id, 1);
+    six += tb.t[l[i].b].id == 6;
+  }
+  assert_int_equal(six, 1);
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
 /* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
 static void test_number(void **state) {
   (void)state;
@@ -501,6 +535,7 @@ int main(void) {
       cmocka_unit_test(test_lost_at_handover),
       cmocka_unit_test(test_untracked_end_of_overlap),
       cmocka_unit_test(test_handed_over),
+      cmocka_unit_test(test_started_at_handover),
       cmocka_unit_test(test_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
