@@ -173,15 +173,18 @@ static void frame_span(const npt_stitch_rows *r, int64_t b, int64_t e, int64_t *
 
 typedef struct {
   int64_t a, b, votes;
-  double weight; /* shared detections, each weighted by its nearness to the overlap's end */
-  int64_t first; /* the frame of the first of them */
+  double weight;       /* shared detections, each weighted by its nearness to the overlap's end */
+  int64_t first, last; /* the frames of the first and the last of them */
 } vote;
 
+/* By pair, then frame: a pair's votes are summed in frame order, from its first to its last. */
 static int cmp_vote(const void *x, const void *y) {
   const vote *p = x, *q = y;
   if (p->a != q->a)
     return p->a < q->a ? -1 : 1;
-  return (p->b > q->b) - (p->b < q->b);
+  if (p->b != q->b)
+    return p->b < q->b ? -1 : 1;
+  return (p->first > q->first) - (p->first < q->first);
 }
 
 /* The weight of a detection in frame f of an overlap that ends at frame e (exclusive). */
@@ -201,6 +204,14 @@ static int weigh_rows(const npt_tracklets *t, const npt_stitch_rows *r, int64_t 
     wsum[k] += near_end(r->frame[i], e);
   }
   return 0;
+}
+
+/* Whether a pair shares enough detections to be a candidate: NPT_STITCH_MIN_SHARED, or all of
+ * B's tracklet's overlap detections that A tracked when it has fewer (nb[b]): a track that B's
+ * tracker started in the last frames of the overlap on the detections A's track held there
+ * cannot share more, and A's tracker, which owns those frames, says they are its particle. */
+static int enough(const vote *v, const int64_t *nb) {
+  return v->votes >= NPT_STITCH_MIN_SHARED || v->votes == nb[v->b];
 }
 
 /* Whether local tracks p and q of rows r both have a row in one frame at or after frame f. */
@@ -230,15 +241,16 @@ static int coexist(const npt_stitch_rows *r, int64_t p, int64_t q, int64_t f) {
  * never has two rows in one frame. */
 static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, const npt_tracklets *tb,
                         const npt_stitch_rows *rb, int64_t b, int64_t e, npt_stitch_link *links,
-                        size_t *n_links, char *used_a, char *used_b) {
+                        size_t *n_links, char *used_a, char *used_b, char *handed) {
   int64_t alo, ahi, blo, bhi;
   frame_span(ra, b, e, &alo, &ahi);
   frame_span(rb, b, e, &blo, &bhi);
   double *wa = calloc(ta->n + 1, sizeof *wa), *wb = calloc(tb->n + 1, sizeof *wb);
+  int64_t *nb = calloc(tb->n + 1, sizeof *nb);
   int64_t cap = (ahi - alo < bhi - blo ? ahi - alo : bhi - blo) + 1;
   vote *v = malloc(sizeof *v * (size_t)cap);
-  if (!wa || !wb || !v) {
-    free(wa), free(wb), free(v);
+  if (!wa || !wb || !nb || !v) {
+    free(wa), free(wb), free(nb), free(v);
     return npt_error_set(NPT_ENOMEM, "stitching: out of memory");
   }
   int rc = 0;
@@ -264,8 +276,12 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
         y++;
       } else {
         if (ra->id[x] >= 0 && rb->id[y] >= 0)
-          v[nv++] = (vote){npt_tracklets_find(ta, ra->id[x]), npt_tracklets_find(tb, rb->id[y]), 1,
-                           near_end(f, e), f};
+          v[nv++] = (vote){.a = npt_tracklets_find(ta, ra->id[x]),
+                           .b = npt_tracklets_find(tb, rb->id[y]),
+                           .votes = 1,
+                           .weight = near_end(f, e),
+                           .first = f,
+                           .last = f};
         x++, y++;
       }
     }
@@ -275,24 +291,43 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
   int64_t ne = 0;
   for (int64_t k = 0; k < nv; k++)
     if (ne > 0 && v[ne - 1].a == v[k].a && v[ne - 1].b == v[k].b)
-      v[ne - 1].votes++, v[ne - 1].weight += v[k].weight;
+      v[ne - 1].votes++, v[ne - 1].weight += v[k].weight, v[ne - 1].last = v[k].last;
     else
       v[ne++] = v[k];
   npt_assign_edge *edges = malloc(sizeof *edges * (size_t)(ne ? ne : 1));
   int64_t *a2b = malloc(sizeof *a2b * (ta->n ? ta->n : 1));
   if (rc == 0 && (!edges || !a2b))
     rc = npt_error_set(NPT_ENOMEM, "stitching: out of memory");
-  /* A candidate holds most of B's tracklet's overlap detections, weighted as the assignment
-   * weighs them: B's tracklet, which the archive follows after the hand-over, follows A's
-   * tracklet's particle at the end of the overlap.  Weighted, not counted: a track that switched
-   * particles inside the overlap holds at the end the particle it switched to, however few of its
-   * detections that was; and only B's side: any tracklet of A that ended early in the overlap
-   * shares most of its few detections with the B tracklet that had its particle then, which may
-   * follow another particle at the hand-over. */
+  /* wb[q]: the weight of B's tracklet q's overlap detections that A's tracker put in a track too
+   * (weigh_rows above only checked the ids).  A detection that no tracklet of A holds says
+   * nothing about which of A's particles q follows: when A's track of a particle ends a few
+   * frames before the end of the overlap (A's tracker did not take a weak detection that B's
+   * did), q's last, heaviest detections are A's nobody's, and counting them let q's many
+   * shared detections with that track fall under half of q's weight. */
+  for (size_t q = 0; q < tb->n; q++)
+    wb[q] = 0, nb[q] = 0;
+  for (int64_t k = 0; k < ne; k++)
+    wb[v[k].b] += v[k].weight, nb[v[k].b] += v[k].votes;
+  /* A candidate holds most of B's tracklet's overlap detections (those A tracked), weighted as
+   * the assignment weighs them: B's tracklet, which the archive follows after the hand-over,
+   * follows A's tracklet's particle at the end of the overlap.  Weighted, not counted: a track
+   * that switched particles inside the overlap holds at the end the particle it switched to,
+   * however few of its detections that was; and only B's side: any tracklet of A that ended
+   * early in the overlap shares most of its few detections with the B tracklet that had its
+   * particle then, which may follow another particle at the hand-over. */
   int64_t n_edges = 0;
   for (int64_t k = 0; k < ne && rc == 0; k++)
-    if (v[k].votes >= NPT_STITCH_MIN_SHARED && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])
+    if (enough(&v[k], nb) && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])
       edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -v[k].weight};
+  /* A tracklet of A whose last detection is in the overlap and held by a tracklet of B (one that
+   * shares at least NPT_STITCH_MIN_SHARED detections with it) has handed its particle over to
+   * B's tracker, which followed the particle from there on: what B's tracker decided after that
+   * detection (to end the track, to start another) the motion step does not decide again.  It
+   * joined such a tracklet to a track of B that began after the overlap, where B's tracker, and
+   * the one-chunk tracker, had started a new track. */
+  for (int64_t k = 0; k < ne; k++)
+    if (v[k].votes >= NPT_STITCH_MIN_SHARED && v[k].last == ta->t[v[k].a].last_frame)
+      handed[v[k].a] = 1;
   /* Cost -weighted shared detections: any candidate beats none. */
   if (rc == 0)
     rc = npt_assign_solve(ta->n, tb->n, edges, (size_t)n_edges, 0.0, a2b, NULL, NULL);
@@ -321,8 +356,7 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
     if (used_b[q] || t->own_frame < 0)
       continue;
     const vote *best = best_of[q] < 0 ? NULL : &v[best_of[q]];
-    if (!best || !used_a[best->a] || best->votes < NPT_STITCH_MIN_SHARED ||
-        !(best->weight > NPT_STITCH_MOST * wb[q]))
+    if (!best || !used_a[best->a] || !enough(best, nb) || !(best->weight > NPT_STITCH_MOST * wb[q]))
       continue;
     int clash = 0;
     for (size_t l = 0; l < *n_links && !clash; l++)
@@ -345,7 +379,7 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
       used_b[q] = 1;
     }
   }
-  free(wa), free(wb), free(v), free(edges), free(a2b);
+  free(wa), free(wb), free(nb), free(v), free(edges), free(a2b);
   return rc;
 }
 
@@ -425,21 +459,25 @@ int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
   size_t cap = tb->n + 1; /* each tracklet of B is in at most one link */
   npt_stitch_link *links = malloc(sizeof *links * cap);
   char *used_a = calloc(ta->n + 1, 1), *used_b = calloc(tb->n + 1, 1);
-  int rc = links && used_a && used_b ? 0 : npt_error_set(NPT_ENOMEM, "stitching: out of memory");
+  char *handed = calloc(ta->n + 1, 1);
+  int rc = links && used_a && used_b && handed
+               ? 0
+               : npt_error_set(NPT_ENOMEM, "stitching: out of memory");
   size_t n = 0;
   if (rc == 0)
-    rc = match_shared(ta, ra, tb, rb, ov_begin, ov_end, links, &n, used_a, used_b);
+    rc = match_shared(ta, ra, tb, rb, ov_begin, ov_end, links, &n, used_a, used_b, handed);
   /* A tracklet of A whose shared-detection partners all end before the hand-over (none writes a
    * row) does not hand its identity over: B's tracker lost the particle at the end of the
-   * overlap, and a tracklet of B that takes it up after the overlap is matched by motion. */
+   * overlap, and a tracklet of B that takes it up after the overlap is matched by motion --
+   * unless B's tracker held the particle at the tracklet's last detection (handed). */
   if (rc == 0) {
-    memset(used_a, 0, ta->n + 1);
+    memcpy(used_a, handed, ta->n + 1);
     for (size_t k = 0; k < n; k++)
       if (tb->t[links[k].b].own_frame >= 0)
         used_a[links[k].a] = 1;
     rc = match_motion(ts, ta, tb, ov_end, links, &n, used_a, used_b);
   }
-  free(used_a), free(used_b);
+  free(used_a), free(used_b), free(handed);
   if (rc < 0) {
     free(links);
     return rc;

@@ -14,12 +14,18 @@
  *      the archive takes its rows from A up to the end of the overlap (chunk_plan.h), so what
  *      joins the right tracks is who holds a particle there (when A followed a particle with two
  *      tracks in turn, the one that holds it at the end, not the one that held it longest).  A
- *      pair is a candidate when it shares at least NPT_STITCH_MIN_SHARED detections and more than
- *      NPT_STITCH_MOST of the weight of B's tracklet's overlap detections (B's tracklet, whose
- *      rows the archive takes after the hand-over, follows A's tracklet's particle at the end of
- *      the overlap; a rule on counts refused a track that switched particles late in the
- *      overlap, and one on the lighter of the two let a tracklet of A that ended early in the
- *      overlap take the B tracklet that had its particle then).  Candidates are matched
+ *      pair is a candidate when it shares at least NPT_STITCH_MIN_SHARED detections (or, when B's
+ *      tracklet has fewer overlap detections that A's tracker put in a track, all of them: a track
+ *      that B's tracker started in the overlap's last frame on the detection A's track held there
+ *      cannot share more, and A's tracker owns that frame) and more than
+ *      NPT_STITCH_MOST of the weight of B's tracklet's overlap detections that A's tracker put in
+ *      a track too (B's tracklet, whose rows the archive takes after the hand-over, follows A's
+ *      tracklet's particle at the end of the overlap; a rule on counts refused a track that
+ *      switched particles late in the overlap, and one on the lighter of the two let a tracklet
+ *      of A that ended early in the overlap take the B tracklet that had its particle then; a
+ *      detection in no track of A says nothing about which of A's particles B follows, and
+ *      counting it refused the pair when A's tracker left the particle's last few detections of
+ *      the overlap out of its track).  Candidates are matched
  *      one-to-one by the optimal assignment (assign.h) of the most weight.  Not a Jaccard index:
  *      a track that the later chunk confirmed late, or lost and re-found, shares few of the
  *      earlier track's detections but all of its own.
@@ -36,7 +42,11 @@
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
  *      seen by A's chunk, whose tracker already decided).  A tracklet of A matched in step 1 only
  *      to tracklets of B that end before the hand-over (they write no row) takes part too: B's
- *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on.
+ *      tracker lost the particle at the end of the overlap, so nothing carries A's identity on;
+ *      but not one whose last detection lies in the overlap in a tracklet of B that shares at
+ *      least NPT_STITCH_MIN_SHARED detections with it: B's tracker followed the particle from
+ *      there and decided what came after (to end that track, to start another), and the one-chunk
+ *      tracker, which saw the same, mostly decided alike.
  *      A's Kalman state is extrapolated to B's first frame; pairs inside the chi-square gate
  *      (track.gate) cost, as the tracker's first stage does, embed_weight (1 - cos(A's tail
  *      embedding, B's head embedding)) + (1 - embed_weight) d2 / chi2, and are matched below

@@ -42,6 +42,12 @@ typedef struct lineage_link {
   int64_t parent;
 } lineage_link;
 
+/* A confirmed track in stage 1's cascade: frames since its last match, and its slot. */
+typedef struct cascade_key {
+  int64_t age;
+  size_t slot;
+} cascade_key;
+
 /* A detection that starts a track, with what orders the births. */
 typedef struct birth_key {
   double score, y, x;
@@ -66,10 +72,13 @@ struct npt_tracker {
   double (*meas)[4];
   double *inv_norm;    /* 1 / |embedding|, 0 without one */
   int64_t *det_track;  /* per detection: its track's slot, or -1 */
+  int64_t *col_local;  /* per detection: its column in the stage being solved; -1 between stages */
+  size_t *cols;        /* a stage's columns: detections, ascending */
   int64_t *row_to_col; /* per assignment row (a stage's track): its detection, or -1 */
   size_t *order;       /* per detection: its grid cell */
   size_t *cand;        /* a grid query's detections */
   size_t *rows;        /* a stage's rows: track slots */
+  cascade_key *levels; /* stage 1's cascade: confirmed tracks by frames since their last match */
   size_t *cell_start, *cell_item, cap_cells; /* grid: cell c holds cell_item[cell_start[c]..] */
   size_t gnx, gny;
   double gx0, gy0, gcell, max_half_w, max_half_h;
@@ -187,10 +196,13 @@ void npt_tracker_free(npt_tracker *t) {
   free(t->meas);
   free(t->inv_norm);
   free(t->det_track);
+  free(t->col_local);
+  free(t->cols);
   free(t->row_to_col);
   free(t->order);
   free(t->cand);
   free(t->rows);
+  free(t->levels);
   free(t->cell_start);
   free(t->cell_item);
   free(t->edges);
@@ -246,6 +258,10 @@ static int reserve(npt_tracker *t, size_t nd) {
     GROW(t->meas, cap);
     GROW(t->inv_norm, cap);
     GROW(t->det_track, cap);
+    GROW(t->col_local, cap);
+    GROW(t->cols, cap);
+    for (size_t j = t->cap_d; j < cap; j++)
+      t->col_local[j] = -1;
     GROW(t->order, cap);
     GROW(t->cand, cap);
     GROW(t->cell_item, cap);
@@ -260,6 +276,7 @@ static int reserve(npt_tracker *t, size_t nd) {
     GROW(t->tr, cap);
     GROW(t->row_to_col, cap);
     GROW(t->rows, cap);
+    GROW(t->levels, cap);
     if (t->dim > 0)
       GROW(t->emb, cap * (size_t)t->dim);
     if (t->npend_max > 0) {
@@ -600,13 +617,46 @@ static void build_events(npt_tracker *t, int64_t frame, const int64_t *out) {
   }
 }
 
-/* Solves the stage whose k rows (t->rows) and edges are set and records its matches. */
+static int cmp_size(const void *pa, const void *pb) {
+  size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+  return (a > b) - (a < b);
+}
+
+/* Solves the stage whose k rows (t->rows) and edges are set and records its matches.  The
+ * assignment sees only the columns (detections) its edges use, renumbered in ascending order:
+ * columns without a pair are unmatched in any solution, and the solver's results and ties depend
+ * only on the order of the columns (assign.h), so they are those of all n; but its time is then
+ * that of the stage's pairs, not of the frame's detections, which matters for stage 1's cascade
+ * (one assignment per level). */
 static int solve_stage(npt_tracker *t, size_t k, size_t n, size_t ne, double max_cost) {
   if (ne == 0)
     return 0;
-  NPT_TRY(npt_assign_solve(k, n, t->edges, ne, max_cost, t->row_to_col, NULL, t->aw));
+  size_t m = 0;
+  for (size_t e = 0; e < ne; e++) {
+    size_t j = (size_t)t->edges[e].col;
+    if (t->col_local[j] < 0) {
+      t->col_local[j] = 0;
+      t->cols[m++] = j;
+    }
+  }
+  if (m > n / 16) { /* most of the frame's detections: a scan is cheaper than a sort */
+    m = 0;
+    for (size_t j = 0; j < n; j++)
+      if (t->col_local[j] == 0)
+        t->cols[m++] = j;
+  } else {
+    qsort(t->cols, m, sizeof *t->cols, cmp_size);
+  }
+  for (size_t c = 0; c < m; c++)
+    t->col_local[t->cols[c]] = (int64_t)c;
+  for (size_t e = 0; e < ne; e++)
+    t->edges[e].col = t->col_local[t->edges[e].col];
+  int rc = npt_assign_solve(k, m, t->edges, ne, max_cost, t->row_to_col, NULL, t->aw);
+  for (size_t c = 0; c < m; c++)
+    t->col_local[t->cols[c]] = -1;
+  NPT_TRY(rc);
   for (size_t r = 0; r < k; r++) {
-    int64_t j = t->row_to_col[r];
+    int64_t j = t->row_to_col[r] < 0 ? -1 : (int64_t)t->cols[t->row_to_col[r]];
     if (j < 0)
       continue;
     t->tr[t->rows[r]].match = j;
@@ -615,14 +665,16 @@ static int solve_stage(npt_tracker *t, size_t k, size_t n, size_t ne, double max
   return 0;
 }
 
-/* Stage 1: confirmed tracks x high detections, fused appearance and motion, Mahalanobis gate. */
-static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n) {
+/* Stage 1, one level of the cascade: the confirmed tracks level[0..m) (in birth order, all last
+ * matched the same number of frames ago) x the high detections still free, fused
+ * appearance and motion, Mahalanobis gate. */
+static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n, const cascade_key *level,
+                       size_t m) {
   size_t k = 0, ne = 0;
   const double lam = t->s.embed_weight, chi2 = t->chi2;
-  for (size_t i = 0; i < t->nt; i++) {
+  for (size_t q = 0; q < m; q++) {
+    size_t i = level[q].slot;
     track *tr = &t->tr[i];
-    if (tr->id == 0 || !tr->gate_ok)
-      continue;
     const npt_kalman_gate *g = &tr->gate;
     /* The ellipse d2 < chi2 lies within sqrt(chi2 S_xx) of the centre along x (and y). */
     double sxx = g->chol[0][0] * g->chol[0][0];
@@ -633,7 +685,7 @@ static int stage_fused(npt_tracker *t, const npt_track_det *d, size_t n) {
     int any = 0;
     for (size_t c = 0; c < nc; c++) {
       size_t j = t->cand[c];
-      if (t->kind[j] != DET_HIGH)
+      if (t->kind[j] != DET_HIGH || t->det_track[j] >= 0)
         continue;
       double d2 = npt_kalman_gate_distance(g, t->meas[j]);
       if (!(d2 < chi2))
@@ -703,6 +755,14 @@ static void fold_embedding(npt_tracker *t, track *tr, float *e, const float *d, 
   for (int k = 0; k < t->dim; k++)
     e[k] = (float)(e[k] * s);
   tr->has_embed = 1;
+}
+
+/* The cascade's order: increasing age, then slot (birth order). */
+static int cmp_cascade(const void *pa, const void *pb) {
+  const cascade_key *a = pa, *b = pb;
+  if (a->age != b->age)
+    return a->age < b->age ? -1 : 1;
+  return (a->slot > b->slot) - (a->slot < b->slot);
 }
 
 /* Births in order of decreasing score, then increasing y, x, index. */
@@ -775,7 +835,23 @@ int npt_tracker_step(npt_tracker *t, int64_t frame, const npt_track_det *d, size
   }
   NPT_TRY(grid_build(t, n));
 
-  NPT_TRY(stage_fused(t, d, n));
+  /* Stage 1 as a cascade (DeepSORT's), by the frames since each track's last match: the
+   * confirmed tracks sorted by (that age, slot), each run of one age a level, in birth order. */
+  size_t nlev = 0, ntracked;
+  for (int lost = 0; lost < 2; lost++) {
+    ntracked = nlev;
+    for (size_t i = 0; i < t->nt; i++)
+      if (t->tr[i].id != 0 && t->tr[i].gate_ok && (t->tr[i].state == ST_LOST) == lost)
+        t->levels[nlev++] = (cascade_key){frame - t->tr[i].last_frame, i};
+  }
+  /* The tracked tracks, matched in the last step, are one level already in slot order; only the
+   * few lost ones need sorting. */
+  qsort(t->levels + ntracked, nlev - ntracked, sizeof *t->levels, cmp_cascade);
+  for (size_t l0 = 0, l1; l0 < nlev; l0 = l1) {
+    for (l1 = l0 + 1; l1 < nlev && t->levels[l1].age == t->levels[l0].age; l1++)
+      ;
+    NPT_TRY(stage_fused(t, d, n, t->levels + l0, l1 - l0));
+  }
   NPT_TRY(stage_iou(t, n, 1, DET_HIGH, s->iou_match));
   NPT_TRY(stage_iou(t, n, 1, DET_LOW, s->low_match));
   NPT_TRY(stage_iou(t, n, 0, DET_HIGH, s->unconfirmed_match));

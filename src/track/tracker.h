@@ -11,7 +11,13 @@
  *          + (1 - embed_weight) * d2 / chi2
  *      where d2 is the squared Mahalanobis distance of the detection from the track's predicted
  *      measurement and chi2 the 0.95 gate (pairs outside the gate are never candidates);
- *      without embeddings (embed_dim 0) the cost is d2 / chi2.  Matched below match_cost.
+ *      without embeddings (embed_dim 0) the cost is d2 / chi2.  Matched below match_cost, as a
+ *      cascade (DeepSORT's): the tracks matched in the previous frame first, then the lost ones
+ *      by increasing frames since their last match, each level an assignment of the detections
+ *      the levels before it left.  One assignment over all of them let a lost track, whose
+ *      covariance grows with every frame of prediction (so its d2 shrinks), take a tracked
+ *      particle's detection off the track that follows it whenever the prediction of a track
+ *      lost long ago drifted onto it, and the tracked particle changed identity.
  *   2. confirmed tracks that were tracked in the previous frame and are still unmatched x the
  *      high detections left, cost 1 - IoU with the predicted box, below iou_match.  This stage
  *      is what carries a particle through a change of appearance (metal -> oxide shell ->

@@ -3,8 +3,11 @@
  * out with one global id per particle, numbered by first written frame, then y, then x; a
  * particle that a chunk's tracker lost over the boundary is joined by motion and appearance, a
  * look-alike that appears next to it with another appearance is not; of two tracks that followed
- * one particle in turn, the one holding it at the hand-over is joined; union-find numbering does
- * not depend on the order of the unions. */
+ * one particle in turn, the one holding it at the hand-over is joined; a track that the earlier
+ * chunk ended a few frames before the end of the overlap is joined to the later chunk's track of
+ * its particle, and not also to a track that the later chunk's tracker started after it saw the
+ * particle vanish; a track the later chunk started on the particle in the overlap's last frame
+ * is joined; union-find numbering does not depend on the order of the unions. */
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -404,6 +407,107 @@ static void test_lost_at_handover(void **state) {
   npt_tracklets_free(&tb);
 }
 
+/* Chunk A's tracker left particle P's last detections of the overlap in no track (track 1
+ * follows P in frames 0-35; a weak detection in frame 36 was not taken, and P's detections in
+ * 36-39 stay without an id), while chunk B's track 5 follows P all through the overlap and after.
+ * 5 shares all of its overlap detections that A tracked with 1, so the two are joined: 5's
+ * detections in 36-39, the heaviest of the overlap, are no other tracklet of A's, and counted
+ * against the pair (the earlier rule) they outweighed the shared ones, and P changed id at the
+ * hand-over (5 began inside the overlap, so the motion step did not take it either). */
+static void test_untracked_end_of_overlap(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    add(&ch[0], f, f <= 35 ? 1 : -1, 10 + 0.5f * (float)f, 20, 0, e);
+  for (int64_t f = 28; f < 68; f++)
+    add(&ch[1], f, 5, 10 + 0.5f * (float)f, 20, 0, e);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 1);
+  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
+  assert_int_equal(ta.t[l[0].a].id, 1);
+  assert_int_equal(tb.t[l[0].b].id, 5);
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
+/* Chunk A's track 1 follows particle P in frames 0-33 and no further (A's tracker left P's
+ * detections in 34-37 in no track); chunk B's track 5 follows P in frames 28-37, so B's tracker
+ * held P at 1's last detection and saw P vanish after 37; when a particle appears there in frame
+ * 41, B's tracker starts track 7 on it.  1 and 5 are joined (shared detections), and 1 is not
+ * also joined to 7 by motion: that would decide again what B's tracker decided with P in view
+ * (the earlier rule let every tracklet of A whose partners write no row into the motion step,
+ * and the one-chunk tracker's new track there became a continuation in chunked runs). */
+static void test_handed_over(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    if (f <= 37)
+      add(&ch[0], f, f <= 33 ? 1 : -1, 20, 20, 0, e);
+  for (int64_t f = 28; f < 68; f++)
+    if (f <= 37 || f >= 41)
+      add(&ch[1], f, f <= 37 ? 5 : 7, 20, 20, 0, e);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 1);
+  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
+  assert_int_equal(ta.t[l[0].a].id, 1);
+  assert_int_equal(tb.t[l[0].b].id, 5);
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
+/* Chunk A's track 1 follows particle P through the overlap (frames 28-39, the hand-over at 39);
+ * chunk B's tracker followed P with track 5 until frame 37, lost it, and started track 6 on it
+ * in frame 39, the overlap's last.  6 shares one detection with 1, all it can: it is joined to 1
+ * (with 5), and P keeps its id after the hand-over.  (At least two shared detections were
+ * required, and 6 got a new id.) */
+static void test_started_at_handover(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float e[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    add(&ch[0], f, 1, 10 + 0.5f * (float)f, 20, 0, e);
+  for (int64_t f = 28; f < 68; f++)
+    add(&ch[1], f, f <= 37 ? 5 : f == 38 ? -1 : 6, 10 + 0.5f * (float)f, 20, 0, e);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  int six = 0;
+  for (size_t i = 0; i < nl; i++) {
+    assert_int_equal(ta.t[l[i].a].id, 1);
+    six += tb.t[l[i].b].id == 6;
+  }
+  assert_int_equal(six, 1);
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
 /* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
 static void test_number(void **state) {
   (void)state;
@@ -429,6 +533,9 @@ int main(void) {
       cmocka_unit_test(test_fragments_joined),
       cmocka_unit_test(test_switch_in_overlap),
       cmocka_unit_test(test_lost_at_handover),
+      cmocka_unit_test(test_untracked_end_of_overlap),
+      cmocka_unit_test(test_handed_over),
+      cmocka_unit_test(test_started_at_handover),
       cmocka_unit_test(test_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

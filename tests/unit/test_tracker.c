@@ -467,6 +467,37 @@ static void test_duplicate(void **state) {
   }
 }
 
+/* The first stage's cascade: particle Y, moving at 2 px/frame, is detected in frames 0-9 and then
+ * no more, so its lost track's prediction runs on towards particle X, which sits still and is
+ * detected every frame.  In frame 20 the prediction reaches X, whose detection is 1 px off its
+ * track's prediction: inside X's tight gate, but nearer (in Mahalanobis distance) to the lost
+ * track, whose covariance grew over ten frames of prediction.  X's track, matched in the frame
+ * before, takes it first: the lost track does not take a tracked particle's detection (one
+ * assignment over all of them gave it to Y's track, and X changed identity). */
+static void test_lost_track_waits(void **state) {
+  (void)state;
+  npt_track_settings s = npt_track_settings_default();
+  npt_tracker *t;
+  assert_int_equal(npt_tracker_create(&s, 0, &t), 0);
+  int64_t idx = 0, idy = 0, out[2];
+  for (int64_t f = 0; f <= 21; f++) {
+    npt_track_det d[2];
+    size_t n = 0;
+    float xc = f == 20 ? 51 : 50;
+    d[n++] = (npt_track_det){xc - 4, 46, 8, 8, 0.9f, 1, NULL};
+    if (f < 10)
+      d[n++] = (npt_track_det){10 + 2 * (float)f - 4, 46, 8, 8, 0.9f, 1, NULL};
+    assert_int_equal(npt_tracker_step(t, f, d, n, out), 0);
+    if (f == 5) {
+      idx = out[0], idy = out[1];
+      assert_true(idx > 0 && idy > 0 && idx != idy);
+    }
+    if (f > 5)
+      assert_int_equal(out[0], idx); /* cmocka prints both values */
+  }
+  npt_tracker_free(t);
+}
+
 /* npt_tracker_box: a still particle of side 20 whose detected size jitters by 10 % (independent
  * per frame).  With size_momentum 0.8 its track's box keeps the detection's centre and its size
  * error (rms, against the true 20) is well below the detections' (a smoothed mean of about 9
@@ -922,6 +953,7 @@ int main(void) {
       cmocka_unit_test(test_no_merge_when_missed),
       cmocka_unit_test(test_split),
       cmocka_unit_test(test_duplicate),
+      cmocka_unit_test(test_lost_track_waits),
       cmocka_unit_test(test_box),
       cmocka_unit_test(test_crossing_same_look),
       cmocka_unit_test(test_missed_detections),
