@@ -37,9 +37,11 @@ static int fail(const char *what) {
 }
 
 /* Tracks frames [begin, end) of `d` (frame f's rows: fstart[f] .. fstart[f + 1] - 1) with a fresh
- * tracker into `out`, as nptrack run does (run_chunk.c). */
+ * tracker into `out`, as nptrack run does (run_chunk.c); the parents of the lineage events of
+ * frames [own_begin, own_end) (the part file's events) into the events' id list `ev`. */
 static int track_chunk(const npt_track_settings *s, const npt_dets *d, const int64_t *fstart,
-                       int64_t begin, int64_t end, npt_part_rows *out) {
+                       int64_t begin, int64_t end, int64_t own_begin, int64_t own_end,
+                       npt_part_events *ev_out, npt_part_rows *out) {
   npt_tracker *t;
   NPT_TRY(npt_tracker_create(s, d->embed_dim, &t));
   out->embed_dim = d->embed_dim;
@@ -63,6 +65,12 @@ static int track_chunk(const npt_track_settings *s, const npt_dets *d, const int
           p->x, p->y, p->w, p->h, p->score, p->cls, d->embed ? d->embed + k * d->embed_dim : NULL};
     }
     rc = npt_tracker_step(t, f, td, m, ids);
+    if (rc == 0 && f >= own_begin && f < own_end) {
+      const npt_track_event *ev;
+      size_t nev = npt_tracker_events(t, &ev);
+      for (size_t q = 0; q < nev && rc == 0; q++)
+        rc = npt_part_events_add(ev_out, &ev[q]);
+    }
     if (rc == 0)
       rc = npt_part_rows_reserve(out, (int64_t)m);
     if (rc < 0)
@@ -156,12 +164,17 @@ int main(int argc, char **argv) {
     return 1;
   for (int c = 0; c < nc; c++) {
     const npt_chunk *ch = &plan.chunk[c];
-    if (track_chunk(&s, &d, fstart, ch->begin, ch->end, &rows[c]) < 0)
+    npt_part_events ev = {0};
+    if (track_chunk(&s, &d, fstart, ch->begin, ch->end, ch->own_begin, ch->own_end, &ev, &rows[c]) <
+        0)
       return fail("tracker");
     drop_untracked_low(&rows[c], keep);
     npt_stitch_rows v = npt_part_rows_view(&rows[c]);
     if (npt_tracklets_build(&s, &v, ch->own_begin, ch->own_end, &tl[c]) < 0)
       return fail("tracklets");
+    for (int64_t i = 0; i < ev.n; i++) /* as run_assemble.c's stitch_video */
+      npt_tracklets_mark_ended(&tl[c], ev.ids + ev.parent_off[i], (size_t)ev.n_parents[i]);
+    npt_part_events_free(&ev);
     base[c + 1] = base[c] + (int64_t)tl[c].n;
   }
   /* Stitching and numbering, as run_assemble.c's stitch_video. */

@@ -109,6 +109,9 @@ static int stitch_video(const npt_run *r, int v, id_map *maps, video_counts *vc,
     rc = npt_run_read_part(r, c, &rows, &t, &ev);
     if (rc < 0)
       break;
+    /* The parents of its events (of the frames it writes) end their identities there. */
+    for (int64_t i = 0; i < ev.n; i++)
+      npt_tracklets_mark_ended(&t, ev.ids + ev.parent_off[i], (size_t)ev.n_parents[i]);
     npt_part_events_free(&ev);
     id_map *m = &maps[c - c0];
     m->n_ids = (int64_t)t.n;

@@ -35,6 +35,14 @@ int npt_tracklets_alloc(npt_tracklets *t, size_t n, int embed_dim) {
   return 0;
 }
 
+void npt_tracklets_mark_ended(npt_tracklets *t, const int64_t *ids, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int64_t k = npt_tracklets_find(t, ids[i]);
+    if (k >= 0)
+      t->t[k].ended = 1;
+  }
+}
+
 int64_t npt_tracklets_find(const npt_tracklets *t, int64_t id) {
   size_t lo = 0, hi = t->n;
   while (lo < hi) {
@@ -317,7 +325,8 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
    * particle then, which may follow another particle at the hand-over. */
   int64_t n_edges = 0;
   for (int64_t k = 0; k < ne && rc == 0; k++)
-    if (enough(&v[k], nb) && v[k].weight > NPT_STITCH_MOST * wb[v[k].b])
+    if (enough(&v[k], nb) && v[k].weight > NPT_STITCH_MOST * wb[v[k].b] &&
+        !(ta->t[v[k].a].ended && tb->t[v[k].b].own_frame >= 0))
       edges[n_edges++] = (npt_assign_edge){v[k].a, v[k].b, -v[k].weight};
   /* A tracklet of A whose last detection is in the overlap and held by a tracklet of B (one that
    * shares at least NPT_STITCH_MIN_SHARED detections with it) has handed its particle over to
@@ -356,7 +365,8 @@ static int match_shared(const npt_tracklets *ta, const npt_stitch_rows *ra, cons
     if (used_b[q] || t->own_frame < 0)
       continue;
     const vote *best = best_of[q] < 0 ? NULL : &v[best_of[q]];
-    if (!best || !used_a[best->a] || !enough(best, nb) || !(best->weight > NPT_STITCH_MOST * wb[q]))
+    if (!best || !used_a[best->a] || !enough(best, nb) ||
+        !(best->weight > NPT_STITCH_MOST * wb[q]) || ta->t[best->a].ended)
       continue;
     int clash = 0;
     for (size_t l = 0; l < *n_links && !clash; l++)
@@ -475,6 +485,9 @@ int npt_stitch_boundary(const npt_track_settings *ts, const npt_tracklets *ta,
     for (size_t k = 0; k < n; k++)
       if (tb->t[links[k].b].own_frame >= 0)
         used_a[links[k].a] = 1;
+    /* An identity that A's lineage events ended goes on in no tracklet of B (stitch.h). */
+    for (size_t k = 0; k < ta->n; k++)
+      used_a[k] |= (char)ta->t[k].ended;
     rc = match_motion(ts, ta, tb, ov_end, links, &n, used_a, used_b);
   }
   free(used_a), free(used_b), free(handed);

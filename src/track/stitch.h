@@ -37,6 +37,12 @@
  *      tracklets joined to one of A, at most one reaches B's next overlap (frames from B's last
  *      frame with rows + 1 - (ov_end - ov_begin)), so that a joined track never has two rows in
  *      one frame.
+ *   Neither step joins a tracklet of A that ended as a parent of a merge or split in a frame A
+ *   writes (A's lineage events) to a tracklet of B that writes rows: the archive's events say
+ *   that identity ended there (a merge gives the particle a new one), so it must not go on after
+ *   the hand-over.  B's tracker, with another history, may have kept the particle under the
+ *   parent's track instead of merging (a lost track that took the detection in A had in B
+ *   another size or position, and no merge followed); the one-chunk tracker ended it as A's did.
  *   2. Motion and appearance, for what is left: a tracklet of A whose last detection is within
  *      track.lost_frames + 1 frames before the first detection of a tracklet of B that begins
  *      after the overlap (A's chunk never saw it; a track B that began inside the overlap was
@@ -99,6 +105,9 @@ typedef struct npt_tracklet {
   float head[4];                  /* first detection: x, y, w, h */
   npt_kalman_state tail;          /* fitted to its last NPT_STITCH_MOTION_DETS detections */
   float *head_embed, *tail_embed; /* embed_dim values each (unit or zero length), or NULL */
+  int ended; /* a parent of a merge or split in a frame its chunk writes (the chunk's lineage
+                events): its identity ended there; 0 from npt_tracklets_build, set by
+                npt_tracklets_mark_ended */
 } npt_tracklet;
 
 typedef struct npt_tracklets {
@@ -117,6 +126,10 @@ int npt_tracklets_build(const npt_track_settings *ts, const npt_stitch_rows *row
  * fill them in).  Returns 0 or NPT_ENOMEM. */
 int npt_tracklets_alloc(npt_tracklets *t, size_t n, int embed_dim);
 void npt_tracklets_free(npt_tracklets *t);
+
+/* Marks the tracklets with local ids ids[0..n) as ended: the parents of the chunk's lineage
+ * events in the frames it writes.  Ids without a tracklet are ignored. */
+void npt_tracklets_mark_ended(npt_tracklets *t, const int64_t *ids, size_t n);
 
 /* The index of the tracklet with local id `id`, or -1. */
 int64_t npt_tracklets_find(const npt_tracklets *t, int64_t id);

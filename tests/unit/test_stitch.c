@@ -7,7 +7,9 @@
  * chunk ended a few frames before the end of the overlap is joined to the later chunk's track of
  * its particle, and not also to a track that the later chunk's tracker started after it saw the
  * particle vanish; a track the later chunk started on the particle in the overlap's last frame
- * is joined; union-find numbering does not depend on the order of the unions. */
+ * is joined; a track whose identity a merge ended in frames the earlier chunk writes is not
+ * continued after the hand-over; union-find numbering does not depend on the order of the unions.
+ */
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -508,6 +510,45 @@ static void test_started_at_handover(void **state) {
   npt_tracklets_free(&tb);
 }
 
+/* A merge ends a track's identity: chunk 0's tracker merged particle P's track 1 with a lost
+ * track (3) in frame 38, which chunk 0 writes, and gave P a new track 2; chunk 1's tracker, with
+ * another history, did not merge: its track 6 took P's detections in 38-41 and its track 5, which
+ * held P before, took them again from 42.  Track 5 shares most of track 1's overlap detections,
+ * but the archive's events say that identity ended at 38: 5 is joined to nothing (a new id), 6 to
+ * 2.  (Joined to 1, as before chunk 0's events were read, 1's identity came back after the
+ * merge that ended it.) */
+static void test_merge_parent_not_continued(void **state) {
+  (void)state;
+  static rows ch[2];
+  const float ea[D] = {1, 0, 0, 0};
+  ch[0].n = ch[1].n = 0;
+  for (int64_t f = 0; f < 40; f++)
+    add(&ch[0], f, f < 38 ? 1 : 2, 10 + 0.1f * (float)f, 20, 0, ea);
+  for (int64_t f = 28; f < 68; f++)
+    add(&ch[1], f, f >= 38 && f <= 41 ? 6 : 5, 10 + 0.1f * (float)f, 20, 0, ea);
+  npt_track_settings ts = settings();
+  npt_tracklets ta, tb;
+  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
+  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
+  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
+  npt_stitch_link *l;
+  size_t nl;
+  /* Without the event: 1-5 and 2-6. */
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 2);
+  free(l);
+  const int64_t parents[2] = {1, 3}; /* 3 has no tracklet here: ignored */
+  npt_tracklets_mark_ended(&ta, parents, 2);
+  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  assert_int_equal(nl, 1);
+  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
+  assert_int_equal(ta.t[l[0].a].id, 2);
+  assert_int_equal(tb.t[l[0].b].id, 6);
+  free(l);
+  npt_tracklets_free(&ta);
+  npt_tracklets_free(&tb);
+}
+
 /* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
 static void test_number(void **state) {
   (void)state;
@@ -536,6 +577,7 @@ int main(void) {
       cmocka_unit_test(test_untracked_end_of_overlap),
       cmocka_unit_test(test_handed_over),
       cmocka_unit_test(test_started_at_handover),
+      cmocka_unit_test(test_merge_parent_not_continued),
       cmocka_unit_test(test_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
