@@ -1,7 +1,8 @@
 /* What `nptrack run` does after detection, chunked, on a detections file: the video's frames cut
  * by the chunk plan (pipeline/chunk_plan.h), each chunk tracked by a fresh tracker as
  * src/cli/run_chunk.c tracks it (detections with a box of positive area, a tracked detection
- * written with its track's box), the chunks' tracklets stitched at each boundary and numbered as
+ * written with its track's box; the lineage events of the frames it owns kept, whose parents
+ * stitching does not continue), the chunks' tracklets stitched at each boundary and numbered as
  * src/cli/run_assemble.c does, and the rows each chunk owns written with their global ids, as
  * `nptrack export --tracks` writes them (frame from 1, id, box, score, class, -1; tracked rows
  * only), for `nptrack eval`.  So a tracker or stitching change can be measured on the
