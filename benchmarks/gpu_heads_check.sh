@@ -4,10 +4,11 @@
 # run` GPU vs CPU with compare_runs.py), then the 1024^2 8-bit benchmark at batches 32 and 64:
 # hm1 and box1 unmerged (the default), merged (NPT_CUDNN_MERGE_HEADS=1), and merged with
 # dynamic-shape plans and kernel caches (NPT_CUDNN_KERNEL_CACHE=1), then PyTorch's modes (compile + CUDA graphs) at batch 32
-# for the ratio (branch `tail` adds `bench tail`: the stride-2 tail kernel, NPT_CUDNN_TAIL=1, and
-# the GPU tests' tail cases), and last, if time is left, `nptrack detect` of one video on the CPU and on the
+# for the ratio (branch `tail` adds `bench tail` and `bench tail2`: the stride-2 tail kernel,
+# version 1 and 2, NPT_CUDNN_TAIL=1 and 2, and the GPU tests' tail cases), and last, if time is
+# left, `nptrack detect` of one video on the CPU and on the
 # GPU with and without merging, with the plan lines (one plan per frame size).
-# Every step has a timeout and the whole stays under ~6.5 minutes (including ~7 s per cuDNN plan
+# Every step has a timeout and the whole stays under ~8 minutes (including ~7 s per cuDNN plan
 # that compiles its kernels); results go to $OUT as tests.log, summary.md and all.tar.gz.
 #
 # The bundle it runs from (made on the build machine from the CUDA build of this commit, then
@@ -30,7 +31,8 @@ set -uo pipefail
 D=$(cd "$(dirname "$0")" && pwd); B=$D/bin; O=/tmp/gpu_heads_check; R=${OUT:-/tmp/out}
 rm -rf "$O" && mkdir -p "$O" "$R"
 L=$O/tests.log
-BUDGET=390 # seconds of work; the rest of 7 minutes is for unpacking and packing
+BUDGET=470 # seconds of work (470 since branch tail's two more benchmarks); the rest of the
+# device call's 10 minutes is for unpacking and packing
 # The timeout for a step: at most $1 s, and never past the budget.
 tmo() {
   local t=$1 left=$((BUDGET - SECONDS))
@@ -79,6 +81,7 @@ bench() { # name, then env assignments for bench_gpu
 }
 bench unmerged NPT_CUDNN_MERGE_HEADS=0
 bench tail NPT_CUDNN_TAIL=1
+bench tail2 NPT_CUDNN_TAIL=2
 bench merged NPT_CUDNN_MERGE_HEADS=1
 bench merged_dynamic NPT_CUDNN_MERGE_HEADS=1 NPT_CUDNN_KERNEL_CACHE=1
 
@@ -88,7 +91,7 @@ PYTHONUNBUFFERED=1 timeout "$(tmo 120)" python3 "$D/benchmarks/bench_gpu_torch.p
 rc $? ; tail -8 "$O/bench_torch.log" | tee -a "$L"
 
 {
-  for name in merged unmerged tail merged_dynamic; do
+  for name in merged unmerged tail tail2 merged_dynamic; do
     echo "## $name"
     python3 "$D/benchmarks/gpu_summary.py" "$O/bench_$name.csv" "$O/bench_torch.csv" 2>&1 | head -12
     echo

@@ -25,9 +25,10 @@
  *   At 2.5 TB/s: 9.2 us per frame fused against 44 us for the current steps (measured together
  *   4.2 ms per 32 frames, 131 us per frame).  But version 1 runs its 5.1 GMAC per frame on
  *   CUDA cores in fp32: at the H100's ~60 TFLOP/s that is ~170 us per frame, slower than the
- *   steps it replaces.  It is the correct, simple reference; the tensor-core version (implicit
- *   GEMM for the 24 -> 48 conv and the 32 -> 24 one, mma.sync fp16 -> fp32) is what can reach
- *   the memory bound.  Neither number has been measured. */
+ *   steps it replaces.  It is the correct, simple reference; version 2 (below: both 3x3 convs
+ *   as implicit GEMMs on tensor cores, ~1 PFLOP/s dense fp16 on the H100, ~10 us of tensor
+ *   work per frame at peak) is the one that can approach the memory bound.  None of these
+ *   numbers has been measured. */
 #ifndef NPT_TAIL_H
 #define NPT_TAIL_H
 
@@ -223,7 +224,7 @@ NPT_HD void npt_tail_f_at(const uint16_t *xs, const float *prm, int act_f, int r
     for (int ci = 0; ci < NPT_TAIL_CI; ci++) {
       float v = npt_tail_h2f(px[ci]);
       const float *wr = prm + npt_tail_wf(tap, ci, 0);
-NPT_TAIL_UNROLL
+      NPT_TAIL_UNROLL
       for (int co = 0; co < NPT_TAIL_CF; co++)
         acc[co] += v * wr[co];
     }
@@ -235,8 +236,7 @@ NPT_TAIL_UNROLL
 }
 
 /* T at output tile position (r, c), in fp32: act_t(bias + the 3x3 sum over F's tile). */
-NPT_HD void npt_tail_t_at(const uint16_t *fs, const float *prm, int act_t, int r, int c,
-                          float *t) {
+NPT_HD void npt_tail_t_at(const uint16_t *fs, const float *prm, int act_t, int r, int c, float *t) {
   NPT_TAIL_UNROLL
   for (int co = 0; co < NPT_TAIL_CT; co++)
     t[co] = prm[NPT_TAIL_BT_OFF + co];
@@ -245,7 +245,7 @@ NPT_HD void npt_tail_t_at(const uint16_t *fs, const float *prm, int act_t, int r
     for (int ci = 0; ci < NPT_TAIL_CF; ci++) {
       float v = npt_tail_h2f(pf[ci]);
       const float *wr = prm + npt_tail_wt(tap, ci, 0);
-NPT_TAIL_UNROLL
+      NPT_TAIL_UNROLL
       for (int co = 0; co < NPT_TAIL_CT; co++)
         t[co] += v * wr[co];
     }
@@ -262,6 +262,186 @@ NPT_HD float npt_tail_head(const float *t, const float *w, const float *bias, in
   for (int ci = 0; ci < NPT_TAIL_CT; ci++)
     acc += t[ci] * w[co * NPT_TAIL_CT + ci];
   return npt_tail_act(acc, act);
+}
+
+/* ---- Version 2: tensor cores (kernels/tail.cu, tail_mma_kernel) ---------------------------
+ * Both 3x3 convolutions as implicit GEMMs on mma.sync.m16n8k16 (fp16 x fp16 -> fp32), with the
+ * same tiles, halos and shared-memory X and F as version 1:
+ *   F:  rows = F's tile positions p (FH x FW = 324, padded to 21 m-tiles of 16), k = tap x CI +
+ *       ci (288: 18 k-steps), n = CF (3 n-tiles of 8).  A(p, k) = X's (p / FW + ky, p % FW +
+ *       kx, ci); B(k, n) = the weight, fp16 [n][k] (cuDNN's own [c_out][kh][kw][c_in]).
+ *   T:  rows = the 256 output positions (16 m-tiles, two per warp), k = tap x CF + ci (216,
+ *       padded to 224 with zeros: 14 k-steps), n = CT (6 n-tiles).  A reads F's tile.
+ * The weights are rounded to fp16, as cuDNN uses them; the sums are fp32.  Each warp's T rows
+ * stay in its registers, spread over the 4 lanes of each row's quad, for the heads: each lane
+ * sums its 12 channels, then the quad adds its four sums (shuffles). */
+enum {
+  NPT_TAIL2_KF = 9 * NPT_TAIL_CI,                       /* 288 */
+  NPT_TAIL2_KT = (9 * NPT_TAIL_CF + 15) / 16 * 16,      /* 224 */
+  NPT_TAIL2_MF = (NPT_TAIL_FH * NPT_TAIL_FW + 15) / 16, /* 21 m-tiles of F */
+  NPT_TAIL2_MT = NPT_TAIL_TH * NPT_TAIL_TW / 16,        /* 16 m-tiles of T */
+  /* Packed fp16 weights (halves): F's [CF][KF], then T's [CT][KT] (zeros past 9 x CF). */
+  NPT_TAIL2_WT_OFF = NPT_TAIL_CF * NPT_TAIL2_KF,
+  NPT_TAIL2_W_HALVES = NPT_TAIL2_WT_OFF + NPT_TAIL_CT * NPT_TAIL2_KT,
+  /* Packed parameters of version 2 as 32-bit words: the fp16 weights, then the fp32 biases
+   * (F's CF, T's CT). */
+  NPT_TAIL2_B_OFF = NPT_TAIL2_W_HALVES / 2,
+  NPT_TAIL2_WORDS = NPT_TAIL2_B_OFF + NPT_TAIL_CF + NPT_TAIL_CT,
+};
+
+NPT_HD unsigned npt_tail2_smem_bytes(void) {
+  return (unsigned)(NPT_TAIL2_WORDS * 4 + NPT_TAIL_XS_HALVES * 2 + NPT_TAIL_FS_HALVES * 2);
+}
+
+/* Fragment layouts of mma.m16n8k16 with fp16 inputs (PTX ISA, "Matrix fragments for
+ * mma.m16n8k16"): lane = 4 g + q.  A (16 x 16, row-major) element i of 8: row g (+8 for i = 2,
+ * 3, 6, 7), column 2 q + (i & 1) (+8 for i >= 4).  B (16 x 8) element i of 4: row 2 q + (i & 1)
+ * (+8 for i >= 2), column g.  C, D (16 x 8, fp32) element i of 4: row g (+8 for i >= 2),
+ * column 2 q + (i & 1).  Elements 2j and 2j + 1 of A and B share one 32-bit register, the
+ * lower half first. */
+NPT_HD void npt_tail2_frag_a(int lane, int i, int *row, int *k) {
+  *row = (lane >> 2) + ((i >> 1) & 1) * 8;
+  *k = (lane & 3) * 2 + (i & 1) + (i >> 2) * 8;
+}
+NPT_HD void npt_tail2_frag_b(int lane, int i, int *k, int *n) {
+  *k = (lane & 3) * 2 + (i & 1) + (i >> 1) * 8;
+  *n = lane >> 2;
+}
+NPT_HD void npt_tail2_frag_c(int lane, int i, int *row, int *n) {
+  *row = (lane >> 2) + (i >> 1) * 8;
+  *n = (lane & 3) * 2 + (i & 1);
+}
+
+/* Shared-memory half index of A(p, k) of the F GEMM (X's tile), or -1 for a padding row. */
+NPT_HD int npt_tail2_a_f(int p, int k) {
+  if (p >= NPT_TAIL_FH * NPT_TAIL_FW)
+    return -1;
+  int tap = k / NPT_TAIL_CI, ci = k % NPT_TAIL_CI;
+  return npt_tail_xs(p / NPT_TAIL_FW + tap / 3, p % NPT_TAIL_FW + tap % 3, ci);
+}
+/* ... of A(p, k) of the T GEMM (F's tile), or -1 for a padding column. */
+NPT_HD int npt_tail2_a_t(int p, int k) {
+  if (k >= 9 * NPT_TAIL_CF)
+    return -1;
+  int tap = k / NPT_TAIL_CF, ci = k % NPT_TAIL_CF;
+  return npt_tail_fs(p / NPT_TAIL_TW + tap / 3, p % NPT_TAIL_TW + tap % 3, ci);
+}
+/* Packed weight half index of B(k, n) of the F and the T GEMM. */
+NPT_HD int npt_tail2_b_f(int k, int n) {
+  return n * NPT_TAIL2_KF + k;
+}
+NPT_HD int npt_tail2_b_t(int k, int n) {
+  return NPT_TAIL2_WT_OFF + n * NPT_TAIL2_KT + k;
+}
+
+/* Packs version 2's parameters (NPT_TAIL2_WORDS words into out) from the graph's layout, as
+ * npt_tail_pack's arguments. */
+NPT_HD void npt_tail2_pack(const float *wf, const float *bf, const float *wt, const float *bt,
+                           uint32_t *out) {
+  for (int i = 0; i < NPT_TAIL2_WORDS; i++)
+    out[i] = 0;
+  uint16_t h[2];
+  for (int n = 0; n < NPT_TAIL_CF; n++)
+    for (int k = 0; k < NPT_TAIL2_KF; k += 2) {
+      for (int e = 0; e < 2; e++) {
+        int tap = (k + e) / NPT_TAIL_CI, ci = (k + e) % NPT_TAIL_CI;
+        h[e] = npt_tail_f2h(wf[(n * NPT_TAIL_CI + ci) * 9 + tap]);
+      }
+      out[npt_tail2_b_f(k, n) / 2] = (uint32_t)h[0] | (uint32_t)h[1] << 16;
+    }
+  for (int n = 0; n < NPT_TAIL_CT; n++)
+    for (int k = 0; k < 9 * NPT_TAIL_CF; k += 2) {
+      for (int e = 0; e < 2; e++) {
+        int tap = (k + e) / NPT_TAIL_CF, ci = (k + e) % NPT_TAIL_CF;
+        h[e] = npt_tail_f2h(wt[(n * NPT_TAIL_CF + ci) * 9 + tap]);
+      }
+      out[npt_tail2_b_t(k, n) / 2] = (uint32_t)h[0] | (uint32_t)h[1] << 16;
+    }
+  float *b = (float *)(out + NPT_TAIL2_B_OFF);
+  for (int n = 0; n < NPT_TAIL_CF; n++)
+    b[n] = bf[n];
+  for (int n = 0; n < NPT_TAIL_CT; n++)
+    b[NPT_TAIL_CF + n] = bt[n];
+}
+
+/* Two halves at half index i (even) as one 32-bit word, the lower first. */
+NPT_HD uint32_t npt_tail2_ld2(const uint16_t *p, int i) {
+#ifdef __CUDA_ARCH__
+  return *reinterpret_cast<const uint32_t *>(p + i);
+#else
+  return (uint32_t)p[i] | (uint32_t)p[i + 1] << 16;
+#endif
+}
+
+/* This lane's A fragment for m-tile mt, k-step ks of the F GEMM (from X's tile xs) or of the T
+ * GEMM (from F's tile fs); its B fragment for n-tile nt from the packed weights w (halves). */
+NPT_HD void npt_tail2_load_a(const uint16_t *s, int gemm_t, int lane, int mt, int ks,
+                             uint32_t a[4]) {
+  NPT_TAIL_UNROLL
+  for (int j = 0; j < 4; j++) {
+    int row, k;
+    npt_tail2_frag_a(lane, 2 * j, &row, &k);
+    int p = mt * 16 + row, kk = ks * 16 + k;
+    int i = gemm_t ? npt_tail2_a_t(p, kk) : npt_tail2_a_f(p, kk);
+    a[j] = i >= 0 ? npt_tail2_ld2(s, i) : 0u;
+  }
+}
+NPT_HD void npt_tail2_load_b(const uint16_t *w, int gemm_t, int lane, int nt, int ks,
+                             uint32_t b[2]) {
+  NPT_TAIL_UNROLL
+  for (int j = 0; j < 2; j++) {
+    int k, n;
+    npt_tail2_frag_b(lane, 2 * j, &k, &n);
+    int kk = ks * 16 + k, nn = nt * 8 + n;
+    b[j] = npt_tail2_ld2(w, gemm_t ? npt_tail2_b_t(kk, nn) : npt_tail2_b_f(kk, nn));
+  }
+}
+
+/* This lane's part of F's m-tile mt, n-tile nt (acc: its C fragment) into F's tile: bias,
+ * act_f, 0 outside the frame, fp16; padding rows are skipped. */
+NPT_HD void npt_tail2_store_f(uint16_t *fs, const float *bias, int act_f, int lane, int mt, int nt,
+                              const float acc[4], int y0, int x0, int h, int w) {
+  NPT_TAIL_UNROLL
+  for (int j = 0; j < 2; j++) {
+    int row, n;
+    npt_tail2_frag_c(lane, 2 * j, &row, &n);
+    int p = mt * 16 + row, co = nt * 8 + n;
+    if (p >= NPT_TAIL_FH * NPT_TAIL_FW)
+      continue;
+    int r = p / NPT_TAIL_FW, c = p % NPT_TAIL_FW, in = npt_tail_f_in(y0, x0, r, c, h, w);
+    uint16_t *d = fs + npt_tail_fs(r, c, co);
+    d[0] = in ? npt_tail_f2h(npt_tail_act(acc[2 * j] + bias[co], act_f)) : (uint16_t)0;
+    d[1] = in ? npt_tail_f2h(npt_tail_act(acc[2 * j + 1] + bias[co + 1], act_f)) : (uint16_t)0;
+  }
+}
+
+/* T's bias and act_t on this lane's fragments of one m-tile (6 n-tiles), in place. */
+NPT_HD void npt_tail2_finish_t(float acc[6][4], const float *bias, int act_t, int lane) {
+  NPT_TAIL_UNROLL
+  for (int nt = 0; nt < 6; nt++) {
+    NPT_TAIL_UNROLL
+    for (int i = 0; i < 4; i++) {
+      int row, n;
+      npt_tail2_frag_c(lane, i, &row, &n);
+      acc[nt][i] = npt_tail_act(acc[nt][i] + bias[nt * 8 + n], act_t);
+    }
+  }
+}
+
+/* This lane's share of head output co (weights w [c_out][CT]) for its row half hr (row g or
+ * g + 8 of the m-tile): the sum over its 12 channels of T. */
+NPT_HD float npt_tail2_head_part(const float acc[6][4], const float *w, int co, int lane, int hr) {
+  float s = 0.0f;
+  NPT_TAIL_UNROLL
+  for (int nt = 0; nt < 6; nt++) {
+    NPT_TAIL_UNROLL
+    for (int j = 0; j < 2; j++) {
+      int row, n;
+      npt_tail2_frag_c(lane, 2 * hr + j, &row, &n);
+      s += acc[nt][2 * hr + j] * w[co * NPT_TAIL_CT + nt * 8 + n];
+    }
+  }
+  return s;
 }
 
 #endif

@@ -93,7 +93,8 @@ void npt_run_config_hash_backend(char hex[65], const char *backend, int batch) {
       {"NPT_CUDNN_FUSE", "0", "cudnn_fuse=0\n"},
       {"NPT_CUDNN_MERGE_HEADS", "1", "cudnn_merge_heads=1\n"},
       {"NPT_CUDNN_KERNEL_CACHE", "1", "cudnn_kernel_cache=1\n"},
-      {"NPT_CUDNN_TAIL", "1", "cudnn_tail=1\n"}};
+      {"NPT_CUDNN_TAIL", "1", "cudnn_tail=1\n"},
+      {"NPT_CUDNN_TAIL", "2", "cudnn_tail=2\n"}};
   for (size_t k = 0; k < sizeof gpu_switches / sizeof gpu_switches[0]; k++) {
     const char *v = getenv(gpu_switches[k][0]);
     if (strcmp(backend, "cpu") && v && !strcmp(v, gpu_switches[k][1]) && n < (int)sizeof line)

@@ -22,7 +22,8 @@
  * dynamic shapes and kernel caches (NPT_CUDNN_KERNEL_CACHE=1), and a plan made after another in
  * the same context, which may run the kernels cached for the first.  Both switches are off by
  * default until this test has run on a GPU.
- * The tail kernel (kernels/tail.cu, NPT_CUDNN_TAIL=1, off by default): a network of its shape
+ * The tail kernel (kernels/tail.cu; version 1 with NPT_CUDNN_TAIL=1, version 2 on tensor cores
+ * with NPT_CUDNN_TAIL=2; off by default), each version: a network of its shape
  * and channel counts whose frames leave partial tiles, in the CUDA graph and step by step, with
  * a persistent grid small enough that each block runs several tiles, and with merged heads on
  * too; GPU decoding of its heads; and the shipped model with it, on random inputs and on the
@@ -450,10 +451,12 @@ int main(int argc, char **argv) {
     setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
     compare_graph_ex("heads network, random input", hg, batch, h, w, x, 1, 1, 0, -1);
     unsetenv("NPT_CUDNN_MERGE_HEADS");
-    compare_graph_ex("heads network, random input, heads not merged", hg, batch, h, w, x, 1, 0, 0, -1);
+    compare_graph_ex("heads network, random input, heads not merged", hg, batch, h, w, x, 1, 0, 0,
+                     -1);
     setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
     setenv("NPT_CUDNN_FUSE", "0", 1);
-    compare_graph_ex("heads network, random input, no cuDNN fusion", hg, batch, h, w, x, 1, 1, 0, -1);
+    compare_graph_ex("heads network, random input, no cuDNN fusion", hg, batch, h, w, x, 1, 1, 0,
+                     -1);
     unsetenv("NPT_CUDNN_FUSE");
     free(x);
   }
@@ -465,7 +468,7 @@ int main(int argc, char **argv) {
   }
   npt_graph_free(hg);
 
-  /* 1c. The tail kernel (NPT_CUDNN_TAIL=1): frames whose stride-2 size leaves partial tiles
+  /* 1c. The tail kernel (NPT_CUDNN_TAIL=1 and 2): frames whose stride-2 size leaves partial tiles
    * (35 x 51 cells: tiles of 16 x 16), step by step and in the CUDA graph, with the persistent
    * grid cut to 7 blocks (NPT_CUDNN_TAIL_BLOCKS) so that each block runs several tiles. */
   npt_graph *tg = tail_graph(17);
@@ -476,25 +479,32 @@ int main(int argc, char **argv) {
     random_input(x, (size_t)batch * h * w, 400);
     compare_graph_ex("tail network, random input, no tail kernel (default)", tg, batch, h, w, x, 1,
                      0, 0, 0);
-    setenv("NPT_CUDNN_TAIL", "1", 1);
-    compare_graph_ex("tail network, random input, tail kernel", tg, batch, h, w, x, 1, 0, 0, 1);
-    setenv("NPT_CUDNN_TAIL_BLOCKS", "7", 1);
-    compare_graph_ex("tail network, random input, tail kernel, 7 blocks", tg, batch, h, w, x, 1, 0,
-                     0, 1);
-    setenv("NPT_CUDNN_GRAPHS", "0", 1);
-    compare_graph_ex("tail network, random input, tail kernel, 7 blocks, no CUDA graph", tg, batch,
-                     h, w, x, 1, 0, 0, 1);
-    unsetenv("NPT_CUDNN_GRAPHS");
-    unsetenv("NPT_CUDNN_TAIL_BLOCKS");
-    setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
-    compare_graph_ex("tail network, random input, tail kernel and merged heads", tg, batch, h, w, x,
-                     1, 0, 0, 1);
-    unsetenv("NPT_CUDNN_MERGE_HEADS");
-    free(x);
-    void *fr = blob_frames(5, 120, 200, 8, 9);
-    compare_decode("decode, tail network (tail kernel)", tg, fr, 8, 5, 120, 200, 2, 0);
+    /* Version 1 (CUDA cores) and version 2 (tensor cores). */
+    for (int v = 1; v <= 2; v++) {
+      char label[160];
+      setenv("NPT_CUDNN_TAIL", v == 1 ? "1" : "2", 1);
+      snprintf(label, sizeof label, "tail network, random input, tail kernel %d", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      setenv("NPT_CUDNN_TAIL_BLOCKS", "7", 1);
+      snprintf(label, sizeof label, "tail network, random input, tail kernel %d, 7 blocks", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      setenv("NPT_CUDNN_GRAPHS", "0", 1);
+      snprintf(label, sizeof label,
+               "tail network, random input, tail kernel %d, 7 blocks, no CUDA graph", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      unsetenv("NPT_CUDNN_GRAPHS");
+      unsetenv("NPT_CUDNN_TAIL_BLOCKS");
+      setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
+      snprintf(label, sizeof label, "tail network, random input, tail kernel %d, merged heads", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      unsetenv("NPT_CUDNN_MERGE_HEADS");
+      void *fr = blob_frames(5, 120, 200, 8, 9);
+      snprintf(label, sizeof label, "decode, tail network (tail kernel %d)", v);
+      compare_decode(label, tg, fr, 8, 5, 120, 200, 2, 0);
+      free(fr);
+    }
     unsetenv("NPT_CUDNN_TAIL");
-    free(fr);
+    free(x);
   }
   npt_graph_free(tg);
 
@@ -539,18 +549,22 @@ int main(int argc, char **argv) {
     /* The tail kernel (f2, hm1 + box1 and the heads in one step), with cuDNN fusion and
      * without, and another batch and frame size. */
     setenv("NPT_CUDNN_TAIL", "1", 1);
-    compare_graph_ex("shipped model, random input, tail kernel", g, batch, h, w, x, 1, 0, 0, 1);
+    compare_graph_ex("shipped model, random input, tail kernel 1", g, batch, h, w, x, 1, 0, 0, 1);
     setenv("NPT_CUDNN_FUSE", "0", 1);
-    compare_graph_ex("shipped model, random input, tail kernel, no cuDNN fusion", g, batch, h, w,
+    compare_graph_ex("shipped model, random input, tail kernel 1, no cuDNN fusion", g, batch, h, w,
                      x, 1, 0, 0, 1);
     unsetenv("NPT_CUDNN_FUSE");
+    setenv("NPT_CUDNN_TAIL", "2", 1);
+    compare_graph_ex("shipped model, random input, tail kernel 2", g, batch, h, w, x, 1, 0, 0, 1);
     unsetenv("NPT_CUDNN_TAIL");
     free(x);
     int b3 = 3, h3 = 160, w3 = 224;
     x = malloc(sizeof *x * b3 * h3 * w3);
     random_input(x, (size_t)b3 * h3 * w3, 8);
     setenv("NPT_CUDNN_TAIL", "1", 1);
-    compare_graph_ex("shipped model, random input, tail kernel", g, b3, h3, w3, x, 1, 0, 0, 1);
+    compare_graph_ex("shipped model, random input, tail kernel 1", g, b3, h3, w3, x, 1, 0, 0, 1);
+    setenv("NPT_CUDNN_TAIL", "2", 1);
+    compare_graph_ex("shipped model, random input, tail kernel 2", g, b3, h3, w3, x, 1, 0, 0, 1);
     unsetenv("NPT_CUDNN_TAIL");
     free(x);
   }
@@ -570,8 +584,13 @@ int main(int argc, char **argv) {
     compare_graph("shipped model, video frames", g, n, hp, wp, x, 0);
     compare_decode("decode, shipped model, video frames", g, raw, bits, n, h, w, 4, 1);
     setenv("NPT_CUDNN_TAIL", "1", 1);
-    compare_graph_ex("shipped model, video frames, tail kernel", g, n, hp, wp, x, 0, -1, 0, 1);
-    compare_decode("decode, shipped model, video frames, tail kernel", g, raw, bits, n, h, w, 4, 1);
+    compare_graph_ex("shipped model, video frames, tail kernel 1", g, n, hp, wp, x, 0, -1, 0, 1);
+    compare_decode("decode, shipped model, video frames, tail kernel 1", g, raw, bits, n, h, w, 4,
+                   1);
+    setenv("NPT_CUDNN_TAIL", "2", 1);
+    compare_graph_ex("shipped model, video frames, tail kernel 2", g, n, hp, wp, x, 0, -1, 0, 1);
+    compare_decode("decode, shipped model, video frames, tail kernel 2", g, raw, bits, n, h, w, 4,
+                   1);
     unsetenv("NPT_CUDNN_TAIL");
     free(x);
     free(raw);

@@ -117,8 +117,107 @@ static void emulate(const tail_net *n, const float *prm, const uint16_t *x, int 
   free(xs), free(fs);
 }
 
+/* mma.m16n8k16 as the PTX ISA defines it (d += A B), over the fragments of a warp's 32 lanes
+ * laid out by the header's fragment functions. */
+static void mma_emulate(uint32_t a[32][4], uint32_t b[32][2], float d[32][4]) {
+  float A[16][16], B[16][8];
+  for (int lane = 0; lane < 32; lane++) {
+    for (int i = 0; i < 8; i++) {
+      int row, k;
+      npt_tail2_frag_a(lane, i, &row, &k);
+      uint32_t v = a[lane][i / 2];
+      A[row][k] = npt_tail_h2f((uint16_t)(i & 1 ? v >> 16 : v & 0xffffu));
+    }
+    for (int i = 0; i < 4; i++) {
+      int k, n;
+      npt_tail2_frag_b(lane, i, &k, &n);
+      uint32_t v = b[lane][i / 2];
+      B[k][n] = npt_tail_h2f((uint16_t)(i & 1 ? v >> 16 : v & 0xffffu));
+    }
+  }
+  for (int lane = 0; lane < 32; lane++)
+    for (int i = 0; i < 4; i++) {
+      int row, n;
+      npt_tail2_frag_c(lane, i, &row, &n);
+      for (int k = 0; k < 16; k++)
+        d[lane][i] += A[row][k] * B[k][n];
+    }
+}
+
+/* Version 2's algorithm in plain C: each tile's F and T GEMMs warp by warp (every m-tile; the
+ * kernel spreads them over its 8 warps), each lane's fragments loaded by the kernel's
+ * functions, the mma emulated, the epilogues and the quad sums of the heads the kernel's. */
+static void emulate2(const tail_net *n, const uint32_t *words, const uint16_t *x, int b, int h,
+                     int w, float *out[NH]) {
+  const uint16_t *wh = (const uint16_t *)words; /* little-endian: the lower half first */
+  const float *bias = (const float *)(words + NPT_TAIL2_B_OFF);
+  uint16_t *xs = malloc(NPT_TAIL_XS_HALVES * sizeof *xs), *fs = malloc(NPT_TAIL_FS_HALVES * 2);
+  assert_non_null(xs);
+  assert_non_null(fs);
+  static uint32_t a[32][4], bb[32][2];
+  static float d[32][4], acc[32][6][4];
+  int ty, tx;
+  npt_tail_tiles(h, w, &ty, &tx);
+  for (long blk = 0; blk < (long)b * ty * tx; blk++) {
+    int f, y0, x0;
+    npt_tail_tile(blk, ty, tx, &f, &y0, &x0);
+    memset(xs, 0xff, NPT_TAIL_XS_HALVES * sizeof *xs);
+    memset(fs, 0xff, NPT_TAIL_FS_HALVES * sizeof *fs);
+    for (int r = 0; r < NPT_TAIL_XH; r++)
+      for (int c = 0; c < NPT_TAIL_XW; c++) {
+        int y, xx, in = npt_tail_x_src(y0, x0, r, c, h, w, &y, &xx);
+        for (int k = 0; k < CI; k++)
+          xs[npt_tail_xs(r, c, k)] = in ? x[(((size_t)f * h + y) * w + xx) * CI + k] : 0;
+      }
+    for (int gemm = 0; gemm < 2; gemm++) {
+      int mts = gemm ? NPT_TAIL2_MT : NPT_TAIL2_MF, nts = gemm ? 6 : 3;
+      int kss = (gemm ? NPT_TAIL2_KT : NPT_TAIL2_KF) / 16;
+      for (int mt = 0; mt < mts; mt++) {
+        memset(acc, 0, sizeof acc);
+        for (int ks = 0; ks < kss; ks++)
+          for (int nt = 0; nt < nts; nt++) {
+            for (int lane = 0; lane < 32; lane++) {
+              npt_tail2_load_a(gemm ? fs : xs, gemm, lane, mt, ks, a[lane]);
+              npt_tail2_load_b(wh, gemm, lane, nt, ks, bb[lane]);
+              memcpy(d[lane], acc[lane][nt], sizeof d[lane]);
+            }
+            mma_emulate(a, bb, d);
+            for (int lane = 0; lane < 32; lane++)
+              memcpy(acc[lane][nt], d[lane], sizeof d[lane]);
+          }
+        if (!gemm) {
+          for (int lane = 0; lane < 32; lane++)
+            for (int nt = 0; nt < 3; nt++)
+              npt_tail2_store_f(fs, bias, n->act_f, lane, mt, nt, acc[lane][nt], y0, x0, h, w);
+          continue;
+        }
+        for (int lane = 0; lane < 32; lane++)
+          npt_tail2_finish_t(acc[lane], bias + CF, n->act_t, lane);
+        for (int g = 0; g < 8; g++)
+          for (int hr = 0; hr < 2; hr++) {
+            int p = mt * 16 + g + 8 * hr, y = y0 + p / NPT_TAIL_TW, xx = x0 + p % NPT_TAIL_TW;
+            if (y >= h || xx >= w)
+              continue;
+            size_t pix = ((size_t)f * h + y) * w + xx;
+            for (int hd = 0; hd < NH; hd++)
+              for (int co = 0; co < n->hc[hd]; co++) {
+                float v = 0;
+                for (int q = 0; q < 4; q++)
+                  v += npt_tail2_head_part(acc[4 * g + q], n->hw[hd], co, 4 * g + q, hr);
+                out[hd][pix * n->hc[hd] + co] = npt_tail_act(v + n->hb[hd][co], n->hact[hd]);
+              }
+          }
+      }
+    }
+  }
+  free(xs), free(fs);
+}
+
 static double act_d(double v, int act) {
-  return act == 1 ? (v > 0 ? v : 0) : act == 2 ? v / (1 + exp(-v)) : act == 3 ? 1 / (1 + exp(-v)) : v;
+  return act == 1   ? (v > 0 ? v : 0)
+         : act == 2 ? v / (1 + exp(-v))
+         : act == 3 ? 1 / (1 + exp(-v))
+                    : v;
 }
 
 /* The naive chain from the graph's layout, in double: F rounded to fp16 as cuDNN stores f2,
@@ -175,7 +274,8 @@ static void reference(const tail_net *n, const uint16_t *x, int b, int h, int w,
 
 /* The largest |emulated - reference| over every head output, relative to max |reference|;
  * a NaN (an output never written) gives infinity. */
-static double run_case(const tail_net *n, const float *prm, int b, int h, int w, uint64_t seed) {
+static double run_case(const tail_net *n, const void *prm, int version, int b, int h, int w,
+                       uint64_t seed) {
   uint16_t *x = make_input(b, h, w, seed);
   size_t px = (size_t)b * h * w;
   float *got[NH], *ref[NH];
@@ -187,7 +287,10 @@ static double run_case(const tail_net *n, const float *prm, int b, int h, int w,
     for (size_t i = 0; i < px * n->hc[hd]; i++)
       got[hd][i] = NAN;
   }
-  emulate(n, prm, x, b, h, w, got);
+  if (version == 2)
+    emulate2(n, prm, x, b, h, w, got);
+  else
+    emulate(n, prm, x, b, h, w, got);
   reference(n, x, b, h, w, ref);
   double worst = 0;
   for (int hd = 0; hd < NH; hd++) {
@@ -216,7 +319,7 @@ static void test_emulation_matches_naive_chain(void **state) {
    * so that a halo that crossed into the next frame would show. */
   const int sizes[][3] = {{2, 32, 16}, {3, 37, 23}, {2, 5, 40}, {2, 1, 1}, {1, 17, 33}};
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-    double e = run_case(n, prm, sizes[k][0], sizes[k][1], sizes[k][2], 100 + k);
+    double e = run_case(n, prm, 1, sizes[k][0], sizes[k][1], sizes[k][2], 100 + k);
     printf("  %d frames of %dx%d: max |emulated - naive| / max |naive| = %.2e\n", sizes[k][0],
            sizes[k][2], sizes[k][1], e);
     if (!(e < 2e-3))
@@ -232,11 +335,11 @@ static void test_emulation_matches_naive_chain(void **state) {
     for (int ci = 0; ci < CI; ci++)
       for (int co = 0; co < CF; co++)
         bad[npt_tail_wf(tap, ci, co)] = prm[npt_tail_wf((tap % 3) * 3 + tap / 3, ci, co)];
-  double e = run_case(n, bad, 2, 21, 19, 7);
+  double e = run_case(n, bad, 1, 2, 21, 19, 7);
   printf("  f2's taps transposed: %.2e\n", e);
   assert_true(e > 2e-2);
   n->act_f = 1;
-  e = run_case(n, prm, 1, 20, 20, 8); /* emulation ReLU, reference ReLU: equal */
+  e = run_case(n, prm, 1, 1, 20, 20, 8); /* emulation ReLU, reference ReLU: equal */
   assert_true(e < 2e-3);
   free(bad), free(prm), free(n);
 }
@@ -386,7 +489,17 @@ static void test_shipped_model_tail(void **state) {
   npt__gpu_plan *pm = layout(g, 2, 256, 192, H100_SMEM); /* both switches: the tail wins */
   npt__gpu_plan *sm = layout(g, 2, 256, 192, 48 * 1024); /* both, no room: merged heads */
   unsetenv("NPT_CUDNN_MERGE_HEADS");
+  setenv("NPT_CUDNN_TAIL", "2", 1); /* version 2, tensor cores: the same step */
+  npt__gpu_plan *p2 = layout(g, 2, 256, 192, H100_SMEM);
+  setenv("NPT_CUDNN_TAIL", "3", 1); /* no such version: none */
+  npt__gpu_plan *p3 = layout(g, 2, 256, 192, H100_SMEM);
   unsetenv("NPT_CUDNN_TAIL");
+  assert_int_equal(p2->tail_steps, 1);
+  assert_int_equal(p2->n_steps, q->n_steps - 2);
+  assert_int_equal(step_of(p2, "f2")->kind, NPT__STEP_TAIL);
+  assert_int_equal(step_of(p2, "f2")->tail_version, 2);
+  assert_int_equal(p3->tail_steps, 0);
+  npt__gpu_plan_destroy(p2), npt__gpu_plan_destroy(p3);
 
   assert_int_equal(q->tail_steps, 0);
   assert_int_equal(small->tail_steps, 0);
@@ -406,6 +519,7 @@ static void test_shipped_model_tail(void **state) {
   const npt__gpu_step *s = step_of(p, "f2");
   assert_non_null(s);
   assert_int_equal(s->kind, NPT__STEP_TAIL);
+  assert_int_equal(s->tail_version, 1);
   assert_string_equal(s->node->name, "f2");
   assert_non_null(s->trunk);
   assert_string_equal(s->trunk->name, "hm1+box1");
@@ -479,9 +593,7 @@ static npt_graph *tail_net_graph(int variant) {
 static void test_structural_rule(void **state) {
   (void)state;
   setenv("NPT_CUDNN_TAIL", "1", 1);
-  const struct {
-    int variant, tail;
-  } cases[] = {{0, 1}, {1, 0}, {2, 0}, {3, 0}, {4, 0}};
+  const struct { int variant, tail; } cases[] = {{0, 1}, {1, 0}, {2, 0}, {3, 0}, {4, 0}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     npt_graph *g = tail_net_graph(cases[k].variant);
     assert_non_null(g);
@@ -506,10 +618,50 @@ static void test_structural_rule(void **state) {
 }
 #endif
 
+/* Version 2 against the same naive chain, with the convolution weights rounded to fp16 as
+ * version 2 (and cuDNN) uses them, so that only the order of the fp32 sums differs. */
+static void test_mma_emulation_matches_naive_chain(void **state) {
+  (void)state;
+  tail_net *n = malloc(sizeof *n);
+  uint32_t *words = malloc(NPT_TAIL2_WORDS * sizeof *words);
+  assert_non_null(n);
+  assert_non_null(words);
+  make_net(n, 6);
+  for (int i = 0; i < CF * CI * 9; i++)
+    n->wf[i] = npt_tail_h2f(npt_tail_f2h(n->wf[i]));
+  for (int i = 0; i < CT * CF * 9; i++)
+    n->wt[i] = npt_tail_h2f(npt_tail_f2h(n->wt[i]));
+  npt_tail2_pack(n->wf, n->bf, n->wt, n->bt, words);
+  const int sizes[][3] = {{2, 32, 16}, {3, 37, 23}, {2, 1, 1}, {1, 17, 33}};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    double e = run_case(n, words, 2, sizes[k][0], sizes[k][1], sizes[k][2], 200 + k);
+    printf("  version 2, %d frames of %dx%d: max |emulated - naive| / max |naive| = %.2e\n",
+           sizes[k][0], sizes[k][2], sizes[k][1], e);
+    if (!(e < 2e-3))
+      fail_msg("version 2, %d x %dx%d: relative error %.3e (limit 2e-3)", sizes[k][0], sizes[k][2],
+               sizes[k][1], e);
+  }
+  /* It can fail: T's weights of two output channels swapped. */
+  uint16_t *wh = (uint16_t *)words;
+  for (int k = 0; k < NPT_TAIL2_KT; k++) {
+    uint16_t t = wh[npt_tail2_b_t(k, 3)];
+    wh[npt_tail2_b_t(k, 3)] = wh[npt_tail2_b_t(k, 30)], wh[npt_tail2_b_t(k, 30)] = t;
+  }
+  double e = run_case(n, words, 2, 1, 20, 20, 9);
+  printf("  version 2, two channels of T swapped: %.2e\n", e);
+  assert_true(e > 2e-2);
+  /* Shared memory within an H100 block's 227 KB. */
+  printf("  version 2: shared memory per block: %u bytes\n", npt_tail2_smem_bytes());
+  assert_true(npt_tail2_smem_bytes() <= 232448u);
+  assert_int_equal((NPT_TAIL2_WORDS * 4) % 16, 0);
+  free(words), free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tiles_halos_indices),
       cmocka_unit_test(test_emulation_matches_naive_chain),
+      cmocka_unit_test(test_mma_emulation_matches_naive_chain),
 #ifdef NPT_HAVE_CUDNN_BACKEND
       cmocka_unit_test(test_shipped_model_tail),
       cmocka_unit_test(test_structural_rule),

@@ -260,9 +260,9 @@ int npt__cudnn_profile(void *vctx, void *vplan, int reps, FILE *f) {
     snprintf(name, sizeof name, "%s%s%s", s->node->name, s->trunk ? "+" : "",
              s->trunk ? s->trunk->name : "");
     fprintf(f, "%d,%s,%s,%s,%.4f,%.1f,%.0f\n", i, name, kinds[s->kind],
-            s->trunk   ? "tail+heads"
+            s->trunk    ? "tail+heads"
             : s->n_tail ? "heads"
-            : s->fplan ? (s->node->output != s->out ? "cudnn-graph+add" : "cudnn-graph")
+            : s->fplan  ? (s->node->output != s->out ? "cudnn-graph+add" : "cudnn-graph")
             : s->node->output != s->out ? "add"
                                         : "",
             t[n / 2], mb, mb / 1e3 / (t[n / 2] * 1e-3));

@@ -102,16 +102,21 @@ static int merge_heads_enabled(void) {
   return env && strcmp(env, "1") == 0;
 }
 
-/* 1 with NPT_CUDNN_TAIL=1: the stride-2 tail kernel (kernels/tail.cu).  Off by default until it
- * has run on a GPU (written and tested without one, 2026-12-08; docs/performance.md). */
+/* The stride-2 tail kernel's version (kernels/tail.cu): 1 with NPT_CUDNN_TAIL=1 (CUDA cores), 2
+ * with NPT_CUDNN_TAIL=2 (tensor cores), else 0 (none).  Off by default until it has run on a GPU
+ * (written and tested without one, 2026-12-08; docs/performance.md). */
 static int tail_enabled(void) {
   const char *env = getenv("NPT_CUDNN_TAIL");
-  return env && strcmp(env, "1") == 0;
+  return !env ? 0 : strcmp(env, "1") == 0 ? 1 : strcmp(env, "2") == 0 ? 2 : 0;
+}
+
+static unsigned tail_smem(int version) {
+  return version == 2 ? npt_tail2_smem_bytes() : npt_tail_smem_bytes();
 }
 
 static int conv3x3_same(const npt_node *n) {
-  return n->op == NPT_OP_CONV2D && n->n_inputs == 1 && n->kh == 3 && n->kw == 3 &&
-         n->stride == 1 && n->pad == 1 && n->dilation == 1 && n->groups == 1;
+  return n->op == NPT_OP_CONV2D && n->n_inputs == 1 && n->kh == 3 && n->kw == 3 && n->stride == 1 &&
+         n->pad == 1 && n->dilation == 1 && n->groups == 1;
 }
 
 /* For mergeable head convs hi and hj: the node of the convolution whose output they alone read,
@@ -137,7 +142,7 @@ static int tail_source(const npt_graph *g, const analysis *a, const npt_node *hi
   else if ((int)n->act < 0 || (int)n->act > NPT_K_ACT_SIGMOID || (int)hi->act < 0 ||
            (int)hi->act > NPT_K_ACT_SIGMOID)
     *why = "an activation the kernel does not compute";
-  else if (smem_optin > 0 && npt_tail_smem_bytes() > smem_optin)
+  else if (smem_optin > 0 && tail_smem(tail_enabled()) > smem_optin)
     *why = "the kernel needs more shared memory per block than the device has";
   return *why ? -1 : f;
 }
@@ -170,8 +175,7 @@ static int analyse(const npt_graph *g, int batch, int h, int w, size_t smem_opti
   a->tail_f = malloc((size_t)nn * sizeof(int));
   a->in_tail = calloc((size_t)nn, sizeof(int));
   if (!a->cons || !a->prod || !a->virt_up || !a->is_head || !a->deferred || !a->fused ||
-      !a->absorbed || !a->heads_conv || !a->merge_b || !a->merged_away || !a->tail_f ||
-      !a->in_tail)
+      !a->absorbed || !a->heads_conv || !a->merge_b || !a->merged_away || !a->tail_f || !a->in_tail)
     return npt_error_set(NPT_ENOMEM, "cudnn backend: out of memory");
   for (int i = 0; i < nn; i++)
     a->merge_b[i] = -1, a->tail_f[i] = -1;
@@ -240,8 +244,8 @@ static int analyse(const npt_graph *g, int batch, int h, int w, size_t smem_opti
   /* Pairs of head convs on one input: the later one runs in the earlier one's step (found by
    * the structure, not by names; only with NPT_CUDNN_MERGE_HEADS=1).  Not when the merged
    * trunk would have more elements than cuDNN's descriptors and our kernels index (2^31 - 1),
-   * where each trunk alone might not.  With NPT_CUDNN_TAIL=1, a pair that forms a tail with the
-   * conv before it (tail_source) is merged too, and that conv runs the tail step. */
+   * where each trunk alone might not.  With NPT_CUDNN_TAIL=1 or 2, a pair that forms a tail with
+   * the conv before it (tail_source) is merged too, and that conv runs the tail step. */
   int merge = merge_heads_enabled(), tail = tail_enabled();
   for (int i = 0; (merge || tail) && i < nn; i++) {
     if (!a->heads_conv[i] || a->merged_away[i])
@@ -341,6 +345,7 @@ static int build_steps(npt__gpu_plan *p, const analysis *a) {
       if (a->tail_f[i] >= 0) { /* this conv, the merged head convs after it, their heads */
         const npt_node *m = &p->mnodes[mnode_index(a, a->tail_f[i])];
         s->kind = NPT__STEP_TAIL, s->trunk = m, s->out = m->output;
+        s->tail_version = tail_enabled();
         collect_heads(p, a, s, a->tail_f[i]);
         p->tail_steps++;
         p->n_steps++;
@@ -536,17 +541,22 @@ static int upload_heads(npt__gpu_plan *p, npt__gpu_step *s, int trunk) {
   return 0;
 }
 
-/* A tail step's parameters, packed for the kernel (npt_tail_pack), and its heads. */
+/* A tail step's parameters, packed for its kernel's version (npt_tail_pack, npt_tail2_pack),
+ * and its heads. */
 static int upload_tail(npt__gpu_plan *p, npt__gpu_step *s) {
-  float *host = malloc(NPT_TAIL_PARAMS * sizeof(float));
+  size_t bytes = s->tail_version == 2 ? NPT_TAIL2_WORDS * 4 : NPT_TAIL_PARAMS * sizeof(float);
+  void *host = malloc(bytes);
   NPT_ALLOC_CHECK(host);
-  npt_tail_pack(s->node->weight, s->node->bias, s->trunk->weight, s->trunk->bias, host);
-  cudaError_t e = cudaMalloc(&s->d_w, NPT_TAIL_PARAMS * sizeof(float));
+  if (s->tail_version == 2)
+    npt_tail2_pack(s->node->weight, s->node->bias, s->trunk->weight, s->trunk->bias, host);
+  else
+    npt_tail_pack(s->node->weight, s->node->bias, s->trunk->weight, s->trunk->bias, host);
+  cudaError_t e = cudaMalloc(&s->d_w, bytes);
   if (e == cudaSuccess)
-    e = cudaMemcpy(s->d_w, host, NPT_TAIL_PARAMS * sizeof(float), cudaMemcpyHostToDevice);
+    e = cudaMemcpy(s->d_w, host, bytes, cudaMemcpyHostToDevice);
   free(host);
   NPT_CUDA_CHECK(e);
-  p->device_bytes += NPT_TAIL_PARAMS * sizeof(float);
+  p->device_bytes += bytes;
   return upload_heads(p, s, s->trunk->c_out);
 }
 
@@ -635,8 +645,8 @@ static int run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s,
     for (int h = 0; h < s->n_tail; h++)
       heads[h] = (npt_k_head){s->d_tail_w[h], s->d_tail_b[h], (int)s->tail[h]->act,
                               npt__gpu_view(p, s->tail[h]->output, slot)};
-    return npt_k_tail(&x, s->d_w, (int)n->act, (int)s->trunk->act, s->n_tail, heads,
-                      s->tail_blocks, st);
+    return npt_k_tail(s->tail_version, &x, s->d_w, (int)n->act, (int)s->trunk->act, s->n_tail,
+                      heads, s->tail_blocks, st);
   }
   case NPT__STEP_POOL: {
     npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
@@ -795,7 +805,7 @@ int npt__gpu_plan_layout(npt__gpu_plan *p) {
   p->t[g->input].stored = 1;
   rc = build_steps(p, &a);
   if (rc == 0 && npt__gpu_verbose() && tail_enabled() && a.n_tails == 0)
-    fprintf(stderr, "nptrack: cudnn backend: NPT_CUDNN_TAIL=1 but no tail kernel: %s\n",
+    fprintf(stderr, "nptrack: cudnn backend: NPT_CUDNN_TAIL is set but no tail kernel: %s\n",
             a.n_merged ? "no merged pair of head convolutions forms a tail (reasons above)"
                        : "no pair of head convolutions that can be merged (reasons above, if any)");
   for (int i = 0; rc == 0 && npt__gpu_verbose() && i < p->n_steps; i++) {
@@ -807,14 +817,16 @@ int npt__gpu_plan_layout(npt__gpu_plan *p) {
       snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", h ? ", " : "",
                s->tail[h]->name);
     fprintf(stderr,
-            "nptrack: cudnn backend: tail kernel (NPT_CUDNN_TAIL=1) replaces the steps of %s "
-            "and %s (heads %s): %d -> %d -> %d channels on %s, %dx%d per frame; tiles of "
-            "%dx%d outputs (input %dx%d, %s %dx%d in shared memory as fp16), %u bytes of "
-            "shared memory per block, fp32 weights and accumulation\n",
-            s->node->name, s->trunk->name, names, NPT_TAIL_CI, NPT_TAIL_CF, NPT_TAIL_CT,
+            "nptrack: cudnn backend: tail kernel version %d (NPT_CUDNN_TAIL=%d: %s) replaces "
+            "the steps of %s and %s (heads %s): %d -> %d -> %d channels on %s, %dx%d per "
+            "frame; tiles of %dx%d outputs (input %dx%d, %s %dx%d in shared memory as fp16), "
+            "%u bytes of shared memory per block, %s weights, fp32 accumulation\n",
+            s->tail_version, s->tail_version,
+            s->tail_version == 2 ? "tensor cores, mma.sync" : "CUDA cores", s->node->name,
+            s->trunk->name, names, NPT_TAIL_CI, NPT_TAIL_CF, NPT_TAIL_CT,
             g->tensors[s->node->inputs[0]].name, p->t[s->out].w, p->t[s->out].h, NPT_TAIL_TW,
             NPT_TAIL_TH, NPT_TAIL_XW, NPT_TAIL_XH, s->node->name, NPT_TAIL_FW, NPT_TAIL_FH,
-            npt_tail_smem_bytes());
+            tail_smem(s->tail_version), s->tail_version == 2 ? "fp16" : "fp32");
   }
   analysis_free(&a);
   NPT_TRY(rc);
@@ -852,7 +864,7 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
     if (s->kind != NPT__STEP_TAIL)
       continue;
     npt_k_tail_info ti;
-    NPT_TRY(npt_k_tail_prepare(ctx->device, &ti)); /* outside the graph capture */
+    NPT_TRY(npt_k_tail_prepare(ctx->device, s->tail_version, &ti)); /* outside the capture */
     s->tail_blocks = ti.max_blocks;
     /* Test hook: a smaller persistent grid, so that a small test frame still has each block
      * run several tiles (tests/gpu/test_gpu_backend.c).  The results must not change. */
@@ -863,11 +875,11 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
       int ty, tx;
       npt_tail_tiles(p->t[s->out].h, p->t[s->out].w, &ty, &tx);
       fprintf(stderr,
-              "nptrack: cudnn backend: tail kernel on %s: %d bytes of shared memory, %d "
-              "threads and %d blocks per SM, a persistent grid of %d blocks over %ld tiles "
-              "(%d frames of %dx%d tiles)\n",
-              ctx->prop.name, ti.smem_bytes, ti.threads, ti.blocks_per_sm, ti.max_blocks,
-              (long)p->batch * ty * tx, p->batch, tx, ty);
+              "nptrack: cudnn backend: tail kernel version %d on %s: %d bytes of shared "
+              "memory, %d threads and %d blocks per SM, a persistent grid of %d blocks over %ld "
+              "tiles (%d frames of %dx%d tiles)\n",
+              s->tail_version, ctx->prop.name, ti.smem_bytes, ti.threads, ti.blocks_per_sm,
+              ti.max_blocks, (long)p->batch * ty * tx, p->batch, tx, ty);
     }
   }
   NPT_TRY(fuse_convs(ctx, p));
