@@ -56,7 +56,7 @@ rc() { echo "rc $1 (at $SECONDS s)" | tee -a "$L"; }
 
 # --- GPU tests -------------------------------------------------------------------------------
 step "gpu.backend (test_gpu_backend; verbose: merges, fused plans, plan times)"
-NPT_CUDNN_FUSE_VERBOSE=1 timeout "$(tmo 180)" bash "$D/tests/gpu/gpu_backend.sh" "$B/nptrack" \
+NPT_CUDNN_FUSE_VERBOSE=1 timeout "$(tmo 240)" bash "$D/tests/gpu/gpu_backend.sh" "$B/nptrack" \
   "$B/test_gpu_backend" /tmp/gb > "$O/gpu_backend.log" 2>&1
 rc $? ; cat "$O/gpu_backend.log" >> "$L"
 grep -E "^[a-z].*: [0-9]+ x |plan:|first plan|FAIL|SKIP|identical|merged head conv|no head conv|dynamic-shape plan|tail kernel|tail-kernel steps|all passed|FAILURES" \
