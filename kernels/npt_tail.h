@@ -298,7 +298,8 @@ NPT_HD unsigned npt_tail2_smem_bytes(void) {
  * 3, 6, 7), column 2 q + (i & 1) (+8 for i >= 4).  B (16 x 8) element i of 4: row 2 q + (i & 1)
  * (+8 for i >= 2), column g.  C, D (16 x 8, fp32) element i of 4: row g (+8 for i >= 2),
  * column 2 q + (i & 1).  Elements 2j and 2j + 1 of A and B share one 32-bit register, the
- * lower half first. */
+ * lower half first.  (Checked by hand against CUTLASS/CuTe's SM80_16x8x16 thread-value layouts,
+ * an independent statement of the same table; the unit test can only check our own use of it.) */
 NPT_HD void npt_tail2_frag_a(int lane, int i, int *row, int *k) {
   *row = (lane >> 2) + ((i >> 1) & 1) * 8;
   *k = (lane & 3) * 2 + (i & 1) + (i >> 2) * 8;
