@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
   const char *hdr =
       "size,batch,bits,net_ms,net_fps,step_fps,dets_per_frame,gflop_per_frame,"
       "net_tflops,mb_per_frame,raw_mb_per_frame,net_gbs,graphs,device_mib,fused_convs,"
-      "cudnn_convs,plan_s,merged_steps,dynamic_convs";
+      "cudnn_convs,plan_s,merged_steps,dynamic_convs,tail_steps";
   printf("%s\n", hdr);
   if (out)
     fprintf(out, "# %s\n# ceilings: copy_gbs=%.1f gemm_tflops=%.1f\n%s\n", d, gbs, tflops, hdr);
@@ -276,12 +276,14 @@ int main(int argc, char **argv) {
         double px = (double)s * s, gflop = 2.0 * macs * px / 1e9;
         double net_fps = batch / (net_ms * 1e-3), step_fps = n / t[2];
         char line[512];
-        snprintf(line, sizeof line,
-                 "%d,%d,%d,%.3f,%.0f,%.0f,%.1f,%.2f,%.1f,%.1f,%.1f,%.0f,%d,%.0f,%d,%d,%.2f,%d,%d",
-                 s, batch, bits, net_ms, net_fps, step_fps, (double)dets.n / n, gflop,
-                 gflop * net_fps / 1e3, info.bytes / batch / 1e6, info.raw_bytes / batch / 1e6,
-                 info.bytes / batch * net_fps / 1e9, info.graphs, info.device_bytes / 1048576.0,
-                 info.fused_convs, info.cudnn_convs, plan_s, info.merged_steps, info.dynamic_convs);
+        snprintf(
+            line, sizeof line,
+            "%d,%d,%d,%.3f,%.0f,%.0f,%.1f,%.2f,%.1f,%.1f,%.1f,%.0f,%d,%.0f,%d,%d,%.2f,%d,%d,%d", s,
+            batch, bits, net_ms, net_fps, step_fps, (double)dets.n / n, gflop,
+            gflop * net_fps / 1e3, info.bytes / batch / 1e6, info.raw_bytes / batch / 1e6,
+            info.bytes / batch * net_fps / 1e9, info.graphs, info.device_bytes / 1048576.0,
+            info.fused_convs, info.cudnn_convs, plan_s, info.merged_steps, info.dynamic_convs,
+            info.tail_steps);
         printf("%s\n", line);
         fflush(stdout);
         if (out)

@@ -4,9 +4,11 @@
 # run` GPU vs CPU with compare_runs.py), then the 1024^2 8-bit benchmark at batches 32 and 64:
 # hm1 and box1 unmerged (the default), merged (NPT_CUDNN_MERGE_HEADS=1), and merged with
 # dynamic-shape plans and kernel caches (NPT_CUDNN_KERNEL_CACHE=1), then PyTorch's modes (compile + CUDA graphs) at batch 32
-# for the ratio, and last, if time is left, `nptrack detect` of one video on the CPU and on the
+# for the ratio (branch `tail` adds `bench tail` and `bench tail2`: the stride-2 tail kernel,
+# version 1 and 2, NPT_CUDNN_TAIL=1 and 2, and the GPU tests' tail cases), and last, if time is
+# left, `nptrack detect` of one video on the CPU and on the
 # GPU with and without merging, with the plan lines (one plan per frame size).
-# Every step has a timeout and the whole stays under ~6.5 minutes (including ~7 s per cuDNN plan
+# Every step has a timeout and the whole stays under ~8 minutes (including ~7 s per cuDNN plan
 # that compiles its kernels); results go to $OUT as tests.log, summary.md and all.tar.gz.
 #
 # The bundle it runs from (made on the build machine from the CUDA build of this commit, then
@@ -23,11 +25,14 @@
 # (device-bundle is run from a scratch folder with a .git/info of its own because it appends the
 # bundle's name to .git/info/exclude of the repository it is run in, and a worktree's .git is a
 # file.)  Then, on the device machine, from the repository root: bash .device-heads/run_all.sh
+# (For branch `tail`: the same from /work/wt-tail with D=$PWD/.device-tail, and bash
+# .device-tail/run_all.sh.)
 set -uo pipefail
 D=$(cd "$(dirname "$0")" && pwd); B=$D/bin; O=/tmp/gpu_heads_check; R=${OUT:-/tmp/out}
 rm -rf "$O" && mkdir -p "$O" "$R"
 L=$O/tests.log
-BUDGET=390 # seconds of work; the rest of 7 minutes is for unpacking and packing
+BUDGET=470 # seconds of work (470 since branch tail's two more benchmarks); the rest of the
+# device call's 10 minutes is for unpacking and packing
 # The timeout for a step: at most $1 s, and never past the budget.
 tmo() {
   local t=$1 left=$((BUDGET - SECONDS))
@@ -51,11 +56,11 @@ rc() { echo "rc $1 (at $SECONDS s)" | tee -a "$L"; }
 
 # --- GPU tests -------------------------------------------------------------------------------
 step "gpu.backend (test_gpu_backend; verbose: merges, fused plans, plan times)"
-NPT_CUDNN_FUSE_VERBOSE=1 timeout "$(tmo 180)" bash "$D/tests/gpu/gpu_backend.sh" "$B/nptrack" \
+NPT_CUDNN_FUSE_VERBOSE=1 timeout "$(tmo 240)" bash "$D/tests/gpu/gpu_backend.sh" "$B/nptrack" \
   "$B/test_gpu_backend" /tmp/gb > "$O/gpu_backend.log" 2>&1
 rc $? ; cat "$O/gpu_backend.log" >> "$L"
-grep -E "^[a-z].*: [0-9]+ x |plan:|first plan|FAIL|SKIP|identical|merged head conv|no head conv|dynamic-shape plan|all passed|FAILURES" \
-  "$O/gpu_backend.log" | head -80
+grep -E "^[a-z].*: [0-9]+ x |plan:|first plan|FAIL|SKIP|identical|merged head conv|no head conv|dynamic-shape plan|tail kernel|tail-kernel steps|all passed|FAILURES" \
+  "$O/gpu_backend.log" | head -120
 
 step "gpu.run_gpu_vs_cpu (nptrack run, cudnn vs cpu, compare_runs.py)"
 NPT_CUDNN_FUSE_VERBOSE=1 timeout "$(tmo 120)" bash "$D/tests/gpu/run_gpu_vs_cpu.sh" "$B/nptrack" "$D" \
@@ -75,6 +80,8 @@ bench() { # name, then env assignments for bench_gpu
   grep -vE "^nptrack: cudnn backend: node .* fused by" "$O/bench_$name.log" | tee -a "$L" | tail -12
 }
 bench unmerged NPT_CUDNN_MERGE_HEADS=0
+bench tail NPT_CUDNN_TAIL=1
+bench tail2 NPT_CUDNN_TAIL=2
 bench merged NPT_CUDNN_MERGE_HEADS=1
 bench merged_dynamic NPT_CUDNN_MERGE_HEADS=1 NPT_CUDNN_KERNEL_CACHE=1
 
@@ -84,7 +91,7 @@ PYTHONUNBUFFERED=1 timeout "$(tmo 120)" python3 "$D/benchmarks/bench_gpu_torch.p
 rc $? ; tail -8 "$O/bench_torch.log" | tee -a "$L"
 
 {
-  for name in merged unmerged merged_dynamic; do
+  for name in merged unmerged tail tail2 merged_dynamic; do
     echo "## $name"
     python3 "$D/benchmarks/gpu_summary.py" "$O/bench_$name.csv" "$O/bench_torch.csv" 2>&1 | head -12
     echo
@@ -92,8 +99,8 @@ rc $? ; tail -8 "$O/bench_torch.log" | tee -a "$L"
   echo "## rows (size,batch,bits,net_ms,net_fps,step_fps,...,plan_s,merged_steps,dynamic_convs)"
   grep -hE "^#|^size|^1024" "$O"/bench_*.csv
   echo
-  echo "## per-step times at batch 32 (hm1/box1 rows and totals)"
-  grep -HE "hm1|box1|^total" "$O"/steps_*.csv
+  echo "## per-step times at batch 32 (f2, hm1/box1, the tail step f2+hm1+box1, and totals)"
+  grep -HE ",f2,|hm1|box1|,tail,|^total" "$O"/steps_*.csv
 } > "$O/summary.md"
 step "summary"
 cat "$O/summary.md"

@@ -72,6 +72,22 @@ typedef struct npt_k_head {
 int npt_k_epilogue_heads(const npt_dview *raw, const float *bias, int act, int n_heads,
                          const npt_k_head *heads, void *stream);
 
+/* The stride-2 tail in one pass (kernels/tail.cu; the arithmetic in npt_tail.h): from x (fp16,
+ * NPT_TAIL_CI channels, 16-byte aligned pixels) through a 3x3 conv to NPT_TAIL_CF channels
+ * (act_f), two 3x3 convs concatenated to NPT_TAIL_CT channels (act_t), and the 1x1 heads on
+ * those (as npt_k_epilogue_heads: w [c_out][NPT_TAIL_CT], c_out <= 8, outputs of x's n, h, w).
+ * version 1: CUDA-core fp32 FMAs, params NPT_TAIL_PARAMS floats on the device (npt_tail_pack);
+ * version 2: tensor cores, params NPT_TAIL2_WORDS words (npt_tail2_pack).  max_blocks: the
+ * persistent grid (npt_k_tail_prepare's).  npt_k_tail_prepare sets that version's shared-memory
+ * limit on `device` and says its size and occupancy (call it once, outside a graph capture);
+ * NPT_EUNSUPPORTED when the device has too little shared memory. */
+typedef struct npt_k_tail_info {
+  int smem_bytes, blocks_per_sm, max_blocks, tile_h, tile_w, threads;
+} npt_k_tail_info;
+int npt_k_tail_prepare(int device, int version, npt_k_tail_info *info);
+int npt_k_tail(int version, const npt_dview *x, const void *params, int act_f, int act_t,
+               int n_heads, const npt_k_head *heads, int max_blocks, void *stream);
+
 /* Max or average pooling (count_include_pad), k x k window, as the CPU backend. */
 int npt_k_pool(const npt_dview *x, int k, int stride, int pad, int is_max, const npt_dview *out,
                void *stream);

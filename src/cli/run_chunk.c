@@ -83,8 +83,8 @@ void npt_run_config_hash_backend(char hex[65], const char *backend, int batch) {
                                             backend, batch)
                                  : snprintf(line, sizeof line, "%s\nbackend=%s\n", hex, backend);
   /* The debug switches that change a backend's numbers (the CPU's fp16 emulation, the cudnn
-   * backend without cuDNN fusion, with merged head convolutions, with dynamic-shape plans)
-   * count too; unset, the hash is what it always was. */
+   * backend without cuDNN fusion, with merged head convolutions, with dynamic-shape plans, with
+   * the tail kernel) count too; unset, the hash is what it always was. */
   const char *emu = getenv("NPTRACK_CPU_FP16");
   if (!strcmp(backend, "cpu") && emu && *emu && strcmp(emu, "0") && n < (int)sizeof line)
     n += snprintf(line + n, sizeof line - (size_t)n, "cpu_fp16=%.200s\n", emu);
@@ -92,7 +92,9 @@ void npt_run_config_hash_backend(char hex[65], const char *backend, int batch) {
   static const char *const gpu_switches[][3] = {
       {"NPT_CUDNN_FUSE", "0", "cudnn_fuse=0\n"},
       {"NPT_CUDNN_MERGE_HEADS", "1", "cudnn_merge_heads=1\n"},
-      {"NPT_CUDNN_KERNEL_CACHE", "1", "cudnn_kernel_cache=1\n"}};
+      {"NPT_CUDNN_KERNEL_CACHE", "1", "cudnn_kernel_cache=1\n"},
+      {"NPT_CUDNN_TAIL", "1", "cudnn_tail=1\n"},
+      {"NPT_CUDNN_TAIL", "2", "cudnn_tail=2\n"}};
   for (size_t k = 0; k < sizeof gpu_switches / sizeof gpu_switches[0]; k++) {
     const char *v = getenv(gpu_switches[k][0]);
     if (strcmp(backend, "cpu") && v && !strcmp(v, gpu_switches[k][1]) && n < (int)sizeof line)

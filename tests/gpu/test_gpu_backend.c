@@ -22,6 +22,12 @@
  * dynamic shapes and kernel caches (NPT_CUDNN_KERNEL_CACHE=1), and a plan made after another in
  * the same context, which may run the kernels cached for the first.  Both switches are off by
  * default until this test has run on a GPU.
+ * The tail kernel (kernels/tail.cu; version 1 with NPT_CUDNN_TAIL=1, version 2 on tensor cores
+ * with NPT_CUDNN_TAIL=2; off by default), each version: a network of its shape
+ * and channel counts whose frames leave partial tiles, in the CUDA graph and step by step, with
+ * a persistent grid small enough that each block runs several tiles, and with merged heads on
+ * too; GPU decoding of its heads; and the shipped model with it, on random inputs and on the
+ * video's frames, heads and decoding.
  *
  * usage: test_gpu_backend VIDEO.h5   (NPT_SOURCE_DIR: the source tree, for models/nptrack.h5) */
 #include <math.h>
@@ -104,11 +110,13 @@ static const npt_backend_i *gpu(void) {
 }
 
 /* Runs g on both backends; compares the heads, and with all_tensors every tensor both store.
- * expect_merged >= 0: the GPU plan must have that many merged head steps.  replan: the GPU plan
+ * expect_merged >= 0: the GPU plan must have that many merged head steps; expect_tail >= 0: that
+ * many tail-kernel steps (NPT_CUDNN_TAIL=1).  replan: the GPU plan
  * compared is the context's second, made after one for a batch of batch + 1 frames (so that it
  * may run kernels from the context's kernel caches, compiled for the other shape). */
 static void compare_graph_ex(const char *label, const npt_graph *g, int batch, int h, int w,
-                             const float *input, int all_tensors, int expect_merged, int replan) {
+                             const float *input, int all_tensors, int expect_merged, int replan,
+                             int expect_tail) {
   printf("%s: %d x %dx%d\n", label, batch, w, h);
   npt_backend_params bp = {2, 0, 0};
   void *cctx, *cplan, *gctx, *gplan;
@@ -133,6 +141,10 @@ static void compare_graph_ex(const char *label, const npt_graph *g, int batch, i
          info.steps, info.cudnn_convs, info.fused_convs, info.dynamic_convs, info.merged_steps,
          info.direct_convs, info.eltwise, info.fused_adds, info.graphs ? "yes" : "no",
          info.device_bytes / 1048576.0, info.plan_s, info.fused_plan_s);
+  printf("  tail-kernel steps: %d\n", info.tail_steps);
+  if (expect_tail >= 0)
+    CHECK(info.tail_steps == expect_tail, "%s: %d tail-kernel steps, %d expected", label,
+          info.tail_steps, expect_tail);
   if (expect_merged >= 0)
     CHECK(info.merged_steps == expect_merged, "%s: %d merged head steps, %d expected", label,
           info.merged_steps, expect_merged);
@@ -171,7 +183,7 @@ static void compare_graph_ex(const char *label, const npt_graph *g, int batch, i
 
 static void compare_graph(const char *label, const npt_graph *g, int batch, int h, int w,
                           const float *input, int all_tensors) {
-  compare_graph_ex(label, g, batch, h, w, input, all_tensors, -1, 0);
+  compare_graph_ex(label, g, batch, h, w, input, all_tensors, -1, 0, -1);
 }
 
 /* Two head branches on one trunk, as the shipped model's hm1 and box1 (3x3 convs on the same
@@ -201,6 +213,36 @@ static npt_graph *heads_graph(uint64_t seed) {
       g->nodes[i].bias[0] += 8.0f, g->nodes[i].bias[1] += 8.0f;
   g->norm8.mode = g->norm16.mode = NPT_NORM_FRAME;
   g->decode.score_threshold = 0.7f; /* 155 detections in the 5 frames of the test, on the CPU */
+  return g;
+}
+
+/* The tail kernel's shape (kernels/tail.cu, NPT_CUDNN_TAIL=1) at its compiled channel counts:
+ * a 32-channel stride-2 stem, f (3x3, 32 -> 24, SiLU) read only by two 3x3 24 -> 24 branches
+ * (ReLU, so that a wrong bias or activation shows), a 3-class heatmap on the first and size and
+ * offset on the second; the embedding reads the stem, not f. */
+static npt_graph *tail_graph(uint64_t seed) {
+  npt__gb b;
+  if (npt__gb_init(&b, seed) < 0)
+    return NULL;
+  const npt_act N = NPT_ACT_NONE, R = NPT_ACT_RELU, S = NPT_ACT_SILU, G = NPT_ACT_SIGMOID;
+  int stem = npt__gb_conv(&b, "stem", 0, 32, 3, 2, 1, 1, 1, S);
+  int f = npt__gb_conv(&b, "f", stem, 24, 3, 1, 1, 1, 1, S);
+  int ha = npt__gb_conv(&b, "ha", f, 24, 3, 1, 1, 1, 1, R);
+  int hm = npt__gb_conv(&b, "heatmap", ha, 3, 1, 1, 0, 1, 1, G);
+  int hb = npt__gb_conv(&b, "hb", f, 24, 3, 1, 1, 1, 1, R);
+  int sz = npt__gb_conv(&b, "size", hb, 2, 1, 1, 0, 1, 1, N);
+  int of = npt__gb_conv(&b, "offset", hb, 2, 1, 1, 0, 1, 1, N);
+  int emb = npt__gb_conv(&b, "embed", stem, 8, 1, 1, 0, 1, 1, N);
+  if (hm < 0 || sz < 0 || of < 0 || emb < 0) {
+    npt_graph_free(b.g);
+    return NULL;
+  }
+  npt_graph *g = npt__gb_finish(&b, hm, sz, of, emb);
+  for (int i = 0; i < g->n_nodes; i++)
+    if (strcmp(g->nodes[i].name, "size") == 0)
+      g->nodes[i].bias[0] += 8.0f, g->nodes[i].bias[1] += 8.0f;
+  g->norm8.mode = g->norm16.mode = NPT_NORM_FRAME;
+  g->decode.score_threshold = 0.7f;
   return g;
 }
 
@@ -399,29 +441,72 @@ int main(int argc, char **argv) {
   }
 
   /* 1b. Merged head convolutions (and, for comparison, the same network unmerged). */
-  g = heads_graph(13);
-  CHECK(g != NULL, "heads graph");
+  /* Its own variable: the ops network in g is decoded in section 3. */
+  npt_graph *hg = heads_graph(13);
+  CHECK(hg != NULL, "heads graph");
   {
     int batch = 3, h = 96, w = 160;
     float *x = malloc(sizeof *x * batch * h * w);
     random_input(x, (size_t)batch * h * w, 300);
     setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
-    compare_graph_ex("heads network, random input", g, batch, h, w, x, 1, 1, 0);
+    compare_graph_ex("heads network, random input", hg, batch, h, w, x, 1, 1, 0, -1);
     unsetenv("NPT_CUDNN_MERGE_HEADS");
-    compare_graph_ex("heads network, random input, heads not merged", g, batch, h, w, x, 1, 0, 0);
+    compare_graph_ex("heads network, random input, heads not merged", hg, batch, h, w, x, 1, 0, 0,
+                     -1);
     setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
     setenv("NPT_CUDNN_FUSE", "0", 1);
-    compare_graph_ex("heads network, random input, no cuDNN fusion", g, batch, h, w, x, 1, 1, 0);
+    compare_graph_ex("heads network, random input, no cuDNN fusion", hg, batch, h, w, x, 1, 1, 0,
+                     -1);
     unsetenv("NPT_CUDNN_FUSE");
     free(x);
   }
   {
     void *fr = blob_frames(5, 120, 200, 8, 7);
-    compare_decode("decode, heads network (merged heads)", g, fr, 8, 5, 120, 200, 2, 0);
+    compare_decode("decode, heads network (merged heads)", hg, fr, 8, 5, 120, 200, 2, 0);
     unsetenv("NPT_CUDNN_MERGE_HEADS");
     free(fr);
   }
-  npt_graph_free(g);
+  npt_graph_free(hg);
+
+  /* 1c. The tail kernel (NPT_CUDNN_TAIL=1 and 2): frames whose stride-2 size leaves partial tiles
+   * (35 x 51 cells: tiles of 16 x 16), step by step and in the CUDA graph, with the persistent
+   * grid cut to 7 blocks (NPT_CUDNN_TAIL_BLOCKS) so that each block runs several tiles. */
+  npt_graph *tg = tail_graph(17);
+  CHECK(tg != NULL, "tail graph");
+  {
+    int batch = 3, h = 70, w = 102;
+    float *x = malloc(sizeof *x * batch * h * w);
+    random_input(x, (size_t)batch * h * w, 400);
+    compare_graph_ex("tail network, random input, no tail kernel (default)", tg, batch, h, w, x, 1,
+                     0, 0, 0);
+    /* Version 1 (CUDA cores) and version 2 (tensor cores). */
+    for (int v = 1; v <= 2; v++) {
+      char label[160];
+      setenv("NPT_CUDNN_TAIL", v == 1 ? "1" : "2", 1);
+      snprintf(label, sizeof label, "tail network, random input, tail kernel %d", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      setenv("NPT_CUDNN_TAIL_BLOCKS", "7", 1);
+      snprintf(label, sizeof label, "tail network, random input, tail kernel %d, 7 blocks", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      setenv("NPT_CUDNN_GRAPHS", "0", 1);
+      snprintf(label, sizeof label,
+               "tail network, random input, tail kernel %d, 7 blocks, no CUDA graph", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      unsetenv("NPT_CUDNN_GRAPHS");
+      unsetenv("NPT_CUDNN_TAIL_BLOCKS");
+      setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
+      snprintf(label, sizeof label, "tail network, random input, tail kernel %d, merged heads", v);
+      compare_graph_ex(label, tg, batch, h, w, x, 1, 0, 0, 1);
+      unsetenv("NPT_CUDNN_MERGE_HEADS");
+      void *fr = blob_frames(5, 120, 200, 8, 9);
+      snprintf(label, sizeof label, "decode, tail network (tail kernel %d)", v);
+      compare_decode(label, tg, fr, 8, 5, 120, 200, 2, 0);
+      free(fr);
+    }
+    unsetenv("NPT_CUDNN_TAIL");
+    free(x);
+  }
+  npt_graph_free(tg);
 
   /* 3 (on the ops network). GPU decoding, several batches through both slots. */
   void *fr8 = blob_frames(7, 120, 200, 8, 5), *fr16 = blob_frames(7, 120, 200, 16, 6);
@@ -445,22 +530,42 @@ int main(int argc, char **argv) {
     /* The default: hm1 and box1 apart, static shapes.  Then the opt-in merged heads
      * (NPT_CUDNN_MERGE_HEADS=1) and dynamic-shape plans with kernel caches
      * (NPT_CUDNN_KERNEL_CACHE=1), off by default until they have run on a GPU. */
-    compare_graph_ex("shipped model, random input", g, batch, h, w, x, 1, 0, 0);
+    compare_graph_ex("shipped model, random input", g, batch, h, w, x, 1, 0, 0, 0);
     setenv("NPT_CUDNN_MERGE_HEADS", "1", 1);
-    compare_graph_ex("shipped model, random input, heads merged", g, batch, h, w, x, 1, 1, 0);
+    compare_graph_ex("shipped model, random input, heads merged", g, batch, h, w, x, 1, 1, 0, -1);
     setenv("NPT_CUDNN_FUSE", "0", 1);
     compare_graph_ex("shipped model, random input, heads merged, no cuDNN fusion", g, batch, h, w,
-                     x, 1, 1, 0);
+                     x, 1, 1, 0, -1);
     unsetenv("NPT_CUDNN_FUSE");
     setenv("NPT_CUDNN_KERNEL_CACHE", "1", 1);
     compare_graph_ex("shipped model, random input, heads merged, dynamic shapes (kernel cache)", g,
-                     batch, h, w, x, 1, 1, 0);
+                     batch, h, w, x, 1, 1, 0, -1);
     /* A second plan of one context, for another batch size: it may run kernels that cuDNN's
      * kernel caches kept from the first. */
     compare_graph_ex("shipped model, random input, second plan of a context", g, batch, h, w, x, 1,
-                     1, 1);
+                     1, 1, -1);
     unsetenv("NPT_CUDNN_KERNEL_CACHE");
     unsetenv("NPT_CUDNN_MERGE_HEADS");
+    /* The tail kernel (f2, hm1 + box1 and the heads in one step), each version with cuDNN
+     * fusion (as it would run), then at another batch and frame size without it (its plans
+     * compile no kernels: ~7 s less each; the tail step is the same). */
+    setenv("NPT_CUDNN_TAIL", "1", 1);
+    compare_graph_ex("shipped model, random input, tail kernel 1", g, batch, h, w, x, 1, 0, 0, 1);
+    setenv("NPT_CUDNN_TAIL", "2", 1);
+    compare_graph_ex("shipped model, random input, tail kernel 2", g, batch, h, w, x, 1, 0, 0, 1);
+    free(x);
+    int b3 = 3, h3 = 160, w3 = 224;
+    x = malloc(sizeof *x * b3 * h3 * w3);
+    random_input(x, (size_t)b3 * h3 * w3, 8);
+    setenv("NPT_CUDNN_FUSE", "0", 1);
+    setenv("NPT_CUDNN_TAIL", "1", 1);
+    compare_graph_ex("shipped model, random input, tail kernel 1, no cuDNN fusion", g, b3, h3, w3,
+                     x, 1, 0, 0, 1);
+    setenv("NPT_CUDNN_TAIL", "2", 1);
+    compare_graph_ex("shipped model, random input, tail kernel 2, no cuDNN fusion", g, b3, h3, w3,
+                     x, 1, 0, 0, 1);
+    unsetenv("NPT_CUDNN_FUSE");
+    unsetenv("NPT_CUDNN_TAIL");
     free(x);
   }
   if (argc > 1) {
@@ -478,6 +583,21 @@ int main(int argc, char **argv) {
     CHECK_RC(npt_preprocess_cpu(raw, n, h, w, hp, wp, &norm, x));
     compare_graph("shipped model, video frames", g, n, hp, wp, x, 0);
     compare_decode("decode, shipped model, video frames", g, raw, bits, n, h, w, 4, 1);
+    /* The tail kernel on real frames: version 2 with cuDNN fusion, version 1 without; decoding
+     * (the GPU's against the CPU decoder on the same heads) without (fusion does not matter
+     * there, and those plans compile no kernels). */
+    setenv("NPT_CUDNN_TAIL", "2", 1);
+    compare_graph_ex("shipped model, video frames, tail kernel 2", g, n, hp, wp, x, 0, -1, 0, 1);
+    setenv("NPT_CUDNN_FUSE", "0", 1);
+    compare_decode("decode, shipped model, video frames, tail kernel 2, no cuDNN fusion", g, raw,
+                   bits, n, h, w, 4, 1);
+    setenv("NPT_CUDNN_TAIL", "1", 1);
+    compare_graph_ex("shipped model, video frames, tail kernel 1, no cuDNN fusion", g, n, hp, wp, x,
+                     0, -1, 0, 1);
+    compare_decode("decode, shipped model, video frames, tail kernel 1, no cuDNN fusion", g, raw,
+                   bits, n, h, w, 4, 1);
+    unsetenv("NPT_CUDNN_FUSE");
+    unsetenv("NPT_CUDNN_TAIL");
     free(x);
     free(raw);
   }

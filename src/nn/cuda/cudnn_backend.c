@@ -204,6 +204,7 @@ void npt__cudnn_plan_info_get(void *vplan, npt__cudnn_plan_info *info) {
   }
   info->fused_convs = p->fused_convs;
   info->merged_steps = p->merged_steps;
+  info->tail_steps = p->tail_steps;
   info->plan_s = p->plan_ms / 1e3, info->fused_plan_s = p->fused_plan_ms / 1e3;
   for (int i = 0; i < p->n_steps; i++)
     info->dynamic_convs += p->steps[i].fplan && p->steps[i].fdynamic;
@@ -232,7 +233,7 @@ double npt__gpu_step_bytes(const npt__gpu_plan *p, const npt__gpu_step *s, doubl
 int npt__cudnn_profile(void *vctx, void *vplan, int reps, FILE *f) {
   npt__gpu_ctx *ctx = vctx;
   npt__gpu_plan *p = vplan;
-  static const char *const kinds[] = {"cudnn", "direct", "eltwise", "pool"};
+  static const char *const kinds[] = {"cudnn", "direct", "eltwise", "pool", "tail"};
   cudaEvent_t a, b;
   NPT_CUDA_CHECK(cudaEventCreate(&a));
   NPT_CUDA_CHECK(cudaEventCreate(&b));
@@ -255,9 +256,13 @@ int npt__cudnn_profile(void *vctx, void *vplan, int reps, FILE *f) {
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     double mb = npt__gpu_step_bytes(p, s, &raw) / 1e6;
     total += t[n / 2];
-    fprintf(f, "%d,%s,%s,%s,%.4f,%.1f,%.0f\n", i, s->node->name, kinds[s->kind],
-            s->n_tail  ? "heads"
-            : s->fplan ? (s->node->output != s->out ? "cudnn-graph+add" : "cudnn-graph")
+    char name[160]; /* a tail step: its first conv and the merged head convs (f2+hm1+box1) */
+    snprintf(name, sizeof name, "%s%s%s", s->node->name, s->trunk ? "+" : "",
+             s->trunk ? s->trunk->name : "");
+    fprintf(f, "%d,%s,%s,%s,%.4f,%.1f,%.0f\n", i, name, kinds[s->kind],
+            s->trunk    ? "tail+heads"
+            : s->n_tail ? "heads"
+            : s->fplan  ? (s->node->output != s->out ? "cudnn-graph+add" : "cudnn-graph")
             : s->node->output != s->out ? "add"
                                         : "",
             t[n / 2], mb, mb / 1e3 / (t[n / 2] * 1e-3));

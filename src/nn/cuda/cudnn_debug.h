@@ -24,6 +24,7 @@ typedef struct npt__cudnn_plan_info {
   int fused_convs;   /* cuDNN convolutions with bias, addend and activation fused by cuDNN */
   int dynamic_convs; /* of them, planned as dynamic-shape graphs with a shared kernel cache */
   int merged_steps;  /* steps running two merged head convolutions (hm1 + box1) */
+  int tail_steps;    /* steps running the tail kernel (f2, hm1 + box1, heads; NPT_CUDNN_TAIL) */
   double plan_s, fused_plan_s; /* time to make the plan; of it, building cuDNN-fused plans */
   size_t device_bytes, workspace_bytes;
   /* Device-memory traffic of one network run (a batch), modelled from the steps: each step

@@ -33,6 +33,10 @@
  *   and there is one pre-epilogue buffer instead of two (only with NPT_CUDNN_MERGE_HEADS=1).  The
  *   merged convolution is a node of the plan's own (npt__gpu_plan.mnodes) writing a tensor of
  *   the plan's own (index g->n_tensors and up, never stored); the graph is not changed;
+ * - with NPT_CUDNN_TAIL=1 (or 2), a 3x3 convolution whose output is read only by two such mergeable
+ *   head convolutions (the shipped model's f2, hm1 and box1), with the channel counts the tail
+ *   kernel is compiled for, runs with them and their heads as one step of one custom kernel
+ *   (kernels/tail.cu): neither f2's output nor the trunk is stored;
  * - an UPSAMPLE read only by an ADD is never stored: the ADD's pass interpolates its input;
  * - an embedding head that is a nearest UPSAMPLE of a tensor is never computed: decoding reads
  *   the tensor before it at the coarser cell (the heads given back by run() are upsampled while
@@ -96,6 +100,7 @@ typedef enum {
   NPT__STEP_DIRECT,
   NPT__STEP_ELTWISE, /* ADD / UPSAMPLE / CONCAT without a convolution: epilogue passes */
   NPT__STEP_POOL,
+  NPT__STEP_TAIL, /* a conv, the merged head convs on its output and their heads: one kernel */
 } npt__step_kind;
 
 typedef struct npt__gpu_step {
@@ -112,6 +117,12 @@ typedef struct npt__gpu_step {
   int tail_c0[NPT_K_MAX_HEADS]; /* first trunk channel a head reads (a merged step's second conv) */
   float *d_tail_w[NPT_K_MAX_HEADS], *d_tail_b[NPT_K_MAX_HEADS];
   int merged; /* 1: node is two head convolutions merged (mnodes) */
+  /* A tail step (NPT_CUDNN_TAIL=1 or 2; kernels/tail.cu): node is the first conv (the shipped
+   * model's f2), trunk the merged head convs it feeds (hm1+box1), tail the heads; d_w holds the
+   * packed parameters (npt_tail_pack); tail_blocks is the kernel's persistent grid. */
+  const npt_node *trunk;
+  int tail_blocks;
+  int tail_version; /* 1: CUDA cores (NPT_CUDNN_TAIL=1), 2: tensor cores (NPT_CUDNN_TAIL=2) */
   /* Convolutions. */
   cudnnTensorDescriptor_t xd, yd;
   cudnnFilterDescriptor_t wd;
@@ -173,8 +184,12 @@ typedef struct npt__gpu_plan {
   cudaEvent_t ev_raw[NPT__SLOTS], ev_small[NPT__SLOTS], ev_done[NPT__SLOTS];
   npt__dpeak *host_peaks;
   size_t host_peaks_cap;
-  int fused_convs;               /* steps run as cuDNN fused graphs */
-  int merged_steps;              /* steps that run two merged head convolutions */
+  int fused_convs;  /* steps run as cuDNN fused graphs */
+  int merged_steps; /* steps that run two merged head convolutions */
+  int tail_steps;   /* steps that run the tail kernel (NPT_CUDNN_TAIL=1 or 2) */
+  /* The device's shared memory per block (opt-in), which bounds the tail kernel; set by the
+   * caller of npt__gpu_plan_layout (0: unknown, not checked; host-only tests). */
+  size_t smem_optin;
   double plan_ms, fused_plan_ms; /* time to make the plan; of it, building fused plans */
   /* Test hooks. */
   int poison;

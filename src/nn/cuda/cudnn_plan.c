@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "nn/cuda/cudnn_internal.h"
+#include "npt_tail.h"
 
 #define NPT__WS_LIMIT ((size_t)1 << 30)
 
@@ -83,12 +84,15 @@ typedef struct analysis {
   int *heads_conv;  /* per node: a conv whose every reader is such a head */
   int *merge_b;     /* per node: the head conv merged into this one, or -1 */
   int *merged_away; /* per node: a head conv that runs in an earlier one's merged step */
-  int n_merged;
+  int *tail_f;      /* per node: a conv run as a tail step with merged head node tail_f, or -1 */
+  int *in_tail;     /* per node: a merged head node run inside a tail step */
+  int n_merged, n_tails;
 } analysis;
 
 static void analysis_free(analysis *a) {
   free(a->cons), free(a->prod), free(a->virt_up), free(a->deferred), free(a->fused);
   free(a->is_head), free(a->absorbed), free(a->heads_conv), free(a->merge_b), free(a->merged_away);
+  free(a->tail_f), free(a->in_tail);
 }
 
 /* 1 with NPT_CUDNN_MERGE_HEADS=1.  Off by default until it has run on a GPU (it was written and
@@ -96,6 +100,51 @@ static void analysis_free(analysis *a) {
 static int merge_heads_enabled(void) {
   const char *env = getenv("NPT_CUDNN_MERGE_HEADS");
   return env && strcmp(env, "1") == 0;
+}
+
+/* The stride-2 tail kernel's version (kernels/tail.cu): 1 with NPT_CUDNN_TAIL=1 (CUDA cores), 2
+ * with NPT_CUDNN_TAIL=2 (tensor cores), else 0 (none).  Off by default until it has run on a GPU
+ * (written and tested without one, 2026-12-08; docs/performance.md). */
+static int tail_enabled(void) {
+  const char *env = getenv("NPT_CUDNN_TAIL");
+  return !env ? 0 : strcmp(env, "1") == 0 ? 1 : strcmp(env, "2") == 0 ? 2 : 0;
+}
+
+static unsigned tail_smem(int version) {
+  return version == 2 ? npt_tail2_smem_bytes() : npt_tail_smem_bytes();
+}
+
+static int conv3x3_same(const npt_node *n) {
+  return n->op == NPT_OP_CONV2D && n->n_inputs == 1 && n->kh == 3 && n->kw == 3 && n->stride == 1 &&
+         n->pad == 1 && n->dilation == 1 && n->groups == 1;
+}
+
+/* For mergeable head convs hi and hj: the node of the convolution whose output they alone read,
+ * when the three and their heads can run as one tail step (the kernel's channel counts, its
+ * activations, 3x3 stride-1 convolutions padded by 1, its shared memory within smem_optin
+ * unless 0); else -1 with the reason in why. */
+static int tail_source(const npt_graph *g, const analysis *a, const npt_node *hi,
+                       const npt_node *hj, size_t smem_optin, const char **why) {
+  int t = hi->inputs[0], f = a->prod[t];
+  const npt_node *n = f >= 0 ? &g->nodes[f] : NULL;
+  *why = NULL;
+  if (!n || n->op != NPT_OP_CONV2D || n->n_inputs != 1)
+    *why = "their input is not a convolution's output";
+  else if (a->cons[t] != 2 || a->is_head[t])
+    *why = "the convolution's output has other readers";
+  else if (a->deferred[f] || a->heads_conv[f] || a->absorbed[f])
+    *why = "the convolution before them runs fused into another step";
+  else if (!conv3x3_same(n) || !conv3x3_same(hi) || !conv3x3_same(hj))
+    *why = "not three 3x3 convolutions with stride 1 and padding 1";
+  else if (n->c_in != NPT_TAIL_CI || n->c_out != NPT_TAIL_CF || hi->c_in != NPT_TAIL_CF ||
+           hi->c_out + hj->c_out != NPT_TAIL_CT)
+    *why = "channel counts other than the kernel's (32 -> 24 -> 2 x 24)";
+  else if ((int)n->act < 0 || (int)n->act > NPT_K_ACT_SIGMOID || (int)hi->act < 0 ||
+           (int)hi->act > NPT_K_ACT_SIGMOID)
+    *why = "an activation the kernel does not compute";
+  else if (smem_optin > 0 && tail_smem(tail_enabled()) > smem_optin)
+    *why = "the kernel needs more shared memory per block than the device has";
+  return *why ? -1 : f;
 }
 
 /* Whether head convs a and b (each read only by its 1x1 heads) can run as one convolution with
@@ -111,7 +160,7 @@ static int mergeable(const analysis *an, const npt_node *a, const npt_node *b) {
 }
 
 /* The analysis of g for a plan of `batch` frames of h x w (the sizes bound what may be merged). */
-static int analyse(const npt_graph *g, int batch, int h, int w, analysis *a) {
+static int analyse(const npt_graph *g, int batch, int h, int w, size_t smem_optin, analysis *a) {
   int nt = g->n_tensors, nn = g->n_nodes;
   a->cons = calloc((size_t)nt, sizeof(int));
   a->prod = malloc((size_t)nt * sizeof(int));
@@ -123,11 +172,13 @@ static int analyse(const npt_graph *g, int batch, int h, int w, analysis *a) {
   a->heads_conv = calloc((size_t)nn, sizeof(int));
   a->merge_b = malloc((size_t)nn * sizeof(int));
   a->merged_away = calloc((size_t)nn, sizeof(int));
+  a->tail_f = malloc((size_t)nn * sizeof(int));
+  a->in_tail = calloc((size_t)nn, sizeof(int));
   if (!a->cons || !a->prod || !a->virt_up || !a->is_head || !a->deferred || !a->fused ||
-      !a->absorbed || !a->heads_conv || !a->merge_b || !a->merged_away)
+      !a->absorbed || !a->heads_conv || !a->merge_b || !a->merged_away || !a->tail_f || !a->in_tail)
     return npt_error_set(NPT_ENOMEM, "cudnn backend: out of memory");
   for (int i = 0; i < nn; i++)
-    a->merge_b[i] = -1;
+    a->merge_b[i] = -1, a->tail_f[i] = -1;
   for (int t = 0; t < nt; t++)
     a->prod[t] = -1;
   const int heads[4] = {g->heads.heatmap, g->heads.size, g->heads.offset, g->heads.embed};
@@ -193,8 +244,10 @@ static int analyse(const npt_graph *g, int batch, int h, int w, analysis *a) {
   /* Pairs of head convs on one input: the later one runs in the earlier one's step (found by
    * the structure, not by names; only with NPT_CUDNN_MERGE_HEADS=1).  Not when the merged
    * trunk would have more elements than cuDNN's descriptors and our kernels index (2^31 - 1),
-   * where each trunk alone might not. */
-  for (int i = 0; merge_heads_enabled() && i < nn; i++) {
+   * where each trunk alone might not.  With NPT_CUDNN_TAIL=1 or 2, a pair that forms a tail with
+   * the conv before it (tail_source) is merged too, and that conv runs the tail step. */
+  int merge = merge_heads_enabled(), tail = tail_enabled();
+  for (int i = 0; (merge || tail) && i < nn; i++) {
     if (!a->heads_conv[i] || a->merged_away[i])
       continue;
     const npt_node *ni = &g->nodes[i];
@@ -204,7 +257,16 @@ static int analyse(const npt_graph *g, int batch, int h, int w, analysis *a) {
       if (a->heads_conv[j] && !a->merged_away[j] && a->merge_b[j] < 0 &&
           mergeable(a, ni, &g->nodes[j]) &&
           cells * (size_t)(ni->c_out + g->nodes[j].c_out) <= 0x7fffffffu) {
+        const char *why = NULL;
+        int f = tail ? tail_source(g, a, ni, &g->nodes[j], smem_optin, &why) : -1;
+        if (why && npt__gpu_verbose())
+          fprintf(stderr, "nptrack: cudnn backend: no tail kernel for %s and %s: %s\n", ni->name,
+                  g->nodes[j].name, why);
+        if (!merge && f < 0)
+          continue;
         a->merge_b[i] = j, a->merged_away[j] = 1, a->n_merged++;
+        if (f >= 0)
+          a->tail_f[f] = i, a->in_tail[i] = 1, a->n_tails++;
         break;
       }
   }
@@ -244,6 +306,31 @@ static void push_addend(const npt_graph *g, const analysis *a, npt__gpu_step *s,
   }
 }
 
+/* The index in p->mnodes of merged head node i's merged node (made in node order). */
+static int mnode_index(const analysis *a, int i) {
+  int k = 0;
+  for (int j = 0; j < i; j++)
+    k += a->merge_b[j] >= 0;
+  return k;
+}
+
+/* The 1x1 heads of merged head node i (and of its partner) into step s, with the first trunk
+ * channel each reads; their outputs are stored. */
+static void collect_heads(npt__gpu_plan *p, const analysis *a, npt__gpu_step *s, int i) {
+  const npt_graph *g = p->g;
+  const npt_node *n = &g->nodes[i], *b = &g->nodes[a->merge_b[i]];
+  for (int j = i + 1; j < g->n_nodes; j++) {
+    int c0 = g->nodes[j].inputs[0] == n->output   ? 0
+             : g->nodes[j].inputs[0] == b->output ? n->c_out
+                                                  : -1;
+    if (a->absorbed[j] && c0 >= 0) {
+      s->tail_c0[s->n_tail] = c0;
+      s->tail[s->n_tail++] = &g->nodes[j];
+      p->t[g->nodes[j].output].stored = 1;
+    }
+  }
+}
+
 static int build_steps(npt__gpu_plan *p, const analysis *a) {
   const npt_graph *g = p->g;
   p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
@@ -255,21 +342,21 @@ static int build_steps(npt__gpu_plan *p, const analysis *a) {
     s->node = n, s->out = n->output, s->act = (int)n->act;
     switch (n->op) {
     case NPT_OP_CONV2D:
-      if (a->deferred[i] || a->absorbed[i] || a->merged_away[i])
+      if (a->tail_f[i] >= 0) { /* this conv, the merged head convs after it, their heads */
+        const npt_node *m = &p->mnodes[mnode_index(a, a->tail_f[i])];
+        s->kind = NPT__STEP_TAIL, s->trunk = m, s->out = m->output;
+        s->tail_version = tail_enabled();
+        collect_heads(p, a, s, a->tail_f[i]);
+        p->tail_steps++;
+        p->n_steps++;
+        continue;
+      }
+      if (a->deferred[i] || a->absorbed[i] || a->merged_away[i] || a->in_tail[i])
         continue;
       if (a->merge_b[i] >= 0) { /* two head convs in one cuDNN convolution, one epilogue */
-        const npt_node *m = &p->mnodes[p->merged_steps], *b = &g->nodes[a->merge_b[i]];
+        const npt_node *m = &p->mnodes[mnode_index(a, i)];
         s->node = m, s->out = m->output, s->kind = NPT__STEP_CUDNN, s->merged = 1;
-        for (int j = i + 1; j < g->n_nodes; j++) {
-          int c0 = g->nodes[j].inputs[0] == n->output   ? 0
-                   : g->nodes[j].inputs[0] == b->output ? n->c_out
-                                                        : -1;
-          if (a->absorbed[j] && c0 >= 0) {
-            s->tail_c0[s->n_tail] = c0;
-            s->tail[s->n_tail++] = &g->nodes[j];
-            p->t[g->nodes[j].output].stored = 1;
-          }
-        }
+        collect_heads(p, a, s, i);
         p->merged_steps++;
         p->n_steps++;
         continue;
@@ -427,8 +514,56 @@ static int fuse_convs(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
   return 0;
 }
 
+/* The 1x1 heads' weights of step s, [c_out][trunk channels]: the graph's [c_out][c_in], placed
+ * at the head's channels of a merged trunk with zeros elsewhere, and their biases. */
+static int upload_heads(npt__gpu_plan *p, npt__gpu_step *s, int trunk) {
+  for (int h = 0; h < s->n_tail; h++) {
+    const npt_node *t = s->tail[h];
+    if (s->tail_c0[h] < 0 || s->tail_c0[h] + t->c_in > trunk)
+      return npt_error_set(NPT_EINTERNAL, "cudnn backend: head %s does not fit the trunk of %s",
+                           t->name, s->node->name);
+    size_t wn = (size_t)t->c_out * trunk;
+    float *wh = calloc(wn, sizeof(float));
+    NPT_ALLOC_CHECK(wh);
+    for (int co = 0; co < t->c_out; co++)
+      memcpy(wh + (size_t)co * trunk + s->tail_c0[h], t->weight + (size_t)co * t->c_in,
+             sizeof(float) * t->c_in);
+    cudaError_t te = cudaMalloc((void **)&s->d_tail_w[h], wn * sizeof(float));
+    if (te == cudaSuccess)
+      te = cudaMemcpy(s->d_tail_w[h], wh, wn * sizeof(float), cudaMemcpyHostToDevice);
+    free(wh);
+    NPT_CUDA_CHECK(te);
+    NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_b[h], (size_t)t->c_out * sizeof(float)));
+    NPT_CUDA_CHECK(cudaMemcpy(s->d_tail_b[h], t->bias, (size_t)t->c_out * sizeof(float),
+                              cudaMemcpyHostToDevice));
+    p->device_bytes += (wn + t->c_out) * sizeof(float);
+  }
+  return 0;
+}
+
+/* A tail step's parameters, packed for its kernel's version (npt_tail_pack, npt_tail2_pack),
+ * and its heads. */
+static int upload_tail(npt__gpu_plan *p, npt__gpu_step *s) {
+  size_t bytes = s->tail_version == 2 ? NPT_TAIL2_WORDS * 4 : NPT_TAIL_PARAMS * sizeof(float);
+  void *host = malloc(bytes);
+  NPT_ALLOC_CHECK(host);
+  if (s->tail_version == 2)
+    npt_tail2_pack(s->node->weight, s->node->bias, s->trunk->weight, s->trunk->bias, host);
+  else
+    npt_tail_pack(s->node->weight, s->node->bias, s->trunk->weight, s->trunk->bias, host);
+  cudaError_t e = cudaMalloc(&s->d_w, bytes);
+  if (e == cudaSuccess)
+    e = cudaMemcpy(s->d_w, host, bytes, cudaMemcpyHostToDevice);
+  free(host);
+  NPT_CUDA_CHECK(e);
+  p->device_bytes += bytes;
+  return upload_heads(p, s, s->trunk->c_out);
+}
+
 /* Weights in the layout of the step's kernel, and the bias, on the device. */
 static int upload_weights(npt__gpu_plan *p, npt__gpu_step *s) {
+  if (s->kind == NPT__STEP_TAIL)
+    return upload_tail(p, s);
   const npt_node *n = s->node;
   int cg = n->c_in / n->groups, taps = n->kh * n->kw;
   size_t count = (size_t)n->c_out * cg * taps;
@@ -455,31 +590,7 @@ static int upload_weights(npt__gpu_plan *p, npt__gpu_step *s) {
   NPT_CUDA_CHECK(
       cudaMemcpy(s->d_bias, n->bias, (size_t)n->c_out * sizeof(float), cudaMemcpyHostToDevice));
   p->device_bytes += count * (half ? 2 : 4) + (size_t)n->c_out * sizeof(float);
-  for (int h = 0; h < s->n_tail; h++) {
-    /* 1x1 heads: [c_out][trunk channels]: the graph's [c_out][c_in], placed at the head's
-     * channels of a merged trunk with zeros elsewhere. */
-    const npt_node *t = s->tail[h];
-    int trunk = n->c_out;
-    if (s->tail_c0[h] < 0 || s->tail_c0[h] + t->c_in > trunk)
-      return npt_error_set(NPT_EINTERNAL, "cudnn backend: head %s does not fit the trunk of %s",
-                           t->name, n->name);
-    size_t wn = (size_t)t->c_out * trunk;
-    float *wh = calloc(wn, sizeof(float));
-    NPT_ALLOC_CHECK(wh);
-    for (int co = 0; co < t->c_out; co++)
-      memcpy(wh + (size_t)co * trunk + s->tail_c0[h], t->weight + (size_t)co * t->c_in,
-             sizeof(float) * t->c_in);
-    cudaError_t te = cudaMalloc((void **)&s->d_tail_w[h], wn * sizeof(float));
-    if (te == cudaSuccess)
-      te = cudaMemcpy(s->d_tail_w[h], wh, wn * sizeof(float), cudaMemcpyHostToDevice);
-    free(wh);
-    NPT_CUDA_CHECK(te);
-    NPT_CUDA_CHECK(cudaMalloc((void **)&s->d_tail_b[h], (size_t)t->c_out * sizeof(float)));
-    NPT_CUDA_CHECK(cudaMemcpy(s->d_tail_b[h], t->bias, (size_t)t->c_out * sizeof(float),
-                              cudaMemcpyHostToDevice));
-    p->device_bytes += (wn + t->c_out) * sizeof(float);
-  }
-  return 0;
+  return upload_heads(p, s, n->c_out);
 }
 
 static int run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s, int slot) {
@@ -528,6 +639,15 @@ static int run_step(npt__gpu_ctx *ctx, npt__gpu_plan *p, const npt__gpu_step *s,
       return 0;
     }
     return npt_k_epilogue(NULL, NULL, s->n_add, adds, s->act, &out, st);
+  case NPT__STEP_TAIL: {
+    npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
+    npt_k_head heads[NPT_K_MAX_HEADS];
+    for (int h = 0; h < s->n_tail; h++)
+      heads[h] = (npt_k_head){s->d_tail_w[h], s->d_tail_b[h], (int)s->tail[h]->act,
+                              npt__gpu_view(p, s->tail[h]->output, slot)};
+    return npt_k_tail(s->tail_version, &x, s->d_w, (int)n->act, (int)s->trunk->act, s->n_tail,
+                      heads, s->tail_blocks, st);
+  }
   case NPT__STEP_POOL: {
     npt_dview x = npt__gpu_view(p, n->inputs[0], slot);
     return npt_k_pool(&x, n->pool_k, n->pool_stride, n->pool_pad, n->op == NPT_OP_MAXPOOL, &out,
@@ -623,7 +743,7 @@ size_t npt__gpu_detect_bytes(const npt__gpu_plan *p);
 int npt__gpu_plan_layout(npt__gpu_plan *p) {
   const npt_graph *g = p->g;
   analysis a = {0};
-  int rc = analyse(g, p->batch, p->h, p->w, &a);
+  int rc = analyse(g, p->batch, p->h, p->w, p->smem_optin, &a);
   if (rc < 0) {
     analysis_free(&a);
     return rc;
@@ -654,7 +774,7 @@ int npt__gpu_plan_layout(npt__gpu_plan *p) {
     npt__gpu_tensor *x = &p->t[out];
     *x = p->t[na->output];
     x->c = na->c_out + nb->c_out;
-    if (npt__gpu_verbose())
+    if (npt__gpu_verbose() && !a.in_tail[i])
       fprintf(stderr,
               "nptrack: cudnn backend: merged head convolutions %s (%d channels, %d heads) and "
               "%s (%d channels, %d heads) on %s into one %d->%d convolution (%s) with one heads "
@@ -684,6 +804,30 @@ int npt__gpu_plan_layout(npt__gpu_plan *p) {
   }
   p->t[g->input].stored = 1;
   rc = build_steps(p, &a);
+  if (rc == 0 && npt__gpu_verbose() && tail_enabled() && a.n_tails == 0)
+    fprintf(stderr, "nptrack: cudnn backend: NPT_CUDNN_TAIL is set but no tail kernel: %s\n",
+            a.n_merged ? "no merged pair of head convolutions forms a tail (reasons above)"
+                       : "no pair of head convolutions that can be merged (reasons above, if any)");
+  for (int i = 0; rc == 0 && npt__gpu_verbose() && i < p->n_steps; i++) {
+    const npt__gpu_step *s = &p->steps[i];
+    if (s->kind != NPT__STEP_TAIL)
+      continue;
+    char names[256] = "";
+    for (int h = 0; h < s->n_tail; h++)
+      snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", h ? ", " : "",
+               s->tail[h]->name);
+    fprintf(stderr,
+            "nptrack: cudnn backend: tail kernel version %d (NPT_CUDNN_TAIL=%d: %s) replaces "
+            "the steps of %s and %s (heads %s): %d -> %d -> %d channels on %s, %dx%d per "
+            "frame; tiles of %dx%d outputs (input %dx%d, %s %dx%d in shared memory as fp16), "
+            "%u bytes of shared memory per block, %s weights, fp32 accumulation\n",
+            s->tail_version, s->tail_version,
+            s->tail_version == 2 ? "tensor cores, mma.sync" : "CUDA cores", s->node->name,
+            s->trunk->name, names, NPT_TAIL_CI, NPT_TAIL_CF, NPT_TAIL_CT,
+            g->tensors[s->node->inputs[0]].name, p->t[s->out].w, p->t[s->out].h, NPT_TAIL_TW,
+            NPT_TAIL_TH, NPT_TAIL_XW, NPT_TAIL_XH, s->node->name, NPT_TAIL_FW, NPT_TAIL_FH,
+            tail_smem(s->tail_version), s->tail_version == 2 ? "fp16" : "fp32");
+  }
   analysis_free(&a);
   NPT_TRY(rc);
   for (int k = 0; k < 4; k++)
@@ -715,6 +859,29 @@ static int make(npt__gpu_ctx *ctx, npt__gpu_plan *p) {
   for (int i = 0; i < p->n_steps; i++)
     if (p->steps[i].kind == NPT__STEP_CUDNN)
       NPT_TRY(conv_prepare(ctx, p, &p->steps[i]));
+  for (int i = 0; i < p->n_steps; i++) {
+    npt__gpu_step *s = &p->steps[i];
+    if (s->kind != NPT__STEP_TAIL)
+      continue;
+    npt_k_tail_info ti;
+    NPT_TRY(npt_k_tail_prepare(ctx->device, s->tail_version, &ti)); /* outside the capture */
+    s->tail_blocks = ti.max_blocks;
+    /* Test hook: a smaller persistent grid, so that a small test frame still has each block
+     * run several tiles (tests/gpu/test_gpu_backend.c).  The results must not change. */
+    const char *cap = getenv("NPT_CUDNN_TAIL_BLOCKS");
+    if (cap && atoi(cap) > 0 && atoi(cap) < s->tail_blocks)
+      s->tail_blocks = atoi(cap);
+    if (npt__gpu_verbose()) {
+      int ty, tx;
+      npt_tail_tiles(p->t[s->out].h, p->t[s->out].w, &ty, &tx);
+      fprintf(stderr,
+              "nptrack: cudnn backend: tail kernel version %d on %s: %d bytes of shared "
+              "memory, %d threads and %d blocks per SM, a persistent grid of %d blocks over %ld "
+              "tiles (%d frames of %dx%d tiles)\n",
+              s->tail_version, ctx->prop.name, ti.smem_bytes, ti.threads, ti.blocks_per_sm,
+              ti.max_blocks, (long)p->batch * ty * tx, p->batch, tx, ty);
+    }
+  }
   NPT_TRY(fuse_convs(ctx, p));
 
   size_t need = plan_bytes(p, npt__gpu_detect_bytes(p)), free_b = 0, total_b = 0;
@@ -759,6 +926,7 @@ int npt__gpu_plan_make(npt__gpu_ctx *ctx, const npt_graph *g, int batch, int h, 
   npt__gpu_plan *p = calloc(1, sizeof *p);
   NPT_ALLOC_CHECK(p);
   p->g = g, p->batch = batch, p->h = h, p->w = w;
+  p->smem_optin = ctx->prop.sharedMemPerBlockOptin;
   double t0 = now_ms();
   int rc = make(ctx, p);
   if (rc < 0) {
@@ -775,9 +943,10 @@ int npt__gpu_plan_make(npt__gpu_ctx *ctx, const npt_graph *g, int batch, int h, 
     fprintf(stderr,
             "nptrack: cudnn backend: plan for %d frames of %dx%d made in %.2f s (of it %.2f s "
             "building %d cuDNN-fused plans, %d runtime-compiled, %d with dynamic shapes and a "
-            "kernel cache; %d kernel caches in this context): %d steps, %d merged head steps\n",
+            "kernel cache; %d kernel caches in this context): %d steps, %d merged head steps, "
+            "%d tail steps\n",
             batch, w, h, p->plan_ms / 1e3, p->fused_plan_ms / 1e3, p->fused_convs, rtc, dyn,
-            ctx->n_kcaches, p->n_steps, p->merged_steps);
+            ctx->n_kcaches, p->n_steps, p->merged_steps, p->tail_steps);
   }
   int s = g->heads.output_stride;
   p->out = (npt_head_outputs){p->h_heads[0], p->h_heads[1], p->h_heads[2], p->h_heads[3],
