@@ -20,32 +20,6 @@
 
 #define NPT__WS_LIMIT ((size_t)1 << 30)
 
-/* float to IEEE half bits, rounded to nearest even (host side; weights only). */
-static uint16_t half_bits(float f) {
-  uint32_t x;
-  memcpy(&x, &f, sizeof x);
-  uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
-  if (e == 0xffu) /* inf, NaN */
-    return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0));
-  int ex = (int)e - 127 + 15;
-  if (ex >= 31)
-    return (uint16_t)(sign | 0x7c00u);
-  if (ex <= 0) { /* subnormal or zero */
-    if (ex < -10)
-      return (uint16_t)sign;
-    m |= 0x800000u;
-    int shift = 14 - ex;
-    uint32_t half = m >> shift, rest = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
-    if (rest > mid || (rest == mid && (half & 1u)))
-      half++;
-    return (uint16_t)(sign | half);
-  }
-  uint32_t half = sign | ((uint32_t)ex << 10) | (m >> 13), rest = m & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u)))
-    half++; /* may carry into the exponent, up to inf: correct */
-  return (uint16_t)half;
-}
-
 static size_t dt_size(npt_dtype dt) {
   return dt == NPT_DT_F16 ? 2 : 4;
 }
@@ -577,7 +551,7 @@ static int upload_weights(npt__gpu_plan *p, npt__gpu_step *s) {
         size_t dst = half ? ((size_t)co * taps + k) * cg + ci /* [c_out][kh][kw][c_in/groups] */
                           : ((size_t)k * cg + ci) * n->c_out + co; /* [kh][kw][c_in][c_out] */
         if (half)
-          ((uint16_t *)host)[dst] = half_bits(v);
+          ((uint16_t *)host)[dst] = npt_tail_f2h(v); /* round to nearest even */
         else
           ((float *)host)[dst] = v;
       }
