@@ -47,6 +47,39 @@ static npt_track_settings settings(void) {
   return ts;
 }
 
+/* Two chunks, [0, 40) owning [0, 39) and [28, 68) owning [39, 68), their tracklets and the links
+ * of their boundary (overlap [28, 40)). */
+typedef struct pair {
+  npt_track_settings ts;
+  npt_stitch_rows a, b;
+  npt_tracklets ta, tb;
+  npt_stitch_link *l;
+  size_t nl;
+} pair;
+
+static void pair_open(pair *p, const rows ch[2]) {
+  p->ts = settings();
+  p->a = view(&ch[0]);
+  p->b = view(&ch[1]);
+  p->l = NULL;
+  p->nl = 0;
+  assert_int_equal(npt_tracklets_build(&p->ts, &p->a, 0, 39, &p->ta), 0);
+  assert_int_equal(npt_tracklets_build(&p->ts, &p->b, 39, 68, &p->tb), 0);
+}
+
+/* Stitches the boundary again (with p->ts as it is now): p->l, p->nl. */
+static void pair_stitch(pair *p) {
+  free(p->l);
+  assert_int_equal(npt_stitch_boundary(&p->ts, &p->ta, &p->a, &p->tb, &p->b, 28, 40, &p->l, &p->nl),
+                   0);
+}
+
+static void pair_close(pair *p) {
+  free(p->l);
+  npt_tracklets_free(&p->ta);
+  npt_tracklets_free(&p->tb);
+}
+
 /* Stitches the chunks' rows (plan p, one video) and returns each chunk's id map in *gid (per
  * chunk, per row: the row's global id). */
 static int64_t stitch_all(const npt_track_settings *ts, const npt_chunk_plan *p, rows *ch,
@@ -206,43 +239,35 @@ static void test_motion_link(void **state) {
   /* Frame order within chunk 1 (rows were added particle-major per frame already). */
   npt_chunking_settings cs = {40, 12, 1, 0};
   int64_t first = 0, end = 68;
-  npt_chunk_plan p;
-  assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &p), 0);
-  assert_int_equal(p.n_chunks, 2);
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 2);
+  npt_chunk_plan plan;
+  assert_int_equal(npt_chunk_plan_build(&cs, 1, &first, &end, &plan), 0);
+  assert_int_equal(plan.n_chunks, 2); /* chunks [0, 40) and [28, 68): pair_open's */
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 2);
   int seen_shared = 0, seen_motion = 0;
-  for (size_t i = 0; i < nl; i++) {
-    int64_t ida = ta.t[l[i].a].id, idb = tb.t[l[i].b].id;
-    if (l[i].kind == NPT_STITCH_SHARED) {
+  for (size_t i = 0; i < p.nl; i++) {
+    int64_t ida = p.ta.t[p.l[i].a].id, idb = p.tb.t[p.l[i].b].id;
+    if (p.l[i].kind == NPT_STITCH_SHARED) {
       assert_int_equal(ida, 2);
       assert_int_equal(idb, 5);
       seen_shared = 1;
     } else {
-      assert_int_equal(l[i].kind, NPT_STITCH_MOTION);
+      assert_int_equal(p.l[i].kind, NPT_STITCH_MOTION);
       assert_int_equal(ida, 1);
       assert_int_equal(idb, 7);
       seen_motion = 1;
     }
   }
   assert_true(seen_shared && seen_motion);
-  free(l);
   /* With lost_frames 3 the gap of 5 frames is too long: no motion link. */
-  ts.lost_frames = 3;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 1);
-  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
-  npt_chunk_plan_free(&p);
+  p.ts.lost_frames = 3;
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 1);
+  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
+  pair_close(&p);
+  npt_chunk_plan_free(&plan);
 }
 
 /* A particle that chunk A followed with two tracks in turn (track 1 in frames 28-35 of the
@@ -258,21 +283,14 @@ static void test_handover_wins(void **state) {
     add(&ch[0], f, f < 36 ? 1 : 2, 20, 20, 0, e);
   for (int64_t f = 28; f < 68; f++)
     add(&ch[1], f, 5, 20, 20, 0, e);
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 1);
-  assert_int_equal(ta.t[l[0].a].id, 2);
-  assert_int_equal(tb.t[l[0].b].id, 5);
-  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 1);
+  assert_int_equal(p.ta.t[p.l[0].a].id, 2);
+  assert_int_equal(p.tb.t[p.l[0].b].id, 5);
+  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
+  pair_close(&p);
 }
 
 /* The ids of the written rows of particle `part` (chunks [0, 40) owned [0, 39) and [28, 68)
@@ -356,24 +374,17 @@ static void test_switch_in_overlap(void **state) {
     add(&ch[1], f, 5, 20, 20, 0, e);
     add(&ch[1], f, 6, 40, 20, 1, e);
   }
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 2);
-  for (size_t i = 0; i < nl; i++) {
-    int64_t ida = ta.t[l[i].a].id, idb = tb.t[l[i].b].id;
-    assert_int_equal(l[i].kind, NPT_STITCH_SHARED);
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 2);
+  for (size_t i = 0; i < p.nl; i++) {
+    int64_t ida = p.ta.t[p.l[i].a].id, idb = p.tb.t[p.l[i].b].id;
+    assert_int_equal(p.l[i].kind, NPT_STITCH_SHARED);
     assert_int_equal(idb, ida == 1 ? 6 : 5);
     assert_true(ida == 1 || ida == 3);
   }
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
+  pair_close(&p);
 }
 
 /* Chunk B's track 5 followed particle P through most of the overlap and lost it two frames
@@ -391,22 +402,15 @@ static void test_lost_at_handover(void **state) {
     add(&ch[0], f, 1, 10 + 0.5f * (float)f, 20, 0, e);
   for (int64_t f = 28; f < 68; f++)
     add(&ch[1], f, f <= 37 ? 5 : f <= 39 ? -1 : 7, 10 + 0.5f * (float)f, 20, 0, e);
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 2);
-  for (size_t i = 0; i < nl; i++) {
-    assert_int_equal(ta.t[l[i].a].id, 1);
-    assert_int_equal(tb.t[l[i].b].id, l[i].kind == NPT_STITCH_SHARED ? 5 : 7);
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 2);
+  for (size_t i = 0; i < p.nl; i++) {
+    assert_int_equal(p.ta.t[p.l[i].a].id, 1);
+    assert_int_equal(p.tb.t[p.l[i].b].id, p.l[i].kind == NPT_STITCH_SHARED ? 5 : 7);
   }
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
+  pair_close(&p);
 }
 
 /* Chunk A's tracker left particle P's last detections of the overlap in no track (track 1
@@ -425,21 +429,14 @@ static void test_untracked_end_of_overlap(void **state) {
     add(&ch[0], f, f <= 35 ? 1 : -1, 10 + 0.5f * (float)f, 20, 0, e);
   for (int64_t f = 28; f < 68; f++)
     add(&ch[1], f, 5, 10 + 0.5f * (float)f, 20, 0, e);
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 1);
-  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
-  assert_int_equal(ta.t[l[0].a].id, 1);
-  assert_int_equal(tb.t[l[0].b].id, 5);
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 1);
+  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
+  assert_int_equal(p.ta.t[p.l[0].a].id, 1);
+  assert_int_equal(p.tb.t[p.l[0].b].id, 5);
+  pair_close(&p);
 }
 
 /* Chunk A's track 1 follows particle P in frames 0-33 and no further (A's tracker left P's
@@ -460,21 +457,14 @@ static void test_handed_over(void **state) {
   for (int64_t f = 28; f < 68; f++)
     if (f <= 37 || f >= 41)
       add(&ch[1], f, f <= 37 ? 5 : 7, 20, 20, 0, e);
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 1);
-  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
-  assert_int_equal(ta.t[l[0].a].id, 1);
-  assert_int_equal(tb.t[l[0].b].id, 5);
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 1);
+  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
+  assert_int_equal(p.ta.t[p.l[0].a].id, 1);
+  assert_int_equal(p.tb.t[p.l[0].b].id, 5);
+  pair_close(&p);
 }
 
 /* Chunk A's track 1 follows particle P through the overlap (frames 28-39, the hand-over at 39);
@@ -491,23 +481,16 @@ static void test_started_at_handover(void **state) {
     add(&ch[0], f, 1, 10 + 0.5f * (float)f, 20, 0, e);
   for (int64_t f = 28; f < 68; f++)
     add(&ch[1], f, f <= 37 ? 5 : f == 38 ? -1 : 6, 10 + 0.5f * (float)f, 20, 0, e);
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
   int six = 0;
-  for (size_t i = 0; i < nl; i++) {
-    assert_int_equal(ta.t[l[i].a].id, 1);
-    six += tb.t[l[i].b].id == 6;
+  for (size_t i = 0; i < p.nl; i++) {
+    assert_int_equal(p.ta.t[p.l[i].a].id, 1);
+    six += p.tb.t[p.l[i].b].id == 6;
   }
   assert_int_equal(six, 1);
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
+  pair_close(&p);
 }
 
 /* A merge ends a track's identity: chunk 0's tracker merged particle P's track 1 with a lost
@@ -526,27 +509,19 @@ static void test_merge_parent_not_continued(void **state) {
     add(&ch[0], f, f < 38 ? 1 : 2, 10 + 0.1f * (float)f, 20, 0, ea);
   for (int64_t f = 28; f < 68; f++)
     add(&ch[1], f, f >= 38 && f <= 41 ? 6 : 5, 10 + 0.1f * (float)f, 20, 0, ea);
-  npt_track_settings ts = settings();
-  npt_tracklets ta, tb;
-  npt_stitch_rows a = view(&ch[0]), b = view(&ch[1]);
-  assert_int_equal(npt_tracklets_build(&ts, &a, 0, 39, &ta), 0);
-  assert_int_equal(npt_tracklets_build(&ts, &b, 39, 68, &tb), 0);
-  npt_stitch_link *l;
-  size_t nl;
+  pair p;
+  pair_open(&p, ch);
   /* Without the event: 1-5 and 2-6. */
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 2);
-  free(l);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 2);
   const int64_t parents[2] = {1, 3}; /* 3 has no tracklet here: ignored */
-  npt_tracklets_mark_ended(&ta, parents, 2);
-  assert_int_equal(npt_stitch_boundary(&ts, &ta, &a, &tb, &b, 28, 40, &l, &nl), 0);
-  assert_int_equal(nl, 1);
-  assert_int_equal(l[0].kind, NPT_STITCH_SHARED);
-  assert_int_equal(ta.t[l[0].a].id, 2);
-  assert_int_equal(tb.t[l[0].b].id, 6);
-  free(l);
-  npt_tracklets_free(&ta);
-  npt_tracklets_free(&tb);
+  npt_tracklets_mark_ended(&p.ta, parents, 2);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 1);
+  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
+  assert_int_equal(p.ta.t[p.l[0].a].id, 2);
+  assert_int_equal(p.tb.t[p.l[0].b].id, 6);
+  pair_close(&p);
 }
 
 /* Numbering: by the earliest key of each set, never by roots; sets without a written row get -1. */
