@@ -1,11 +1,11 @@
 /* What `nptrack run` does after detection, chunked, on a detections file: the video's frames cut
- * by the chunk plan (pipeline/chunk_plan.h), each chunk tracked by a fresh tracker as
- * src/cli/run_chunk.c tracks it (detections with a box of positive area, a tracked detection
- * written with its track's box; the lineage events of the frames it owns kept, whose parents
- * stitching does not continue), the chunks' tracklets stitched at each boundary and numbered as
- * src/cli/run_assemble.c does, and the rows each chunk owns written with their global ids, as
- * `nptrack export --tracks` writes them (frame from 1, id, box, score, class, -1; tracked rows
- * only), for `nptrack eval`.  So a tracker or stitching change can be measured on the
+ * by the chunk plan (pipeline/chunk_plan.h), each chunk tracked by a fresh tracker through
+ * pipeline/chunk_track.h, as src/cli/run_chunk.c tracks it (detections with a box of positive area,
+ * a tracked detection written with its track's box; the lineage events of the frames it owns kept,
+ * whose parents stitching does not continue), the chunks' tracklets stitched at each boundary and
+ * numbered as src/cli/run_assemble.c does, and the rows each chunk owns written with their global
+ * ids, as `nptrack export --tracks` writes them (frame from 1, id, box, score, class, -1; tracked
+ * rows only), for `nptrack eval`.  So a tracker or stitching change can be measured on the
  * stitching benchmark's videos (benchmarks/bench_stitching.py) in seconds, without running the
  * network again; `nptrack run` itself remains the reference (its detections are decoded by the
  * same engine, so the results agree where the detections file was made with
@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "io/dets_file.h"
 #include "pipeline/chunk_plan.h"
+#include "pipeline/chunk_track.h"
 #include "pipeline/part_file.h"
 #include "track/stitch.h"
 #include "track/tracker.h"
@@ -38,85 +39,19 @@ static int fail(const char *what) {
 }
 
 /* Tracks frames [begin, end) of `d` (frame f's rows: fstart[f] .. fstart[f + 1] - 1) with a fresh
- * tracker into `out`, as nptrack run does (run_chunk.c); the parents of the lineage events of
- * frames [own_begin, own_end) (the part file's events) into the events' id list `ev`. */
+ * tracker as nptrack run does (pipeline/chunk_track.h), dropping the low-score rows no track
+ * took; the rows and the events of frames [own_begin, own_end) stay in `c`. */
 static int track_chunk(const npt_track_settings *s, const npt_dets *d, const int64_t *fstart,
-                       int64_t begin, int64_t end, int64_t own_begin, int64_t own_end,
-                       npt_part_events *ev_out, npt_part_rows *out) {
-  npt_tracker *t;
-  NPT_TRY(npt_tracker_create(s, d->embed_dim, &t));
-  out->embed_dim = d->embed_dim;
-  int64_t nmax = 0;
-  for (int64_t f = begin; f < end; f++)
-    if (fstart[f + 1] - fstart[f] > nmax)
-      nmax = fstart[f + 1] - fstart[f];
-  npt_track_det *td = malloc(sizeof *td * (size_t)(nmax + 1));
-  int64_t *ids = malloc(sizeof *ids * (size_t)(nmax + 1));
-  int32_t *keep = malloc(sizeof *keep * (size_t)(nmax + 1));
-  int64_t *rstart = malloc(sizeof *rstart * (size_t)(end - begin + 1));
-  int rc = td && ids && keep && rstart ? 0 : npt_error_set(NPT_ENOMEM, "out of memory");
-  for (int64_t f = begin; f < end && rc == 0; f++) {
-    size_t m = 0;
-    for (int64_t k = fstart[f]; k < fstart[f + 1]; k++) {
-      const npt_detection *p = &d->det[k];
-      if (!(p->w > 0 && p->h > 0))
-        continue;
-      keep[m] = (int32_t)(k - fstart[f]);
-      td[m++] = (npt_track_det){
-          p->x, p->y, p->w, p->h, p->score, p->cls, d->embed ? d->embed + k * d->embed_dim : NULL};
-    }
-    rc = npt_tracker_step(t, f, td, m, ids);
-    if (rc == 0 && f >= own_begin && f < own_end) {
-      const npt_track_event *ev;
-      size_t nev = npt_tracker_events(t, &ev);
-      for (size_t q = 0; q < nev && rc == 0; q++)
-        rc = npt_part_events_add(ev_out, &ev[q]);
-    }
-    if (rc == 0)
-      rc = npt_part_rows_reserve(out, (int64_t)m);
-    if (rc < 0)
-      break;
-    /* The first detections of tracks this step confirmed (run_chunk.c's backfill_ids). */
-    const npt_track_backfill *bf;
-    size_t nbf = npt_tracker_backfill(t, &bf);
-    for (size_t q = 0; q < nbf; q++)
-      out->id[rstart[bf[q].frame - begin] + bf[q].index] = bf[q].id;
-    rstart[f - begin] = out->n;
-    for (size_t q = 0; q < m; q++, out->n++) {
-      int64_t k = fstart[f] + keep[q];
-      const npt_detection *p = &d->det[k];
-      float box[4] = {p->x, p->y, p->w, p->h};
-      if (ids[q] >= 0)
-        (void)npt_tracker_box(t, q, box);
-      int64_t r = out->n;
-      out->frame[r] = f, out->id[r] = ids[q];
-      out->x[r] = box[0], out->y[r] = box[1], out->w[r] = box[2], out->h[r] = box[3];
-      out->score[r] = p->score, out->cls[r] = p->cls, out->det[r] = keep[q];
-      if (out->embed_dim)
-        memcpy(out->embed + r * out->embed_dim, d->embed + k * d->embed_dim,
-               sizeof(float) * (size_t)out->embed_dim);
-    }
-  }
-  free(td), free(ids), free(keep), free(rstart);
-  npt_tracker_free(t);
-  return rc;
-}
-
-/* run_chunk.c's drop_untracked_low: the low-score rows no track took go. */
-static void drop_untracked_low(npt_part_rows *r, float keep) {
-  int64_t m = 0;
-  for (int64_t i = 0; i < r->n; i++) {
-    if (r->score[i] < keep && r->id[i] < 0)
-      continue;
-    r->frame[m] = r->frame[i], r->id[m] = r->id[i];
-    r->x[m] = r->x[i], r->y[m] = r->y[i], r->w[m] = r->w[i], r->h[m] = r->h[i];
-    r->score[m] = r->score[i], r->cls[m] = r->cls[i], r->det[m] = r->det[i];
-    if (r->embed_dim)
-      memmove(r->embed + m * r->embed_dim, r->embed + i * r->embed_dim,
-              sizeof(float) * (size_t)r->embed_dim);
-    m++;
-  }
-  r->n = m;
+                       const npt_chunk *ch, float keep, npt_chunk_track *c) {
+  NPT_TRY(npt_chunk_track_open(c, s, d->embed_dim, ch->own_begin, ch->own_end));
+  const int64_t k0 = fstart[ch->begin];
+  const npt_dets view = {.n = fstart[ch->end] - k0,
+                         .det = d->det + k0,
+                         .embed = d->embed ? d->embed + k0 * d->embed_dim : NULL,
+                         .embed_dim = d->embed_dim};
+  NPT_TRY(npt_chunk_track_frames(c, ch->begin, (int)(ch->end - ch->begin), &view));
+  npt_chunk_track_drop_untracked_low(c, keep);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -158,24 +93,21 @@ int main(int argc, char **argv) {
   if (npt_chunk_plan_build(&cs, 1, &first, &end, &plan) < 0)
     return fail("chunk plan");
   const int nc = plan.n_chunks;
-  npt_part_rows *rows = calloc((size_t)nc, sizeof *rows);
+  npt_chunk_track *ct = calloc((size_t)nc, sizeof *ct);
   npt_tracklets *tl = calloc((size_t)nc, sizeof *tl);
   int64_t *base = calloc((size_t)nc + 1, sizeof *base);
-  if (!rows || !tl || !base)
+  if (!ct || !tl || !base)
     return 1;
   for (int c = 0; c < nc; c++) {
     const npt_chunk *ch = &plan.chunk[c];
-    npt_part_events ev = {0};
-    if (track_chunk(&s, &d, fstart, ch->begin, ch->end, ch->own_begin, ch->own_end, &ev, &rows[c]) <
-        0)
+    if (track_chunk(&s, &d, fstart, ch, keep, &ct[c]) < 0)
       return fail("tracker");
-    drop_untracked_low(&rows[c], keep);
-    npt_stitch_rows v = npt_part_rows_view(&rows[c]);
+    npt_stitch_rows v = npt_part_rows_view(&ct[c].rows);
     if (npt_tracklets_build(&s, &v, ch->own_begin, ch->own_end, &tl[c]) < 0)
       return fail("tracklets");
-    for (int64_t i = 0; i < ev.n; i++) /* as run_assemble.c's stitch_video */
-      npt_tracklets_mark_ended(&tl[c], ev.ids + ev.parent_off[i], (size_t)ev.n_parents[i]);
-    npt_part_events_free(&ev);
+    const npt_part_events *ev = &ct[c].events;
+    for (int64_t i = 0; i < ev->n; i++) /* as run_assemble.c's stitch_video */
+      npt_tracklets_mark_ended(&tl[c], ev->ids + ev->parent_off[i], (size_t)ev->n_parents[i]);
     base[c + 1] = base[c] + (int64_t)tl[c].n;
   }
   /* Stitching and numbering, as run_assemble.c's stitch_video. */
@@ -191,7 +123,7 @@ int main(int argc, char **argv) {
   for (int c = 1; c < nc; c++) {
     npt_stitch_link *l = NULL;
     size_t nl = 0;
-    npt_stitch_rows ra = npt_part_rows_view(&rows[c - 1]), rb = npt_part_rows_view(&rows[c]);
+    npt_stitch_rows ra = npt_part_rows_view(&ct[c - 1].rows), rb = npt_part_rows_view(&ct[c].rows);
     if (npt_stitch_boundary(&s, &tl[c - 1], &ra, &tl[c], &rb, plan.chunk[c].begin,
                             plan.chunk[c - 1].end, &l, &nl) < 0)
       return fail("stitching");
@@ -210,7 +142,7 @@ int main(int argc, char **argv) {
   fprintf(dbg, "chunk,frame,det,local,global,owned,x,y,w,h,score\n");
   for (int c = 0; c < nc; c++) {
     const npt_chunk *ch = &plan.chunk[c];
-    const npt_part_rows *r = &rows[c];
+    const npt_part_rows *r = &ct[c].rows;
     for (int64_t i = 0; i < r->n; i++) {
       int64_t k = r->id[i] < 0 ? -1 : npt_tracklets_find(&tl[c], r->id[i]);
       int64_t g = k < 0 ? -1 : gid[base[c] + k];
@@ -227,12 +159,12 @@ int main(int argc, char **argv) {
   fclose(dbg);
   fprintf(stderr, "bench_chunk_retrack: %d chunks, %lld ids\n", nc, (long long)n_ids);
   for (int c = 0; c < nc; c++) {
-    npt_part_rows_free(&rows[c]);
+    npt_chunk_track_close(&ct[c]);
     npt_tracklets_free(&tl[c]);
   }
   npt_stitch_uf_free(&uf);
   npt_chunk_plan_free(&plan);
   npt_dets_free(&d);
-  free(rows), free(tl), free(base), free(keys), free(gid), free(fstart);
+  free(ct), free(tl), free(base), free(keys), free(gid), free(fstart);
   return 0;
 }

@@ -1,7 +1,6 @@
 /* One chunk of `nptrack run` on one rank (run_internal.h): detect, track with a fresh tracker,
  * summarise the tracklets, keep the lineage events of the frames it owns and save the part file;
  * or, with --resume, check and keep the part a previous run saved. */
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +9,8 @@
 
 #include "cli/run_internal.h"
 #include "common/error.h"
-#include "common/search.h"
 #include "common/sha256.h"
+#include "pipeline/chunk_track.h"
 
 int npt_run_fault(int rank, const char *stage) {
   const char *env = getenv("NPTRACK_TEST_FAIL");
@@ -35,8 +34,8 @@ int npt_run_fault(int rank, const char *stage) {
 }
 
 int npt_run_config_hash(const npt_config *cfg, char hex[65]) {
-  static const char *const skip[] = {"detect.model", "detect.threads", "detect.batch",
-                                     "detect.backend", "detect.device", NULL};
+  static const char *const skip[] = {"detect.model",   "detect.threads", "detect.batch",
+                                     "detect.backend", "detect.device",  NULL};
   npt_sha256 h;
   npt_sha256_init(&h);
   for (int t = 0; npt_config_schema[t]; t++)
@@ -79,9 +78,9 @@ void npt_run_config_hash_backend(char hex[65], const char *backend, int batch) {
   char line[512];
   /* The CPU backend's detections do not depend on the batch; cuDNN may pick another algorithm
    * for another batch size, so a GPU run's do. */
-  int n = strcmp(backend, "cpu") ? snprintf(line, sizeof line, "%s\nbackend=%s\nbatch=%d\n", hex,
-                                            backend, batch)
-                                 : snprintf(line, sizeof line, "%s\nbackend=%s\n", hex, backend);
+  int n = strcmp(backend, "cpu")
+              ? snprintf(line, sizeof line, "%s\nbackend=%s\nbatch=%d\n", hex, backend, batch)
+              : snprintf(line, sizeof line, "%s\nbackend=%s\n", hex, backend);
   /* The debug switches that change a backend's numbers (the CPU's fp16 emulation, the cudnn
    * backend without cuDNN fusion, with merged head convolutions, with dynamic-shape plans, with
    * the tail kernel) count too; unset, the hash is what it always was. */
@@ -111,30 +110,10 @@ void npt_run_config_hash_backend(char hex[65], const char *backend, int batch) {
 /* ------------------------------------------------------------------------------------------- */
 
 typedef struct chunk_run {
-  npt_tracker *tracker;
-  npt_part_rows rows;
-  npt_part_events events; /* of the frames the chunk owns */
-  int64_t own_begin, own_end;
-  npt_track_det *tdets;
-  int64_t *ids;
-  int32_t *keep; /* decoder indices of the detections given to the tracker */
-  int64_t tcap;
+  npt_chunk_track ct;
   int rank;
-  int64_t chunk;
   int batches;
 } chunk_run;
-
-/* Ids that the tracker's last step gave detections of earlier frames (the first frames of
- * tracks it confirmed): those rows are already in the buffer, in frame order. */
-static void backfill_ids(npt_part_rows *r, const npt_tracker *t) {
-  const npt_track_backfill *bf;
-  size_t n = npt_tracker_backfill(t, &bf);
-  for (size_t k = 0; k < n; k++) {
-    int64_t row = npt_lower_bound_i64(r->frame, r->n, bf[k].frame) + bf[k].index;
-    if (row < r->n && r->frame[row] == bf[k].frame)
-      r->id[row] = bf[k].id;
-  }
-}
 
 static int fault_rank = -1;
 
@@ -149,87 +128,12 @@ static double now_s(void) {
   return npt_cli_now_s();
 }
 
-/* A batch's detections, frame by frame, through the tracker into the rows. */
+/* A batch's detections, frame by frame, through the chunk's tracker into its rows. */
 static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
   chunk_run *v = ctx;
   if (v->batches++ == 1)
     NPT_TRY(npt_run_fault(v->rank, "chunk"));
-  if (d->n > v->tcap) {
-    free(v->tdets), free(v->ids), free(v->keep);
-    v->tdets = malloc(sizeof *v->tdets * (size_t)d->n);
-    v->ids = malloc(sizeof *v->ids * (size_t)d->n);
-    v->keep = malloc(sizeof *v->keep * (size_t)d->n);
-    v->tcap = v->tdets && v->ids && v->keep ? d->n : 0;
-    if (!v->tcap)
-      return npt_error_set(NPT_ENOMEM, "out of memory");
-  }
-  npt_part_rows *r = &v->rows;
-  NPT_TRY(npt_part_rows_reserve(r, d->n));
-  int64_t i = 0;
-  for (int64_t f = first; f < first + n; f++) {
-    int64_t b = i;
-    while (i < d->n && d->det[i].frame == f)
-      i++;
-    /* A box without area (a peak at the frame's edge whose size head gave 0) is no particle:
-     * it is neither tracked nor written.  v->keep[m] is the decoder index of the m-th kept. */
-    size_t m = 0;
-    for (int64_t k = b; k < i; k++) {
-      const npt_detection *p = &d->det[k];
-      if (!(p->w > 0 && p->h > 0 && isfinite(p->w) && isfinite(p->h) && isfinite(p->x) &&
-            isfinite(p->y)))
-        continue;
-      v->keep[m] = (int32_t)(k - b);
-      v->tdets[m++] = (npt_track_det){
-          p->x, p->y, p->w, p->h, p->score, p->cls, d->embed ? d->embed + k * d->embed_dim : NULL};
-    }
-    NPT_TRY(npt_tracker_step(v->tracker, f, v->tdets, m, v->ids));
-    backfill_ids(r, v->tracker);
-    /* An event in an overlap is the neighbour's to record: each is recorded once. */
-    if (f >= v->own_begin && f < v->own_end) {
-      const npt_track_event *ev;
-      size_t nev = npt_tracker_events(v->tracker, &ev);
-      for (size_t k = 0; k < nev; k++)
-        NPT_TRY(npt_part_events_add(&v->events, &ev[k]));
-    }
-    for (size_t q = 0; q < m; q++, r->n++) {
-      int64_t k = b + v->keep[q];
-      const npt_detection *p = &d->det[k];
-      /* A tracked detection gets its track's box (smoothed size, track.size_momentum). */
-      float box[4] = {p->x, p->y, p->w, p->h};
-      if (v->ids[q] >= 0)
-        (void)npt_tracker_box(v->tracker, q, box);
-      r->frame[r->n] = f, r->id[r->n] = v->ids[q];
-      r->x[r->n] = box[0], r->y[r->n] = box[1], r->w[r->n] = box[2], r->h[r->n] = box[3];
-      r->score[r->n] = p->score, r->cls[r->n] = p->cls, r->det[r->n] = v->keep[q];
-      if (r->embed_dim)
-        memcpy(r->embed + r->n * r->embed_dim, d->embed + k * d->embed_dim,
-               sizeof(float) * (size_t)r->embed_dim);
-    }
-  }
-  if (i != d->n)
-    return npt_error_set(NPT_EINVAL, "chunk %lld: the engine's detections are not in frame order",
-                         (long long)v->chunk);
-  return 0;
-}
-
-/* Drops the rows that scored below `keep` (the detector's threshold) and are in no track: the
- * low-score detections decoded only for the tracker's second pass that no track took. */
-static void drop_untracked_low(npt_part_rows *r, float keep) {
-  int64_t m = 0;
-  for (int64_t i = 0; i < r->n; i++) {
-    if (r->score[i] < keep && r->id[i] < 0)
-      continue;
-    if (m != i) {
-      r->frame[m] = r->frame[i], r->id[m] = r->id[i];
-      r->x[m] = r->x[i], r->y[m] = r->y[i], r->w[m] = r->w[i], r->h[m] = r->h[i];
-      r->score[m] = r->score[i], r->cls[m] = r->cls[i], r->det[m] = r->det[i];
-      if (r->embed_dim)
-        memcpy(r->embed + m * r->embed_dim, r->embed + i * r->embed_dim,
-               sizeof(float) * (size_t)r->embed_dim);
-    }
-    m++;
-  }
-  r->n = m;
+  return npt_chunk_track_frames(&v->ct, first, n, d);
 }
 
 /* The hash of a chunk's frames: their geometry, then the pixels as read. */
@@ -314,11 +218,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
     free(path);
     return rc < 0 ? rc : 0;
   }
-  chunk_run v = {.rows = {.embed_dim = ce->embed_dim},
-                 .own_begin = ch->own_begin,
-                 .own_end = ch->own_end,
-                 .rank = rank,
-                 .chunk = chunk};
+  chunk_run v = {.rank = rank};
   npt_sha256 h;
   hash_start(&h, npt_frames_get_info(*fr), ch);
   /* Reading, inference and tracking overlap: the reader fills the next batch and the tracker
@@ -335,7 +235,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   fault_rank = rank;
   npt__part_write_hook = getenv("NPTRACK_TEST_FAIL") ? part_write_fault : NULL;
   int sat = 0;
-  rc = npt_tracker_create(&r->ts, ce->embed_dim, &v.tracker);
+  rc = npt_chunk_track_open(&v.ct, &r->ts, ce->embed_dim, ch->own_begin, ch->own_end);
   if (rc == 0)
     rc = npt_cli_detect_frames(ce, *fr, ch->begin, ch->end, r->o.batch, track_batch, &v, &sat);
   ce->frame_hash = NULL;
@@ -345,8 +245,8 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   double t1 = now_s();
   npt_tracklets tl = {0};
   if (rc == 0) {
-    drop_untracked_low(&v.rows, r->keep_score);
-    npt_stitch_rows view = npt_part_rows_view(&v.rows);
+    npt_chunk_track_drop_untracked_low(&v.ct, r->keep_score);
+    npt_stitch_rows view = npt_part_rows_view(&v.ct.rows);
     rc = npt_tracklets_build(&r->ts, &view, ch->own_begin, ch->own_end, &tl);
   }
   if (rc == 0) {
@@ -364,7 +264,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
     m.detect_s = tm.infer_s;
     m.track_s = tm.sink_s;
     m.saturated = sat;
-    rc = npt_part_write(path, &m, &v.rows, &tl, &v.events);
+    rc = npt_part_write(path, &m, &v.ct.rows, &tl, &v.ct.events);
   }
   if (rc < 0) {
     char msg[1024];
@@ -386,10 +286,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   st->frames += rc == 0 ? ch->end - ch->begin : 0;
   st->saturated += sat;
   npt_tracklets_free(&tl);
-  npt_tracker_free(v.tracker);
-  npt_part_rows_free(&v.rows);
-  npt_part_events_free(&v.events);
-  free(v.tdets), free(v.ids), free(v.keep);
+  npt_chunk_track_close(&v.ct);
   free(path);
   if (rc == 0)
     rc = npt_run_fault(rank, "part");
