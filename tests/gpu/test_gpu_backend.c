@@ -186,64 +186,56 @@ static void compare_graph(const char *label, const npt_graph *g, int batch, int 
   compare_graph_ex(label, g, batch, h, w, input, all_tensors, -1, 0, -1);
 }
 
-/* Two head branches on one trunk, as the shipped model's hm1 and box1 (3x3 convs on the same
- * input, each read only by its 1x1 heads), with odd widths (12 and 20: a merged trunk of 32)
- * and a 3-class heatmap, so that the merged step's heads epilogue reads each head's channels at
- * an offset; ReLU in the branches so that a wrong bias or activation shows. */
-static npt_graph *heads_graph(uint64_t seed) {
-  npt__gb b;
-  if (npt__gb_init(&b, seed) < 0)
-    return NULL;
-  const npt_act N = NPT_ACT_NONE, R = NPT_ACT_RELU, S = NPT_ACT_SILU, G = NPT_ACT_SIGMOID;
-  int stem = npt__gb_conv(&b, "stem", 0, 16, 3, 2, 1, 1, 1, S);
-  int f = npt__gb_conv(&b, "f", stem, 24, 3, 1, 1, 1, 1, S);
-  int ha = npt__gb_conv(&b, "ha", f, 12, 3, 1, 1, 1, 1, R);
-  int hm = npt__gb_conv(&b, "heatmap", ha, 3, 1, 1, 0, 1, 1, G);
-  int hb = npt__gb_conv(&b, "hb", f, 20, 3, 1, 1, 1, 1, R);
-  int sz = npt__gb_conv(&b, "size", hb, 2, 1, 1, 0, 1, 1, N);
-  int of = npt__gb_conv(&b, "offset", hb, 2, 1, 1, 0, 1, 1, N);
-  int emb = npt__gb_conv(&b, "embed", f, 8, 1, 1, 0, 1, 1, N);
+/* The builder's graph with its heads, sizes of a few to tens of pixels (so that boxes are like
+ * the shipped model's), frame normalisation and decoding threshold `thr`; NULL when a node
+ * failed. */
+static npt_graph *finish_net(npt__gb *b, int hm, int sz, int of, int emb, float thr) {
   if (hm < 0 || sz < 0 || of < 0 || emb < 0) {
-    npt_graph_free(b.g);
+    npt_graph_free(b->g);
     return NULL;
   }
-  npt_graph *g = npt__gb_finish(&b, hm, sz, of, emb);
+  npt_graph *g = npt__gb_finish(b, hm, sz, of, emb);
   for (int i = 0; i < g->n_nodes; i++)
     if (strcmp(g->nodes[i].name, "size") == 0)
       g->nodes[i].bias[0] += 8.0f, g->nodes[i].bias[1] += 8.0f;
   g->norm8.mode = g->norm16.mode = NPT_NORM_FRAME;
-  g->decode.score_threshold = 0.7f; /* 155 detections in the 5 frames of the test, on the CPU */
+  g->decode.score_threshold = thr;
   return g;
 }
 
-/* The tail kernel's shape (kernels/tail.cu, NPT_CUDNN_TAIL=1) at its compiled channel counts:
- * a 32-channel stride-2 stem, f (3x3, 32 -> 24, SiLU) read only by two 3x3 24 -> 24 branches
- * (ReLU, so that a wrong bias or activation shows), a 3-class heatmap on the first and size and
- * offset on the second; the embedding reads the stem, not f. */
-static npt_graph *tail_graph(uint64_t seed) {
+/* Two head branches on one trunk: a stride-2 stem of `stem_c` channels, f (3x3 -> 24, SiLU) read
+ * by two 3x3 branches of ha_c and hb_c channels (ReLU, so that a wrong bias or activation
+ * shows), a 3-class heatmap on the first and size and offset on the second; the embedding reads
+ * f, or the stem (embed_from_stem). */
+static npt_graph *branches_graph(uint64_t seed, int stem_c, int ha_c, int hb_c,
+                                 int embed_from_stem) {
   npt__gb b;
   if (npt__gb_init(&b, seed) < 0)
     return NULL;
   const npt_act N = NPT_ACT_NONE, R = NPT_ACT_RELU, S = NPT_ACT_SILU, G = NPT_ACT_SIGMOID;
-  int stem = npt__gb_conv(&b, "stem", 0, 32, 3, 2, 1, 1, 1, S);
+  int stem = npt__gb_conv(&b, "stem", 0, stem_c, 3, 2, 1, 1, 1, S);
   int f = npt__gb_conv(&b, "f", stem, 24, 3, 1, 1, 1, 1, S);
-  int ha = npt__gb_conv(&b, "ha", f, 24, 3, 1, 1, 1, 1, R);
+  int ha = npt__gb_conv(&b, "ha", f, ha_c, 3, 1, 1, 1, 1, R);
   int hm = npt__gb_conv(&b, "heatmap", ha, 3, 1, 1, 0, 1, 1, G);
-  int hb = npt__gb_conv(&b, "hb", f, 24, 3, 1, 1, 1, 1, R);
+  int hb = npt__gb_conv(&b, "hb", f, hb_c, 3, 1, 1, 1, 1, R);
   int sz = npt__gb_conv(&b, "size", hb, 2, 1, 1, 0, 1, 1, N);
   int of = npt__gb_conv(&b, "offset", hb, 2, 1, 1, 0, 1, 1, N);
-  int emb = npt__gb_conv(&b, "embed", stem, 8, 1, 1, 0, 1, 1, N);
-  if (hm < 0 || sz < 0 || of < 0 || emb < 0) {
-    npt_graph_free(b.g);
-    return NULL;
-  }
-  npt_graph *g = npt__gb_finish(&b, hm, sz, of, emb);
-  for (int i = 0; i < g->n_nodes; i++)
-    if (strcmp(g->nodes[i].name, "size") == 0)
-      g->nodes[i].bias[0] += 8.0f, g->nodes[i].bias[1] += 8.0f;
-  g->norm8.mode = g->norm16.mode = NPT_NORM_FRAME;
-  g->decode.score_threshold = 0.7f;
-  return g;
+  int emb = npt__gb_conv(&b, "embed", embed_from_stem ? stem : f, 8, 1, 1, 0, 1, 1, N);
+  /* 0.7: 155 detections in the 5 frames of the heads test, on the CPU */
+  return finish_net(&b, hm, sz, of, emb, 0.7f);
+}
+
+/* As the shipped model's hm1 and box1 (3x3 convs on the same input, each read only by its 1x1
+ * heads), with odd widths (12 and 20: a merged trunk of 32) and a 3-class heatmap, so that the
+ * merged step's heads epilogue reads each head's channels at an offset. */
+static npt_graph *heads_graph(uint64_t seed) {
+  return branches_graph(seed, 16, 12, 20, 0);
+}
+
+/* The tail kernel's shape (kernels/tail.cu, NPT_CUDNN_TAIL=1) at its compiled channel counts:
+ * a 32-channel stem, f 32 -> 24, two 24 -> 24 branches; the embedding reads the stem, not f. */
+static npt_graph *tail_graph(uint64_t seed) {
+  return branches_graph(seed, 32, 24, 24, 1);
 }
 
 /* The op-coverage network (see the file's comment). */
@@ -277,21 +269,12 @@ static npt_graph *ops_graph(uint64_t seed, int flat_heatmap) {
   int of = npt__gb_conv(&b, "offset", f, 2, 3, 1, 1, 1, 1, N);
   int e1 = npt__gb_conv(&b, "e1", cat, 16, 1, 1, 0, 1, 1, N);
   int emb = npt__gb_upsample(&b, "embed", e1, 2, 0);
-  if (emb < 0 || hm < 0 || sz < 0 || of < 0) {
-    npt_graph_free(b.g);
-    return NULL;
-  }
-  npt_graph *g = npt__gb_finish(&b, hm, sz, of, emb);
-  /* Sizes of a few to tens of pixels, so that boxes are like the shipped model's. */
-  for (int i = 0; i < g->n_nodes; i++)
-    if (strcmp(g->nodes[i].name, "size") == 0)
-      g->nodes[i].bias[0] += 8.0f, g->nodes[i].bias[1] += 8.0f;
-    else if (flat_heatmap && strcmp(g->nodes[i].name, "heatmap") == 0) {
+  npt_graph *g = finish_net(&b, hm, sz, of, emb, 0.6f);
+  for (int i = 0; g && flat_heatmap && i < g->n_nodes; i++)
+    if (strcmp(g->nodes[i].name, "heatmap") == 0) {
       memset(g->nodes[i].weight, 0, sizeof(float) * (size_t)g->nodes[i].c_in * 2);
       g->nodes[i].bias[0] = 3.0f, g->nodes[i].bias[1] = -3.0f;
     }
-  g->norm8.mode = g->norm16.mode = NPT_NORM_FRAME;
-  g->decode.score_threshold = 0.6f;
   return g;
 }
 
