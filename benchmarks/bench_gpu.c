@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   npt_decode_params dp = {g->decode.score_threshold, g->decode.top_k, g->decode.peak_kernel,
-                          g->decode.suppress_ratio};
+                          g->decode.suppress_ratio, 0};
   int dim = g->heads.embed >= 0 ? g->heads.embed_dim : 0;
   for (int si = 0; si < n_sizes; si++)
     for (int bi = 0; bi < n_batches; bi++) {

@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
       static scene sc;
       sc.s = m->stride;
       npt_head_outputs out = {sc.heat, sc.size, sc.offset, NULL, 1, GRID, GRID};
-      npt_decode_params dp = {thr, 100, m->kernel, m->suppress_ratio};
+      npt_decode_params dp = {thr, 100, m->kernel, m->suppress_ratio, 0};
       printf("| %s | %s", models[mo].name, m->name);
       for (int gi = -1; gi < 2; gi++) {
         npt_rng rng;

@@ -13,6 +13,7 @@ typedef struct npt_decode_params {
   int top_k;
   int peak_kernel;       /* odd */
   double suppress_ratio; /* >= 0; 0: no suppression (docs/decode.md, rule 3) */
+  int refine;            /* 1: boxes fitted to the frame's pixels after decoding (nn/refine.h); 0: not */
 } npt_decode_params;
 
 /* Decodes frame `b` of `out` (heads of graph `g`), for a frame of frame_h x frame_w px (peaks in

@@ -3,6 +3,7 @@
  * suppression ratio it was validated with, and a config only overrides them on purpose. */
 #include "nn/detect_settings.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -58,6 +59,12 @@ const npt_setting_def npt_detect_settings[] = {
      "has several local maxima gives one detection.  0 turns it off; up to 1, particles "
      "that touch without overlapping are never suppressed (docs/decode.md).  A value < 0 "
      "uses the model's default (0 unless the model file says otherwise)."},
+    {"detect.refine", NPT_SET_ENUM, 0, 0, "\"fit\"", "", "fit|none", 0,
+     "Box refinement after decoding: fit (each box fitted to the frame's own pixels around the "
+     "detection: an elliptical particle with a free edge profile on a planar background, the "
+     "neighbours' boxes left out; the fitted ellipse's bounding box replaces the network's "
+     "when the fit is plausible, docs/decode.md) or none (the network's boxes).  The fit costs "
+     "CPU time per detection on the host, whatever the backend (docs/performance.md)."},
     {NULL, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -75,6 +82,7 @@ int npt_detect_options_get(const npt_config *cfg, npt_detect_options *s) {
   s->top_k = (int)npt_config_int(cfg, "detect.top_k");
   s->peak_kernel = (int)npt_config_int(cfg, "detect.peak_kernel");
   s->suppress_ratio = npt_config_float(cfg, "detect.suppress_ratio");
+  s->refine = !strcmp(npt_config_str(cfg, "detect.refine"), "fit");
   if (s->dataset[0] != '/')
     return npt_error_set(NPT_ECONFIG,
                          "detect.dataset must be an absolute HDF5 path such as "
@@ -106,4 +114,5 @@ void npt_detect_decode_params(const npt_detect_options *s, const npt_decode_defa
   out->top_k = s->top_k > 0 ? s->top_k : model->top_k;
   out->peak_kernel = s->peak_kernel > 0 ? s->peak_kernel : model->peak_kernel;
   out->suppress_ratio = s->suppress_ratio >= 0 ? s->suppress_ratio : model->suppress_ratio;
+  out->refine = s->refine;
 }

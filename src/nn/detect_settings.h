@@ -26,6 +26,7 @@ typedef struct npt_detect_options {
   int top_k;                      /* < 0: the model's default */
   int peak_kernel;                /* < 0: the model's default */
   double suppress_ratio;          /* < 0: the model's default */
+  int refine;                     /* detect.refine: 1 fit, 0 none */
 } npt_detect_options;
 
 /* Reads the `detect` section of `cfg` (pointers stay owned by cfg) and checks what the schema's

@@ -17,6 +17,7 @@
 #include "nn/engine.h"
 #include "nn/gpu_info.h"
 #include "nn/preprocess.h"
+#include "nn/refine.h"
 
 enum {
   /* Frames per backend run.  Four give the backend enough work per run at any frame size,
@@ -173,9 +174,50 @@ static int detect_batch(npt_engine *e, const void *frames, const npt_norm *norm,
   return 0;
 }
 
+/* Box refinement of the detections dets->det[from..] of frames [first_frame, first_frame + n). */
+static int refine_boxes(const npt_graph *g, const void *frames, int bit_depth, int n, int h, int w,
+                        int64_t first_frame, npt_dets *dets, int64_t from) {
+  npt_refine_params rp = {g->decode.score_threshold, 3.0f, 1, 0};
+  const char *env = getenv("NPT_REFINE_OPTS"); /* experiments: min_size,classes,keep_centre */
+  if (env)
+    sscanf(env, "%f,%d,%d", &rp.min_size, &rp.classes, &rp.keep_centre);
+  size_t frame_bytes = (size_t)h * w * (bit_depth / 8);
+  int64_t i = from;
+  for (int b = 0; b < n; b++) {
+    int64_t j = i;
+    while (j < dets->n && dets->det[j].frame == first_frame + b)
+      j++;
+    NPT_TRY(npt_refine_frame((const char *)frames + frame_bytes * b, bit_depth, h, w,
+                             dets->det + i, j - i, &rp, NULL));
+    i = j;
+  }
+  return 0;
+}
+
+static int detect_call(npt_engine *e, const void *frames, int bit_depth, int n, int h, int w,
+                       int64_t first_frame, const npt_decode_params *p, npt_dets *dets,
+                       int *saturated_frames);
+
 int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, int h, int w,
                       int64_t first_frame, const npt_decode_params *p, npt_dets *dets,
                       int *saturated_frames) {
+  int64_t from = dets ? dets->n : 0;
+  int rc = detect_call(e, frames, bit_depth, n, h, w, first_frame, p, dets, saturated_frames);
+  if (rc == 0 && p && p->refine && n > 0) {
+    rc = refine_boxes(e->g, frames, bit_depth, n, h, w, first_frame, dets, from);
+    if (rc < 0) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", npt_error_msg(rc));
+      return npt_error_set(rc, "frames %lld-%lld: %s", (long long)(first_frame + 1),
+                           (long long)(first_frame + n), why);
+    }
+  }
+  return rc;
+}
+
+static int detect_call(npt_engine *e, const void *frames, int bit_depth, int n, int h, int w,
+                       int64_t first_frame, const npt_decode_params *p, npt_dets *dets,
+                       int *saturated_frames) {
   int sat_total = 0;
   if (saturated_frames)
     *saturated_frames = 0;
@@ -187,7 +229,7 @@ int npt_engine_detect(npt_engine *e, const void *frames, int bit_depth, int n, i
   npt_norm norm = bit_depth == 8 ? g->norm8 : g->norm16; /* with the model's mode */
   norm.bit_depth = bit_depth;
   npt_decode_params dp = {g->decode.score_threshold, g->decode.top_k, g->decode.peak_kernel,
-                          g->decode.suppress_ratio};
+                          g->decode.suppress_ratio, 0};
   if (p)
     dp = *p;
   int m = g->multiple > 0 ? g->multiple : 1;

@@ -316,7 +316,7 @@ static void compare_decode(const char *label, const npt_graph *g, const void *fr
   npt_norm norm = bits == 8 ? g->norm8 : g->norm16;
   norm.bit_depth = bits;
   npt_decode_params dp = {g->decode.score_threshold, g->decode.top_k, g->decode.peak_kernel,
-                          g->decode.suppress_ratio};
+                          g->decode.suppress_ratio, 0};
   int dim = g->heads.embed >= 0 ? g->heads.embed_dim : 0;
   npt_dets a, b;
   npt_dets_init(&a, dim);

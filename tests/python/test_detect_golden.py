@@ -157,7 +157,7 @@ def check_pair(model, golden, scratch):
     ratio = float(at.get("suppress_ratio", 0.0))  # goldens made before suppression existed: 0
     r = run(["detect", "-q", "-s", f"detect.model={model}", "-s", f"detect.score_threshold={thr!r}",
              "-s", f"detect.top_k={top_k}", "-s", f"detect.peak_kernel={pk}",
-             "-s", f"detect.suppress_ratio={ratio!r}",
+             "-s", f"detect.suppress_ratio={ratio!r}", "-s", "detect.refine=none",
              "-s", f"detect.last_frame={frames}", "-o", dets, video])
     if r.stderr:
         return [f"detect warned: {r.stderr.strip()}"]

@@ -529,7 +529,7 @@ static void test_engine_detects_on_any_frame_size(void **state) {
   npt_rng_seed(&rng, 3, 0);
   for (size_t i = 0; i < (size_t)n * h * w; i++)
     f8[i] = (uint8_t)npt_rng_int(&rng, 0, 255), f16[i] = (uint16_t)(f8[i] * 257);
-  npt_decode_params p = {0.0f, 5, 3, 0.0}; /* every peak passes: top-K saturates */
+  npt_decode_params p = {0.0f, 5, 3, 0.0, 0}; /* every peak passes: top-K saturates */
   npt_dets d8, d16, d1;
   npt_dets_init(&d8, g->heads.embed_dim), npt_dets_init(&d16, g->heads.embed_dim);
   npt_dets_init(&d1, g->heads.embed_dim);

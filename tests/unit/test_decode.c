@@ -65,7 +65,7 @@ static void set_box(fixture *f, int b, int i, int j, float ox, float oy, float w
 static int decode(fixture *f, int b, int fh, int fw, float thr, int k, int kernel, npt_dets *d,
                   int *sat) {
   npt_dets_init(d, f->D);
-  npt_decode_params p = {thr, k, kernel, 0.0};
+  npt_decode_params p = {thr, k, kernel, 0.0, 0};
   return npt_decode_frame(&f->g, &f->out, b, fh, fw, 7, &p, d, sat);
 }
 
@@ -454,7 +454,7 @@ static void test_embedding_normalisation(void **state) {
   npt_dets_free(&d);
 
   npt_dets_init(&d, 0);
-  npt_decode_params p = {0.5f, 10, 3, 0.0};
+  npt_decode_params p = {0.5f, 10, 3, 0.0, 0};
   assert_int_equal(npt_decode_frame(&f->g, &f->out, 1, 24, 24, 0, &p, &d, &sat), 0);
   assert_int_equal(d.n, 2);
   assert_null(d.embed);

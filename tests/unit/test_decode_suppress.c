@@ -62,7 +62,7 @@ static void peak(fixture *f, int c, int i, int j, float score, double cx, double
 
 static int decode(fixture *f, float thr, int top_k, double ratio, npt_dets *d, int *sat) {
   npt_dets_init(d, 0);
-  npt_decode_params p = {thr, top_k, 3, ratio};
+  npt_decode_params p = {thr, top_k, 3, ratio, 0};
   return npt_decode_frame(&f->g, &f->out, 0, f->H * f->s, f->W * f->s, 0, &p, d, sat);
 }
 

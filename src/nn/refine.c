@@ -1,0 +1,306 @@
+/* Box refinement by fitting an elliptical particle to the frame's pixels (refine.h). */
+#include "nn/refine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+/* The parameters: centre, log semi-axes, angle, amplitude, background plane, log exponent. */
+enum { P_CX, P_CY, P_LA, P_LB, P_TH, P_AMP, P_B0, P_BX, P_BY, P_LP, NP };
+#define MAX_ITER 40
+#define WINDOW 0.75   /* the fit's window reaches this many box sides from the centre, */
+#define MARGIN 3.0    /* plus this many px */
+#define MAX_SIDE 40.0 /* windows are subsampled so that a box side spans at most ~this many px */
+#define RING 1.2      /* background pixels lie this far out, in the box's normalised radius */
+#define CORE 0.5      /* the initial amplitude comes from pixels within this radius */
+#define MAX_RATIO 1.5 /* a fitted side more than this factor from the network's is refused */
+#define MAX_EXPONENT 0.7 /* a profile more peaked than this is no solid particle: refused */
+
+typedef struct scratch {
+  float *x, *y, *v, *tmp; /* the window's unmasked pixels; median buffer */
+  size_t cap;
+} scratch;
+
+static int scratch_reserve(scratch *s, size_t n) {
+  if (n <= s->cap)
+    return 0;
+  size_t cap = n > 2 * s->cap ? n : 2 * s->cap;
+  float *b[4];
+  for (int k = 0; k < 4; k++)
+    if (!(b[k] = malloc(sizeof(float) * cap))) {
+      for (int j = 0; j < k; j++)
+        free(b[j]);
+      return npt_error_set(NPT_ENOMEM, "refine: out of memory for a window of %zu px", n);
+    }
+  free(s->x), free(s->y), free(s->v), free(s->tmp);
+  s->x = b[0], s->y = b[1], s->v = b[2], s->tmp = b[3], s->cap = cap;
+  return 0;
+}
+
+static int cmp_float(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(float *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_float);
+  return n % 2 ? v[n / 2] : 0.5 * ((double)v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Sum of squared residuals at p; with jtj/jtr, also J^T J (upper triangle) and J^T r. */
+static double evaluate(const double *p, const scratch *s, int n, double cx0, double cy0,
+                       double *jtj, double *jtr) {
+  double a = exp(p[P_LA]), b = exp(p[P_LB]), c = cos(p[P_TH]), sn = sin(p[P_TH]);
+  double e = exp(p[P_LP]), amp = p[P_AMP], ba = b / a - a / b, cost = 0;
+  if (jtj) {
+    memset(jtj, 0, sizeof(double) * NP * NP);
+    memset(jtr, 0, sizeof(double) * NP);
+  }
+  for (int i = 0; i < n; i++) {
+    double dx = s->x[i] - p[P_CX], dy = s->y[i] - p[P_CY];
+    double u = (dx * c + dy * sn) / a, v = (-dx * sn + dy * c) / b, q = 1 - u * u - v * v;
+    double prof = 0, lq = 0;
+    if (q > 0) {
+      lq = log(q);
+      prof = exp(e * lq);
+    }
+    double gx = s->x[i] - cx0, gy = s->y[i] - cy0;
+    double r = p[P_B0] + p[P_BX] * gx + p[P_BY] * gy + amp * prof - s->v[i];
+    cost += r * r;
+    if (!jtj)
+      continue;
+    double jac[NP];
+    /* d model / d rho^2 = -amp * e * q^(e-1); the rim's singularity is capped */
+    double g = q > 0 ? -amp * e * prof / (q > 1e-3 ? q : 1e-3) : 0;
+    jac[P_CX] = g * (2 * u * (-c / a) + 2 * v * (sn / b));
+    jac[P_CY] = g * (2 * u * (-sn / a) + 2 * v * (-c / b));
+    jac[P_LA] = g * (-2 * u * u);
+    jac[P_LB] = g * (-2 * v * v);
+    jac[P_TH] = g * (2 * u * v * ba);
+    jac[P_AMP] = prof;
+    jac[P_B0] = 1;
+    jac[P_BX] = gx;
+    jac[P_BY] = gy;
+    jac[P_LP] = amp * prof * lq * e;
+    for (int k = 0; k < NP; k++) {
+      jtr[k] += jac[k] * r;
+      for (int l = k; l < NP; l++)
+        jtj[k * NP + l] += jac[k] * jac[l];
+    }
+  }
+  return cost;
+}
+
+/* Solves (J^T J + lambda diag) d = -J^T r by Cholesky; returns 0, or -1 when not positive. */
+static int solve(const double *jtj, const double *jtr, double lambda, double *d) {
+  double m[NP * NP], y[NP];
+  for (int k = 0; k < NP; k++)
+    for (int l = k; l < NP; l++)
+      m[k * NP + l] = m[l * NP + k] = jtj[k * NP + l];
+  for (int k = 0; k < NP; k++)
+    m[k * NP + k] += lambda * m[k * NP + k] + 1e-12;
+  for (int k = 0; k < NP; k++) { /* m = L L^T, L in the lower triangle */
+    for (int l = 0; l <= k; l++) {
+      double sum = m[k * NP + l];
+      for (int j = 0; j < l; j++)
+        sum -= m[k * NP + j] * m[l * NP + j];
+      if (l == k) {
+        if (!(sum > 0))
+          return -1;
+        m[k * NP + k] = sqrt(sum);
+      } else {
+        m[k * NP + l] = sum / m[l * NP + l];
+      }
+    }
+  }
+  for (int k = 0; k < NP; k++) {
+    double sum = -jtr[k];
+    for (int j = 0; j < k; j++)
+      sum -= m[k * NP + j] * y[j];
+    y[k] = sum / m[k * NP + k];
+  }
+  for (int k = NP - 1; k >= 0; k--) {
+    double sum = y[k];
+    for (int j = k + 1; j < NP; j++)
+      sum -= m[j * NP + k] * d[j];
+    d[k] = sum / m[k * NP + k];
+  }
+  return 0;
+}
+
+static void clamp_params(double *p, const double *lo, const double *hi) {
+  for (int k = 0; k < NP; k++)
+    p[k] = p[k] < lo[k] ? lo[k] : p[k] > hi[k] ? hi[k] : p[k];
+}
+
+/* Levenberg-Marquardt from p; returns the final cost (p updated). */
+static double fit(double *p, const scratch *s, int n, double cx0, double cy0, const double *lo,
+                  const double *hi) {
+  double jtj[NP * NP], jtr[NP], d[NP], q[NP], lambda = 1e-3;
+  double cost = evaluate(p, s, n, cx0, cy0, jtj, jtr);
+  for (int it = 0; it < MAX_ITER; it++) {
+    int improved = 0;
+    while (lambda < 1e10) {
+      if (solve(jtj, jtr, lambda, d) == 0) {
+        for (int k = 0; k < NP; k++)
+          q[k] = p[k] + d[k];
+        clamp_params(q, lo, hi);
+        double c2 = evaluate(q, s, n, cx0, cy0, NULL, NULL);
+        if (c2 < cost) {
+          memcpy(p, q, sizeof q);
+          improved = cost - c2 > 1e-7 * cost ? 1 : 2;
+          cost = c2;
+          lambda = lambda * 0.3 > 1e-9 ? lambda * 0.3 : 1e-9;
+          break;
+        }
+      }
+      lambda *= 5;
+    }
+    if (improved != 1)
+      break;
+    cost = evaluate(p, s, n, cx0, cy0, jtj, jtr);
+  }
+  return cost;
+}
+
+static inline double pixel(const void *f, int bits, int w, int y, int x) {
+  size_t i = (size_t)y * (size_t)w + (size_t)x;
+  return bits == 8 ? ((const uint8_t *)f)[i] : ((const uint16_t *)f)[i];
+}
+
+/* Whether pixel (x, y) lies in the inner 80 % of a masking neighbour's box. */
+static int masked(const npt_detection *det, const int *nb, int n_nb, double x, double y) {
+  for (int k = 0; k < n_nb; k++) {
+    const npt_detection *o = det + nb[k];
+    if (x > o->x + 0.1 * o->w && x < o->x + 0.9 * o->w && y > o->y + 0.1 * o->h &&
+        y < o->y + 0.9 * o->h)
+      return 1;
+  }
+  return 0;
+}
+
+/* One detection: 1 and its refined box in *out when the fit is accepted, else 0. */
+static int refine_one(const void *frame, int bits, int h, int w, const npt_detection *det,
+                      int64_t n, int64_t i, const npt_refine_params *pr, scratch *s, int *nb,
+                      npt_detection *out) {
+  const npt_detection *d = det + i;
+  double cx0 = d->x + 0.5 * d->w, cy0 = d->y + 0.5 * d->h;
+  double side = d->w > d->h ? d->w : d->h, reach = WINDOW * side + MARGIN;
+  int x0 = (int)floor(cx0 - reach), x1 = (int)ceil(cx0 + reach);
+  int y0 = (int)floor(cy0 - reach), y1 = (int)ceil(cy0 + reach);
+  x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+  x1 = x1 > w - 1 ? w - 1 : x1, y1 = y1 > h - 1 ? h - 1 : y1;
+  if (x1 - x0 < 3 || y1 - y0 < 3)
+    return 0;
+  int step = side > MAX_SIDE ? (int)lround(side / MAX_SIDE) : 1;
+  /* neighbours whose inner box reaches into the window, other than duplicates of this one */
+  int n_nb = 0;
+  for (int64_t j = 0; j < n; j++) {
+    const npt_detection *o = det + j;
+    if (j == i || o->score < pr->neighbour_score || o->x + 0.9 * o->w < x0 ||
+        o->x + 0.1 * o->w > x1 || o->y + 0.9 * o->h < y0 || o->y + 0.1 * o->h > y1)
+      continue;
+    double ux = (o->x + 0.5 * o->w - cx0) / (0.5 * d->w), uy = (o->y + 0.5 * o->h - cy0) / (0.5 * d->h);
+    if (ux * ux + uy * uy < 1) /* its centre inside this box: the same particle, not a neighbour */
+      continue;
+    nb[n_nb++] = (int)j;
+  }
+  size_t cap = (size_t)((x1 - x0) / step + 1) * (size_t)((y1 - y0) / step + 1);
+  if (scratch_reserve(s, cap) < 0)
+    return -1;
+  int np = 0, nring = 0;
+  for (int y = y0; y <= y1; y += step)
+    for (int x = x0; x <= x1; x += step) {
+      if (n_nb && masked(det, nb, n_nb, x, y))
+        continue;
+      s->x[np] = (float)x, s->y[np] = (float)y, s->v[np] = (float)pixel(frame, bits, w, y, x);
+      double ux = (x - cx0) / (0.5 * d->w), uy = (y - cy0) / (0.5 * d->h);
+      if (ux * ux + uy * uy > RING * RING)
+        s->tmp[nring++] = s->v[np];
+      np++;
+    }
+  if (np < 2 * NP)
+    return 0;
+  double bg;
+  if (nring >= 8) {
+    bg = median(s->tmp, nring);
+  } else {
+    memcpy(s->tmp, s->v, sizeof(float) * (size_t)np);
+    bg = median(s->tmp, np);
+  }
+  int ncore = 0;
+  for (int k = 0; k < np; k++) {
+    double ux = (s->x[k] - cx0) / (0.5 * d->w), uy = (s->y[k] - cy0) / (0.5 * d->h);
+    if (ux * ux + uy * uy < CORE * CORE)
+      s->tmp[ncore++] = s->v[k];
+  }
+  long px = lround(cx0), py = lround(cy0); /* the centre pixel, inside the frame */
+  px = px < 0 ? 0 : px >= w ? w - 1 : px, py = py < 0 ? 0 : py >= h ? h - 1 : py;
+  double amp0 = (ncore ? median(s->tmp, ncore) : pixel(frame, bits, w, (int)py, (int)px)) - bg;
+  if (amp0 == 0)
+    return 0;
+  double a0 = 0.5 * d->w > 0.5 ? 0.5 * d->w : 0.5, b0 = 0.5 * d->h > 0.5 ? 0.5 * d->h : 0.5;
+  double p[NP] = {cx0, cy0, log(a0), log(b0), 0, amp0, bg, 0, 0, log(0.5)};
+  double big = 1e30;
+  double lo[NP] = {x0, y0, log(a0 / 4), log(b0 / 4), -big, -big, -big, -big, -big, log(0.05)};
+  double hi[NP] = {x1, y1, log(a0 * 4), log(b0 * 4), big, big, big, big, big, log(3.0)};
+  fit(p, s, np, cx0, cy0, lo, hi);
+  double a = exp(p[P_LA]), b = exp(p[P_LB]), c = cos(p[P_TH]), sn = sin(p[P_TH]);
+  double fw = 2 * sqrt(a * a * c * c + b * b * sn * sn), fh = 2 * sqrt(a * a * sn * sn + b * b * c * c);
+  double shift = hypot(p[P_CX] - cx0, p[P_CY] - cy0);
+  int ok = isfinite(fw) && isfinite(fh) && isfinite(shift) && (p[P_AMP] > 0) == (amp0 > 0) &&
+           fw < MAX_RATIO * d->w && fw * MAX_RATIO > d->w && fh < MAX_RATIO * d->h &&
+           fh * MAX_RATIO > d->h && shift <= 0.25 * side + 0.5 && exp(p[P_LP]) <= MAX_EXPONENT;
+  if (getenv("NPT_REFINE_DEBUG"))
+    fprintf(stderr, "REFINE %lld %.2f %.2f %.2f %.2f -> %.2f %.2f %.2f %.2f p %.3f amp %.2f amp0 %.2f bg %.2f np %d nb %d ok %d cls %d score %.3f\n",
+            (long long)d->frame, cx0, cy0, d->w, d->h, p[P_CX], p[P_CY], fw, fh, exp(p[P_LP]),
+            p[P_AMP], amp0, bg, np, n_nb, ok, d->cls, d->score);
+  if (!ok)
+    return 0;
+  double cx = pr->keep_centre ? cx0 : p[P_CX], cy = pr->keep_centre ? cy0 : p[P_CY];
+  *out = *d;
+  out->x = (float)(cx - 0.5 * fw), out->y = (float)(cy - 0.5 * fh);
+  out->w = (float)fw, out->h = (float)fh;
+  return 1;
+}
+
+int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detection *det,
+                     int64_t n, const npt_refine_params *p, npt_refine_stats *stats) {
+  if (!frame || (n > 0 && !det) || !p || h <= 0 || w <= 0 || n < 0 ||
+      (bit_depth != 8 && bit_depth != 16))
+    return npt_error_set(NPT_EINVAL, "refine: bad arguments (%lld detections, %dx%d px, %d bits)",
+                         (long long)n, w, h, bit_depth);
+  if (n == 0)
+    return 0;
+  scratch s = {0};
+  npt_detection *out = malloc(sizeof *out * (size_t)n);
+  int *nb = malloc(sizeof *nb * (size_t)n);
+  unsigned char *done = calloc((size_t)n, 1);
+  int rc = out && nb && done ? 0 : npt_error_set(NPT_ENOMEM, "refine: out of memory");
+  /* every fit sees the network's boxes, so the result does not depend on the order */
+  for (int64_t i = 0; i < n && rc == 0; i++) {
+    const npt_detection *d = det + i;
+    double side = d->w > d->h ? d->w : d->h;
+    if (side < p->min_size || d->cls < 1 || d->cls > 30 || !(p->classes >> (d->cls - 1) & 1))
+      continue;
+    if (stats)
+      stats->tried++;
+    int r = refine_one(frame, bit_depth, h, w, det, n, i, p, &s, nb, &out[i]);
+    if (r < 0)
+      rc = r;
+    else
+      done[i] = (unsigned char)r;
+  }
+  for (int64_t i = 0; i < n && rc == 0; i++)
+    if (done[i]) {
+      det[i] = out[i];
+      if (stats)
+        stats->accepted++;
+    }
+  free(out), free(nb), free(done);
+  free(s.x), free(s.y), free(s.v), free(s.tmp);
+  return rc;
+}
