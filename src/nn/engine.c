@@ -174,24 +174,29 @@ static int detect_batch(npt_engine *e, const void *frames, const npt_norm *norm,
   return 0;
 }
 
-/* Box refinement of the detections dets->det[from..] of frames [first_frame, first_frame + n). */
+/* Box refinement of the detections dets->det[from..] of frames [first_frame, first_frame + n),
+ * the frames in parallel (OpenMP; each frame's fit depends on that frame alone). */
 static int refine_boxes(const npt_graph *g, const void *frames, int bit_depth, int n, int h, int w,
                         int64_t first_frame, npt_dets *dets, int64_t from) {
-  npt_refine_params rp = {g->decode.score_threshold, 3.0f, 1, 0};
-  const char *env = getenv("NPT_REFINE_OPTS"); /* experiments: min_size,classes,keep_centre */
-  if (env)
-    sscanf(env, "%f,%d,%d", &rp.min_size, &rp.classes, &rp.keep_centre);
+  const npt_refine_params rp = {g->decode.score_threshold, 3.0f, 1, 0};
   size_t frame_bytes = (size_t)h * w * (bit_depth / 8);
+  int64_t *start = malloc(sizeof *start * (size_t)(n + 1));
+  NPT_ALLOC_CHECK(start);
   int64_t i = from;
   for (int b = 0; b < n; b++) {
-    int64_t j = i;
-    while (j < dets->n && dets->det[j].frame == first_frame + b)
-      j++;
-    NPT_TRY(npt_refine_frame((const char *)frames + frame_bytes * b, bit_depth, h, w,
-                             dets->det + i, j - i, &rp, NULL));
-    i = j;
+    start[b] = i;
+    while (i < dets->n && dets->det[i].frame == first_frame + b)
+      i++;
   }
-  return 0;
+  start[n] = i;
+  int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : failed)
+  for (int b = 0; b < n; b++)
+    failed |= npt_refine_frame((const char *)frames + frame_bytes * b, bit_depth, h, w,
+                               dets->det + start[b], start[b + 1] - start[b], &rp, NULL) < 0;
+  free(start);
+  /* the only error a valid call can meet; a worker thread's own message is not this thread's */
+  return failed ? npt_error_set(NPT_ENOMEM, "box refinement: out of memory") : 0;
 }
 
 static int detect_call(npt_engine *e, const void *frames, int bit_depth, int n, int h, int w,

@@ -2,7 +2,6 @@
 #include "nn/refine.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,10 +253,6 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
   int ok = isfinite(fw) && isfinite(fh) && isfinite(shift) && (p[P_AMP] > 0) == (amp0 > 0) &&
            fw < MAX_RATIO * d->w && fw * MAX_RATIO > d->w && fh < MAX_RATIO * d->h &&
            fh * MAX_RATIO > d->h && shift <= 0.25 * side + 0.5 && exp(p[P_LP]) <= MAX_EXPONENT;
-  if (getenv("NPT_REFINE_DEBUG"))
-    fprintf(stderr, "REFINE %lld %.2f %.2f %.2f %.2f -> %.2f %.2f %.2f %.2f p %.3f amp %.2f amp0 %.2f bg %.2f np %d nb %d ok %d cls %d score %.3f\n",
-            (long long)d->frame, cx0, cy0, d->w, d->h, p[P_CX], p[P_CY], fw, fh, exp(p[P_LP]),
-            p[P_AMP], amp0, bg, np, n_nb, ok, d->cls, d->score);
   if (!ok)
     return 0;
   double cx = pr->keep_centre ? cx0 : p[P_CX], cy = pr->keep_centre ? cy0 : p[P_CY];
