@@ -168,6 +168,12 @@ int npt_cmd_detect(int argc, char **argv) {
   npt_detect_options o;
   if (rc == 0)
     rc = npt_detect_options_get(cfg, &o);
+  if (rc == 0 && o.replay_frames > 0)
+    rc = npt_error_set(NPT_ECONFIG,
+                       "detect.replay_frames = %lld: replayed videos are a benchmark input of "
+                       "nptrack run only, whose archive records the replay (a detections file "
+                       "would not); set it to 0",
+                       (long long)o.replay_frames);
   /* Said before the run (which may be long), on stdout with the summary: stderr carries only
    * the one-line error or warnings. */
   if (rc == 0 && !quiet) {

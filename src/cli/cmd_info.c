@@ -121,6 +121,9 @@ static int archive_info(const char *path) {
       print_nm(v);
       if (!isnan(v->frame_rate_hz))
         printf(", %g Hz", v->frame_rate_hz);
+      if (v->replay_source_frames > 0)
+        printf("; REPLAYED benchmark input: %lld stored frames of %s, cyclically",
+               (long long)v->replay_source_frames, v->source_path ? v->source_path : "?");
       printf("\n");
     }
   }

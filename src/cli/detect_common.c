@@ -8,7 +8,7 @@
 #include "common/error.h"
 
 int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o, int device) {
-  *ce = (npt_cli_engine){.fo = {o->dataset, NPT_FRAMES_THW}};
+  *ce = (npt_cli_engine){.fo = {o->dataset, NPT_FRAMES_THW, o->replay_frames}};
   NPT_TRY(npt_frames_axes_parse(o->axis_order, &ce->fo.axes));
   npt_backend_params bp = {o->threads, device, o->batch};
   NPT_TRY(npt_engine_open(&ce->e, o->model, o->backend, &bp));
@@ -29,8 +29,14 @@ int npt_cli_frame_range(const npt_detect_options *o, const char *video, const np
                         int64_t *first, int64_t *end) {
   *first = o->first_frame - 1;
   *end = o->last_frame ? o->last_frame : in->n_frames;
-  if (in->n_frames == 0)
+  if (in->n_frames == 0 || in->stored_frames == 0)
     return npt_error_set(NPT_EFORMAT, "%s: the video has no frames", video);
+  if (o->replay_frames > 0 && o->replay_frames < in->stored_frames)
+    return npt_error_set(NPT_ECONFIG,
+                         "detect.replay_frames = %lld: %s stores %lld frames; a replay is at "
+                         "least as long as the stored video (detect.last_frame cuts a video "
+                         "short)",
+                         (long long)o->replay_frames, video, (long long)in->stored_frames);
   if (*first >= in->n_frames || *end > in->n_frames)
     return npt_error_set(NPT_ECONFIG,
                          "detect.first_frame = %lld, detect.last_frame = %lld: %s has frames 1 "

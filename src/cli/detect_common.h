@@ -28,7 +28,7 @@ typedef struct npt_cli_engine {
   npt_engine *e;
   const npt_graph *g;         /* owned by e */
   npt_decode_params dp;       /* the settings, else the model's defaults */
-  npt_frames_opts fo;         /* detect.dataset, detect.axis_order */
+  npt_frames_opts fo;         /* detect.dataset, detect.axis_order, detect.replay_frames */
   int embed_dim;              /* 0: the model has no embedding head */
   npt_sha256 *frame_hash;     /* when set, npt_cli_detect_frames feeds it every frame it reads */
   int prefetch;               /* read the next batch in a thread of its own (see below) */
@@ -44,7 +44,9 @@ int npt_cli_engine_open(npt_cli_engine *ce, const npt_detect_options *o, int dev
 void npt_cli_engine_close(npt_cli_engine *ce);
 
 /* The 0-based frames [*first, *end) that detect.first_frame/last_frame select in a video of
- * in->n_frames.  Returns 0, NPT_EFORMAT (no frames) or NPT_ECONFIG, naming `video`. */
+ * in->n_frames (replayed, when detect.replay_frames is set).  Returns 0, NPT_EFORMAT (no frames)
+ * or NPT_ECONFIG (a range outside the video, a replay shorter than the stored video), naming
+ * `video`. */
 int npt_cli_frame_range(const npt_detect_options *o, const char *video, const npt_frames_info *in,
                         int64_t *first, int64_t *end);
 

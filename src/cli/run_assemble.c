@@ -305,11 +305,15 @@ static int write_video(const npt_run *r, int v, id_map *maps, const video_counts
                        npt_archive *a, int64_t *dets, int64_t *n_events) {
   int c0 = r->plan.video_chunk[v], c1 = r->plan.video_chunk[v + 1];
   const npt_frames_info *in = &r->info[v];
-  npt_archive_video av = {
-      r->names[v],       r->videos[v],
-      in->n_frames,      in->height,
-      in->width,         in->frame_rate_hz,
-      in->pixel_size_nm, in->pixel_size_nm > 0 ? NPT_PIXEL_SOURCE_FILE : NPT_PIXEL_SOURCE_UNKNOWN};
+  npt_archive_video av = {r->names[v],
+                          r->videos[v],
+                          in->n_frames,
+                          in->height,
+                          in->width,
+                          in->frame_rate_hz,
+                          in->pixel_size_nm,
+                          in->pixel_size_nm > 0 ? NPT_PIXEL_SOURCE_FILE : NPT_PIXEL_SOURCE_UNKNOWN,
+                          r->o.replay_frames > 0 ? in->stored_frames : 0};
   int64_t *ids = malloc(sizeof *ids * (size_t)(vc->n_ids + 1));
   NPT_ALLOC_CHECK(ids);
   for (int64_t k = 0; k < vc->n_ids; k++)

@@ -34,8 +34,15 @@ int npt_run_fault(int rank, const char *stage) {
 }
 
 int npt_run_config_hash(const npt_config *cfg, char hex[65]) {
-  static const char *const skip[] = {"detect.model",   "detect.threads", "detect.batch",
-                                     "detect.backend", "detect.device",  NULL};
+  /* detect.replay_frames changes the frames, not what is made of them: the input hash has it
+   * (hash_start). */
+  static const char *const skip[] = {"detect.model",
+                                     "detect.threads",
+                                     "detect.batch",
+                                     "detect.backend",
+                                     "detect.device",
+                                     "detect.replay_frames",
+                                     NULL};
   npt_sha256 h;
   npt_sha256_init(&h);
   for (int t = 0; npt_config_schema[t]; t++)
@@ -136,24 +143,30 @@ static int track_batch(void *ctx, int64_t first, int n, const npt_dets *d) {
   return npt_chunk_track_frames(&v->ct, first, n, d);
 }
 
-/* The hash of a chunk's frames: their geometry, then the pixels as read. */
-static void hash_start(npt_sha256 *h, const npt_frames_info *in, const npt_chunk *ch) {
-  char head[128];
-  snprintf(head, sizeof head, "%dx%dx%d bits, frames %lld-%lld\n", in->width, in->height,
-           in->bit_depth, (long long)ch->begin, (long long)ch->end);
+/* The hash of a chunk's frames: their geometry (and, for a replayed video, the stored and
+ * replayed lengths, so that a part of another replay is not taken for this one's even where
+ * their frames agree), then the pixels as read. */
+static void hash_start(npt_sha256 *h, const npt_frames_info *in, const npt_chunk *ch,
+                       int64_t replay) {
+  char head[192];
+  int n = snprintf(head, sizeof head, "%dx%dx%d bits, frames %lld-%lld\n", in->width, in->height,
+                   in->bit_depth, (long long)ch->begin, (long long)ch->end);
+  if (replay > 0)
+    snprintf(head + n, sizeof head - (size_t)n, "replay of %lld stored frames as %lld\n",
+             (long long)in->stored_frames, (long long)replay);
   npt_sha256_init(h);
   npt_sha256_update(h, head, strlen(head));
 }
 
 /* Reads the chunk's frames only, for the input hash of a part found on --resume. */
-static int hash_frames(npt_frames *fr, const npt_chunk *ch, char hex[65]) {
+static int hash_frames(npt_frames *fr, const npt_chunk *ch, int64_t replay, char hex[65]) {
   const npt_frames_info *in = npt_frames_get_info(fr);
   size_t fbytes = (size_t)in->height * (size_t)in->width * (size_t)(in->bit_depth / 8);
   enum { BATCH = 16 };
   void *buf = malloc(fbytes * BATCH);
   NPT_ALLOC_CHECK(buf);
   npt_sha256 h;
-  hash_start(&h, in, ch);
+  hash_start(&h, in, ch, replay);
   int rc = 0;
   for (int64_t t = ch->begin; t < ch->end && rc == 0; t += BATCH) {
     int n = ch->end - t < BATCH ? (int)(ch->end - t) : BATCH;
@@ -187,9 +200,9 @@ static int resume_check(const npt_run *r, const char *path, const npt_chunk *ch,
     what = "a different chunk plan (other videos or frame range)";
   if (!what) {
     char hex[65];
-    NPT_TRY(hash_frames(fr, ch, hex));
+    NPT_TRY(hash_frames(fr, ch, r->o.replay_frames, hex));
     if (strcmp(hex, m.input_sha256))
-      what = "different input frames";
+      what = "different input frames (another video, or another detect.replay_frames)";
   }
   if (what)
     return npt_error_set(NPT_ECONFIG,
@@ -220,7 +233,7 @@ int npt_run_chunk(const npt_run *r, npt_cli_engine *ce, int64_t chunk, int rank,
   }
   chunk_run v = {.rank = rank};
   npt_sha256 h;
-  hash_start(&h, npt_frames_get_info(*fr), ch);
+  hash_start(&h, npt_frames_get_info(*fr), ch, r->o.replay_frames);
   /* Reading, inference and tracking overlap: the reader fills the next batch and the tracker
    * takes the last batch's detections while the engine runs this one.  The tracker works in
    * memory (no HDF5 call while the reader runs) on state of its own, in frame order.

@@ -76,8 +76,9 @@ typedef struct npt_rank_stats {
 } npt_rank_stats;
 
 /* The SHA-256 of the settings that change a chunk's rows: detect.* (but the model path, which
- * the model's hash covers, threads, which change nothing, and backend, device and batch, which
- * npt_run_config_hash_backend adds), track.* and chunking.*. */
+ * the model's hash covers, threads, which change nothing, backend, device and batch, which
+ * npt_run_config_hash_backend adds, and replay_frames, which the chunk's input hash covers),
+ * track.* and chunking.*. */
 int npt_run_config_hash(const npt_config *cfg, char hex[65]);
 /* Folds the backend that runs (`auto` resolved) into `hex`, and the batch size for a GPU
  * backend, whose detections may depend on it (cuDNN picks algorithms per batch). */

@@ -150,7 +150,7 @@ static int finished_run(const npt_run *r, const npt_config *cfg, const char *pat
  * target's overwrite policy (checked now, not after hours of work); with --resume (not --force),
  * whether the target is this run's finished archive (r->complete). */
 static int setup_root(npt_run *r, const run_args *a, const npt_config *cfg) {
-  npt_frames_opts fo = {r->o.dataset, NPT_FRAMES_THW};
+  npt_frames_opts fo = {r->o.dataset, NPT_FRAMES_THW, r->o.replay_frames};
   NPT_TRY(npt_frames_axes_parse(r->o.axis_order, &fo.axes));
   for (int i = 0; i < r->n_videos; i++) {
     npt_frames *fr = NULL;

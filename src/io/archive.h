@@ -75,6 +75,10 @@ typedef struct npt_archive_video {
   double frame_rate_hz;          /* NAN: unknown (time_s columns are then NAN) */
   double pixel_size_nm;          /* NAN: unknown (the *_nm columns are then NAN) */
   const char *pixel_size_source; /* NPT_PIXEL_SOURCE_* */
+  /* > 0: a benchmark input, not a real video: source_path's first replay_of frames replayed
+   * cyclically as n_frames frames (detect.replay_frames; the attributes replay and
+   * replay_source_frames say so).  0: the video as stored. */
+  int64_t replay_of;
 } npt_archive_video;
 
 /* A video's rows, columnar, in frame order (frames non-decreasing, 0-based, < n_frames).
@@ -203,6 +207,7 @@ typedef struct npt_archive_video_info {
   int64_t height, width, embed_dim;
   double frame_rate_hz, pixel_size_nm; /* NAN when unknown */
   char *source_path, *pixel_size_source;
+  int64_t replay_source_frames; /* > 0: a replayed benchmark input of that many stored frames */
 } npt_archive_video_info;
 
 /* Opens an archive of any status (check npt_archive_file_status before trusting its tables).

@@ -74,6 +74,8 @@ static int read_video_info(npt_archive_file *f, npt_archive_video_info *v) {
   npt_h5_read_i64_attr(g, "height", &v->height);
   npt_h5_read_i64_attr(g, "width", &v->width);
   npt_h5_read_i64_attr(g, "embed_dim", &v->embed_dim);
+  if (H5Aexists(g, "replay_source_frames") > 0)
+    npt_h5_read_i64_attr(g, "replay_source_frames", &v->replay_source_frames);
   npt_h5_read_f64_attr(g, "frame_rate_hz", &v->frame_rate_hz);
   npt_h5_read_f64_attr(g, "pixel_size_nm", &v->pixel_size_nm);
   int rc = npt_h5_read_str_attr(g, "source", &v->source_path);

@@ -331,6 +331,17 @@ int npt__arch_video_attrs(npt_archive *a, hid_t g, const char *where, const npt_
             npt_h5_write_i64_attr(g, "n_detections", n_rows) < 0 ||
             npt_h5_write_i64_attr(g, "n_tracks", n_tracks) < 0 ||
             npt_h5_write_i64_attr(g, "embed_dim", embed_dim) < 0;
+  if (!bad && v->replay_of > 0) {
+    char replay[4400];
+    snprintf(replay, sizeof replay,
+             "benchmark input, not a real video: the %lld frames are the %lld stored frames of "
+             "%s replayed cyclically (frame i is stored frame i mod %lld, read from the file "
+             "each time; detect.replay_frames = %lld)",
+             (long long)v->n_frames, (long long)v->replay_of, v->source_path,
+             (long long)v->replay_of, (long long)v->n_frames);
+    bad = npt_h5_write_fixed_str_attr(g, "replay", replay) < 0 ||
+          npt_h5_write_i64_attr(g, "replay_source_frames", v->replay_of) < 0;
+  }
   return bad ? npt_h5_fail(a->path, where) : 0;
 }
 

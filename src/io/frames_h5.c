@@ -144,6 +144,15 @@ int npt_frames_open_opts(npt_frames **out, const char *spec, const npt_frames_op
   fr->info.bit_depth = (int)tsize * 8;
   fr->info.pixel_size_nm = read_f64_attr(fr->dset, "pixel_size_nm");
   fr->info.frame_rate_hz = read_f64_attr(fr->dset, "frame_rate_hz");
+  fr->info.stored_frames = fr->info.n_frames;
+  const int64_t replay = opts ? opts->replay_frames : 0;
+  if (replay < 0 || (replay > 0 && fr->info.stored_frames == 0)) {
+    rc = npt_error_set(NPT_EINVAL, "%s: cannot replay %lld stored frames as %lld", path,
+                       (long long)fr->info.stored_frames, (long long)replay);
+    goto fail;
+  }
+  if (replay > 0)
+    fr->info.n_frames = replay;
   *out = fr;
   return 0;
 fail:
@@ -170,13 +179,8 @@ static void transpose_hwt(const void *src, int count, size_t pixels, size_t esiz
 
 const npt_frames_info *npt_frames_get_info(const npt_frames *fr) { return &fr->info; }
 
-int npt_frames_read(npt_frames *fr, int64_t first, int count, void *buf) {
-  if (first < 0 || count < 0 || first + count > fr->info.n_frames)
-    return npt_error_set(NPT_EINVAL, "%s: frames %lld..%lld requested, the video has %lld",
-                         fr->path, (long long)first + 1, (long long)(first + count),
-                         (long long)fr->info.n_frames);
-  if (count == 0)
-    return 0;
+/* Stored frames first .. first + count - 1 (within the file's frames) into buf. */
+static int read_stored(npt_frames *fr, int64_t first, int count, void *buf) {
   const size_t esize = (size_t)(fr->info.bit_depth / 8);
   const size_t fsize = (size_t)fr->info.height * (size_t)fr->info.width * esize;
   hsize_t start[3] = {(hsize_t)first, 0, 0};
@@ -208,7 +212,7 @@ int npt_frames_read(npt_frames *fr, int64_t first, int count, void *buf) {
   int64_t bad = first;
   if (count > 1) {
     for (int i = 0; i < count; i++)
-      if (npt_frames_read(fr, first + i, 1, (char *)buf + fsize * (size_t)i) < 0) {
+      if (read_stored(fr, first + i, 1, (char *)buf + fsize * (size_t)i) < 0) {
         bad = first + i;
         break;
       }
@@ -216,6 +220,26 @@ int npt_frames_read(npt_frames *fr, int64_t first, int count, void *buf) {
   char what[96];
   snprintf(what, sizeof what, "frame %lld: cannot read", (long long)bad + 1);
   return npt_h5_fail(fr->path, what);
+}
+
+int npt_frames_read(npt_frames *fr, int64_t first, int count, void *buf) {
+  if (first < 0 || count < 0 || first + count > fr->info.n_frames)
+    return npt_error_set(NPT_EINVAL, "%s: frames %lld..%lld requested, the video has %lld",
+                         fr->path, (long long)first + 1, (long long)(first + count),
+                         (long long)fr->info.n_frames);
+  const int64_t stored = fr->info.stored_frames;
+  const size_t fsize =
+      (size_t)fr->info.height * (size_t)fr->info.width * (size_t)(fr->info.bit_depth / 8);
+  /* A replayed video: each run of consecutive stored frames is one read, so every frame goes
+   * through HDF5 as a stored video's would, and reading is timed as it would be. */
+  while (count > 0) {
+    int64_t at = first % stored;
+    int n = stored - at < count ? (int)(stored - at) : count;
+    NPT_TRY(read_stored(fr, at, n, buf));
+    first += n, count -= n;
+    buf = (char *)buf + fsize * (size_t)n;
+  }
+  return 0;
 }
 
 int npt_frames_root_attr(npt_frames *fr, const char *name, char **out) {

@@ -41,6 +41,12 @@ const npt_setting_def npt_detect_settings[] = {
      "First frame to detect in, counted from 1."},
     {"detect.last_frame", NPT_SET_INT, 0, 1e15, "0", "frame", NONE,
      "Last frame to detect in, counted from 1 and included; 0 goes to the end of the video."},
+    {"detect.replay_frames", NPT_SET_INT, 0, 1e15, "0", "frames", NONE,
+     "Benchmark input, not for results: > 0 presents each video as this many frames by "
+     "replaying its stored frames cyclically (frame i is stored frame i mod the stored length, "
+     "read from the file again each time), so that a short stored video stands for a long one "
+     "(docs/performance.md, multi-GPU scaling).  At least the stored length; nptrack run only, "
+     "and its archive says so (/videos/NAME attribute replay).  0: the video as stored."},
     {"detect.score_threshold", NPT_SET_FLOAT, -1, 1, "-1", "", NONE,
      "Smallest detection score kept: a heatmap peak (0 to 1) counts when its value is at "
      "least this.  A value < 0 uses the model's default."},
@@ -78,6 +84,7 @@ int npt_detect_options_get(const npt_config *cfg, npt_detect_options *s) {
   s->batch = (int)npt_config_int(cfg, "detect.batch");
   s->first_frame = npt_config_int(cfg, "detect.first_frame");
   s->last_frame = npt_config_int(cfg, "detect.last_frame");
+  s->replay_frames = npt_config_int(cfg, "detect.replay_frames");
   s->score_threshold = (float)npt_config_float(cfg, "detect.score_threshold");
   s->top_k = (int)npt_config_int(cfg, "detect.top_k");
   s->peak_kernel = (int)npt_config_int(cfg, "detect.peak_kernel");

@@ -22,6 +22,7 @@ typedef struct npt_detect_options {
   int batch;                      /* frames per forward pass, >= 1 */
   int64_t first_frame;            /* 1-based */
   int64_t last_frame;             /* 1-based, inclusive; 0: to the end of the video */
+  int64_t replay_frames;          /* > 0: a benchmark's replayed video (io/frames.h); 0: off */
   float score_threshold;          /* < 0: the model's default */
   int top_k;                      /* < 0: the model's default */
   int peak_kernel;                /* < 0: the model's default */

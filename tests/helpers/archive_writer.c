@@ -128,9 +128,13 @@ static int write_archive(const char *out, const npt_config *cfg, int force, cons
     int tracks, loose, burst;
     int64_t burst_frame;
   } videos[] = {
-      {{"alpha", "data/alpha.h5", 40, 480, 512, 10.0, 0.25, NPT_PIXEL_SOURCE_FILE}, 9, 2, 0, -1},
-      {{"beta", "data/beta.h5", 25, 256, 256, NAN, NAN, NPT_PIXEL_SOURCE_UNKNOWN}, 3, 0, 300, 17},
-      {{"gamma", "data/gamma.h5", 5, 64, 64, 2.0, 1.5, NPT_PIXEL_SOURCE_CONFIG}, 0, 0, 0, -1},
+      {{"alpha", "data/alpha.h5", 40, 480, 512, 10.0, 0.25, NPT_PIXEL_SOURCE_FILE, 0}, 9, 2, 0, -1},
+      {{"beta", "data/beta.h5", 25, 256, 256, NAN, NAN, NPT_PIXEL_SOURCE_UNKNOWN, 0},
+       3,
+       0,
+       300,
+       17},
+      {{"gamma", "data/gamma.h5", 5, 64, 64, 2.0, 1.5, NPT_PIXEL_SOURCE_CONFIG, 0}, 0, 0, 0, -1},
   };
   for (size_t i = 0; i < sizeof videos / sizeof videos[0] && rc == 0; i++) {
     rng_state = 12345 + i;

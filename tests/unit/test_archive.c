@@ -27,7 +27,7 @@ static npt_archive_rows rows_of(int64_t n) {
   return r;
 }
 
-static const npt_archive_video VIDEO = {"v", "v.h5", 5, 16, 16, 1.0, 2.0, "config"};
+static const npt_archive_video VIDEO = {"v", "v.h5", 5, 16, 16, 1.0, 2.0, "config", 0};
 
 static void test_tables(void **state) {
   (void)state;

@@ -162,7 +162,8 @@ static void test_same_as_whole(void **state) {
                              64,
                              known ? 10.0 : NAN,
                              known ? 0.5 : NAN,
-                             known ? NPT_PIXEL_SOURCE_FILE : NPT_PIXEL_SOURCE_UNKNOWN};
+                             known ? NPT_PIXEL_SOURCE_FILE : NPT_PIXEL_SOURCE_UNKNOWN,
+                             0};
       npt_archive *a = open_archive(pa, (npt_archive_embed_mode)m);
       npt_archive_rows all = view(&r, 0, r.n);
       assert_int_equal(npt_archive_add_video(a, &v, &all), 0);
@@ -218,7 +219,8 @@ static void test_deferred_rows(void **state) {
                            64,
                            10.0,
                            m == 1 ? NAN : 0.5,
-                           m == 1 ? NPT_PIXEL_SOURCE_UNKNOWN : NPT_PIXEL_SOURCE_FILE};
+                           m == 1 ? NPT_PIXEL_SOURCE_UNKNOWN : NPT_PIXEL_SOURCE_FILE,
+                           0};
     npt_archive *a = open_archive(pa, (npt_archive_embed_mode)m);
     npt_archive_rows all = view(&r, 0, r.n);
     assert_int_equal(npt_archive_add_video(a, &v, &all), 0);
@@ -279,7 +281,7 @@ static void test_wrong_rows(void **state) {
   npt_rng g;
   npt_rng_seed(&g, 6, 1);
   make_rows(&r, &g);
-  npt_archive_video v = {"vid", "v.h5", T, 64, 64, NAN, NAN, NPT_PIXEL_SOURCE_UNKNOWN};
+  npt_archive_video v = {"vid", "v.h5", T, 64, 64, NAN, NAN, NPT_PIXEL_SOURCE_UNKNOWN, 0};
   int64_t ids[100], cnt[100], k = track_list(&r, ids, cnt);
   /* Fewer rows than announced. */
   npt_archive *b = open_archive("stream_bad.h5", NPT_ARCHIVE_EMBED_TRACK);
@@ -310,7 +312,7 @@ static void test_events(void **state) {
   npt_rng g;
   npt_rng_seed(&g, 8, 1);
   make_rows(&r, &g);
-  npt_archive_video v = {"vid", "v.h5", T, 64, 64, NAN, NAN, NPT_PIXEL_SOURCE_UNKNOWN};
+  npt_archive_video v = {"vid", "v.h5", T, 64, 64, NAN, NAN, NPT_PIXEL_SOURCE_UNKNOWN, 0};
   npt_archive_rows all = view(&r, 0, r.n);
   /* Tracks 3, 8, 11, 16, ...: a merge 3 + 8 -> 11 at frame 10, a split 11 -> 16, 19 at 20. */
   int64_t frame[2] = {10, 20}, po[3] = {0, 2, 3}, pi[3] = {3, 8, 11}, co[3] = {0, 1, 3},
