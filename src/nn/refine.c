@@ -21,12 +21,14 @@ typedef struct scratch {
   float *gx, *gy, *v, *tmp; /* the window's unmasked pixels (npt__refine_window); median buffer */
   float *state[2];          /* two npt__refine_state: the current parameters' and a trial's */
   unsigned char *mask;      /* the window's pixels inside a neighbour's box */
-  size_t cap;               /* pixels */
+  int *row;                 /* the window's rows (npt__refine_window) */
+  float *row_gy;
+  size_t cap; /* pixels */
 } scratch;
 
 static void scratch_free(scratch *s) {
   free(s->gx), free(s->gy), free(s->v), free(s->tmp), free(s->state[0]), free(s->state[1]);
-  free(s->mask);
+  free(s->mask), free(s->row), free(s->row_gy);
 }
 
 static int scratch_reserve(scratch *s, size_t n) {
@@ -41,7 +43,9 @@ static int scratch_reserve(scratch *s, size_t n) {
   t.v = malloc(sizeof(float) * n4), t.tmp = malloc(sizeof(float) * n4);
   t.state[0] = malloc(sizeof(float) * 10 * n4), t.state[1] = malloc(sizeof(float) * 10 * n4);
   t.mask = malloc(cap), t.cap = cap;
-  if (!t.gx || !t.gy || !t.v || !t.tmp || !t.state[0] || !t.state[1] || !t.mask) {
+  t.row = malloc(sizeof(int) * (cap + 1)), t.row_gy = malloc(sizeof(float) * cap);
+  if (!t.gx || !t.gy || !t.v || !t.tmp || !t.state[0] || !t.state[1] || !t.mask || !t.row ||
+      !t.row_gy) {
     scratch_free(&t);
     return npt_error_set(NPT_ENOMEM, "refine: out of memory for a window of %zu px", n);
   }
@@ -268,7 +272,15 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
   /* grey levels relative to bg (exact in float: integers and halves below 2^17) */
   for (int k = 0; k < np; k++)
     s->v[k] -= (float)bg;
-  npt__refine_window win = {s->gx, s->gy, s->v, np, cx0, cy0, bg, {0}};
+  npt__refine_window win = {.gx = s->gx,
+                            .gy = s->gy,
+                            .v = s->v,
+                            .n = np,
+                            .cx0 = cx0,
+                            .cy0 = cy0,
+                            .vref = bg,
+                            .row = s->row,
+                            .row_gy = s->row_gy};
   npt__refine_window_ready(&win);
   fit(p, &win, s, lo, hi);
   double a = exp(p[P_LA]), b = exp(p[P_LB]), c = cos(p[P_TH]), sn = sin(p[P_TH]);

@@ -18,13 +18,20 @@
 /* The parameters: centre, log semi-axes, angle, amplitude, background plane, log exponent. */
 enum { P_CX, P_CY, P_LA, P_LB, P_TH, P_AMP, P_B0, P_BX, P_BY, P_LP, NP };
 
-/* Pixels of one window.  gx, gy, v hold n pixels, then padding up to a multiple of 4 (written by
- * npt__refine_window_ready).  Coordinates: pixel (x, y) is at (cx0 + gx, cy0 + gy) and its grey
- * level is vref + v; parameters are in frame coordinates and grey levels all the same. */
+/* Pixels of one window, in raster order (gy non-decreasing, gx increasing along a row).  gx, gy,
+ * v hold n pixels, then padding up to a multiple of 4 (written by npt__refine_window_ready).
+ * Coordinates: pixel (x, y) is at (cx0 + gx, cy0 + gy) and its grey level is vref + v;
+ * parameters are in frame coordinates and grey levels all the same.  row (n + 1 ints) and row_gy
+ * (n floats) are the caller's storage for the rows, filled by npt__refine_window_ready: the
+ * evaluation looks for the pixels inside the ellipse in the rows and columns its bounding box
+ * crosses only. */
 typedef struct npt__refine_window {
   float *gx, *gy, *v;
   int n;
   double cx0, cy0, vref;
+  int *row;        /* row k's pixels are [row[k], row[k + 1]) */
+  float *row_gy;   /* row k's gy */
+  int nrow;        /* rows */
   double plane[6]; /* sums over the pixels of 1, gx, gy, gx^2, gx gy, gy^2 */
 } npt__refine_window;
 
@@ -41,8 +48,8 @@ typedef struct npt__refine_state {
 /* Floats a window of n pixels and a state need, each array rounded up to whole vectors. */
 int npt__refine_padded(int n);
 
-/* Pads the window's arrays (allocated for npt__refine_padded(n) floats) and sums the plane's
- * part of J^T J. */
+/* Pads the window's arrays (allocated for npt__refine_padded(n) floats), finds its rows and sums
+ * the plane's part of J^T J. */
 void npt__refine_window_ready(npt__refine_window *win);
 
 /* Points a state's arrays into buf (10 * npt__refine_padded(n) floats, 4-byte aligned). */

@@ -80,6 +80,18 @@ static inline vf vexp(vf y) {
   return s * (vf)scale;
 }
 
+/* The first index in [lo, hi) of the ascending v whose value is >= x (hi when none). */
+static int lower_bound(const float *v, int lo, int hi, double x) {
+  while (lo < hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (v[mid] < x)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 int npt__refine_padded(int n) {
   return (n + VL - 1) / VL * VL;
 }
@@ -87,6 +99,11 @@ int npt__refine_padded(int n) {
 void npt__refine_window_ready(npt__refine_window *win) {
   for (int i = win->n; i < npt__refine_padded(win->n); i++)
     win->gx[i] = win->gy[i] = OUTSIDE, win->v[i] = 0;
+  win->nrow = 0;
+  for (int i = 0; i < win->n; i++)
+    if (i == 0 || win->gy[i] != win->gy[i - 1])
+      win->row_gy[win->nrow] = win->gy[i], win->row[win->nrow++] = i;
+  win->row[win->nrow] = win->n;
   double *s = win->plane;
   memset(win->plane, 0, sizeof win->plane);
   for (int i = 0; i < win->n; i++) {
@@ -157,19 +174,30 @@ double npt__refine_eval(const double *p, const npt__refine_window *win, npt__ref
            ccy = {p[P_CY] - win->cy0, p[P_CY] - win->cy0}, zero = {0, 0};
   const vf b0 = splat(p[P_B0] - win->vref), bx = splat(p[P_BX]), by = splat(p[P_BY]);
   int n4 = npt__refine_padded(win->n), m = 0;
-  /* every pixel: the background's residual, and the pixels inside the ellipse gathered */
+  /* every pixel: the background's residual */
   for (int i = 0; i < n4; i += VL) {
     vf x = ld(win->gx + i), y = ld(win->gy + i);
     st(s->r + i, b0 + bx * x + by * y - ld(win->v + i));
-    for (int h = 0; h < VL; h += 2) {
-      vd dx = (vd){x[h], x[h + 1]} - ccx, dy = (vd){y[h], y[h + 1]} - ccy;
+  }
+  /* the pixels inside the ellipse gathered, from the rows and columns of its bounding box (with a
+   * margin: the test q > 0 decides, the box only spares the pixels far outside) */
+  double hw = sqrt(a * a * c * c + b * b * sn * sn) + 1e-3;
+  double hh = sqrt(a * a * sn * sn + b * b * c * c) + 1e-3;
+  int k0 = lower_bound(win->row_gy, 0, win->nrow, ccy[0] - hh);
+  for (int k = k0; k < win->nrow && win->row_gy[k] <= ccy[0] + hh; k++) {
+    int j0 = lower_bound(win->gx, win->row[k], win->row[k + 1], ccx[0] - hw);
+    int j1 = lower_bound(win->gx, j0, win->row[k + 1], ccx[0] + hw);
+    for (int i = j0; i < j1; i += 2) {
+      int two = i + 1 < j1;
+      vd x = {win->gx[i], win->gx[i + two]}, y = {win->gy[i], win->gy[i + two]};
+      vd dx = x - ccx, dy = y - ccy;
       vd u = (dx * cd + dy * sd) * iad, w = (dy * cd - dx * sd) * ibd, q = 1.0 - u * u - w * w;
       vl in = q > zero;
+      in[1] &= -(int64_t)two;
       if (in[0] | in[1])
-        for (int k = 0; k < 2; k++) { /* branch-free: an outside lane is overwritten next */
-          s->idx[m] = i + h + k, s->u[m] = (float)u[k], s->w[m] = (float)w[k];
-          s->q[m] = (float)q[k];
-          m -= (int)in[k];
+        for (int l = 0; l < 2; l++) { /* branch-free: an outside lane is overwritten next */
+          s->idx[m] = i + l, s->u[m] = (float)u[l], s->w[m] = (float)w[l], s->q[m] = (float)q[l];
+          m -= (int)in[l];
         }
     }
   }

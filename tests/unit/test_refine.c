@@ -224,7 +224,8 @@ static void test_bad_arguments(void **state) {
 static void test_fast_evaluation(void **state) {
   (void)state;
   enum { S = 47 };
-  float gx[S * S + 4], gy[S * S + 4], v[S * S + 4];
+  float gx[S * S + 4], gy[S * S + 4], v[S * S + 4], row_gy[S * S];
+  int row[S * S + 1];
   float *buf[2] = {malloc(sizeof(float) * 10 * (S * S + 4)), NULL};
   npt_rng r;
   npt_rng_seed(&r, 5, 3);
@@ -243,7 +244,15 @@ static void test_fast_evaluation(void **state) {
         v[n] = (float)(npt_rng_range(&r, -80, 80));
         n++;
       }
-    npt__refine_window win = {gx, gy, v, n, cx0, cy0, vref, {0}};
+    npt__refine_window win = {.gx = gx,
+                              .gy = gy,
+                              .v = v,
+                              .n = n,
+                              .cx0 = cx0,
+                              .cy0 = cy0,
+                              .vref = vref,
+                              .row = row,
+                              .row_gy = row_gy};
     npt__refine_window_ready(&win);
     double p[NP];
     p[P_CX] = cx0 + npt_rng_range(&r, -8, 8), p[P_CY] = cy0 + npt_rng_range(&r, -8, 8);
