@@ -241,7 +241,6 @@ static void put(double *jtj, int k, int l, double v) {
 }
 
 enum { NG = 7, NX = 4 }; /* the particle's parameters; 1, gx, gy and r beside them */
-enum { NACC = NG * (NG + 1) / 2 + NG * NX };
 
 void npt__refine_jacobian(const double *p, const npt__refine_window *win, npt__refine_state *s,
                           double *jtj, double *jtr) {
@@ -274,37 +273,50 @@ void npt__refine_jacobian(const double *p, const npt__refine_window *win, npt__r
   }
   for (int j = m; j < m4; j++)
     s->gx[j] = s->gy[j] = s->ri[j] = 0;
-  double sum[NACC] = {0};
+  /* The columns of a block of pixels are written out, then each particle row k is multiplied
+   * with the columns l >= k in one pass, its 11 - k sums in registers (the loops unrolled). */
+  float col[NG + NX][BLOCK];
+  double sum[NG][NG + NX] = {{0}};
   for (int j0 = 0; j0 < m4; j0 += BLOCK) {
-    vf acc[NACC];
-    for (int t = 0; t < NACC; t++)
-      acc[t] = zero;
-    for (int j = j0; j < j0 + BLOCK && j < m4; j += VL) {
-      vf u = ld(s->u + j), w = ld(s->w + j), q = ld(s->q + j), pr = ld(s->prof + j);
-      vf g = mae * pr / sel(q > rim, q, rim), J[NG + NX];
-      J[0] = g * (u * cxa + w * sxb);
-      J[1] = g * (u * sxa + w * cxb);
-      J[2] = -2.0f * g * u * u;
-      J[3] = -2.0f * g * w * w;
-      J[4] = g * u * w * ba2;
-      J[5] = pr;
-      J[6] = ae * pr * ld(s->lq + j);
-      J[7] = one, J[8] = ld(s->gx + j), J[9] = ld(s->gy + j), J[10] = ld(s->ri + j);
-      int t = 0;
-      for (int k = 0; k < NG; k++)
-        for (int l = k; l < NG + NX; l++)
-          acc[t++] += J[k] * J[l];
+    int nb = m4 - j0 < BLOCK ? m4 - j0 : BLOCK;
+    for (int j = 0; j < nb; j += VL) {
+      vf u = ld(s->u + j0 + j), w = ld(s->w + j0 + j), q = ld(s->q + j0 + j);
+      vf pr = ld(s->prof + j0 + j), g = mae * pr / sel(q > rim, q, rim);
+      st(col[0] + j, g * (u * cxa + w * sxb));
+      st(col[1] + j, g * (u * sxa + w * cxb));
+      st(col[2] + j, -2.0f * g * u * u);
+      st(col[3] + j, -2.0f * g * w * w);
+      st(col[4] + j, g * u * w * ba2);
+      st(col[5] + j, pr);
+      st(col[6] + j, ae * pr * ld(s->lq + j0 + j));
+      st(col[7] + j, one);
+      st(col[8] + j, ld(s->gx + j0 + j));
+      st(col[9] + j, ld(s->gy + j0 + j));
+      st(col[10] + j, ld(s->ri + j0 + j));
     }
-    for (int t = 0; t < NACC; t++)
-      sum[t] += hsum(acc[t]);
+#pragma GCC unroll 7
+    for (int k = 0; k < NG; k++) {
+      vf acc[NG + NX];
+#pragma GCC unroll 11
+      for (int l = 0; l < NG + NX; l++)
+        acc[l] = zero;
+      for (int j = 0; j < nb; j += VL) {
+        vf jk = ld(col[k] + j);
+#pragma GCC unroll 11
+        for (int l = k; l < NG + NX; l++)
+          acc[l] += jk * ld(col[l] + j);
+      }
+#pragma GCC unroll 11
+      for (int l = k; l < NG + NX; l++)
+        sum[k][l] += hsum(acc[l]);
+    }
   }
-  int t = 0;
   for (int k = 0; k < NG; k++) {
     for (int l = k; l < NG; l++)
-      put(jtj, G[k], G[l], sum[t++]);
-    put(jtj, G[k], P_B0, sum[t++]);
-    put(jtj, G[k], P_BX, sum[t++]);
-    put(jtj, G[k], P_BY, sum[t++]);
-    jtr[G[k]] = sum[t++];
+      put(jtj, G[k], G[l], sum[k][l]);
+    put(jtj, G[k], P_B0, sum[k][NG]);
+    put(jtj, G[k], P_BX, sum[k][NG + 1]);
+    put(jtj, G[k], P_BY, sum[k][NG + 2]);
+    jtr[G[k]] = sum[k][NG + 3];
   }
 }
