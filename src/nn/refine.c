@@ -6,91 +6,90 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "nn/refine_internal.h"
 
-/* The parameters: centre, log semi-axes, angle, amplitude, background plane, log exponent. */
-enum { P_CX, P_CY, P_LA, P_LB, P_TH, P_AMP, P_B0, P_BX, P_BY, P_LP, NP };
-#define MAX_ITER 40
-#define WINDOW 0.75   /* the fit's window reaches this many box sides from the centre, */
-#define MARGIN 3.0    /* plus this many px */
-#define MAX_SIDE 40.0 /* windows are subsampled so that a box side spans at most ~this many px */
-#define RING 1.2      /* background pixels lie this far out, in the box's normalised radius */
-#define CORE 0.5      /* the initial amplitude comes from pixels within this radius */
-#define MAX_RATIO 1.5 /* a fitted side more than this factor from the network's is refused */
-#define MAX_EXPONENT 0.7 /* a profile more peaked than this is no solid particle: refused */
+#define MAX_ITER     40
+#define WINDOW       0.75 /* the fit's window reaches this many box sides from the centre, */
+#define MARGIN       3.0  /* plus this many px */
+#define MAX_SIDE     40.0 /* windows are subsampled so that a box side spans at most ~this many px */
+#define RING         1.2  /* background pixels lie this far out, in the box's normalised radius */
+#define CORE         0.5  /* the initial amplitude comes from pixels within this radius */
+#define MAX_RATIO    1.5  /* a fitted side more than this factor from the network's is refused */
+#define MAX_EXPONENT 0.7  /* a profile more peaked than this is no solid particle: refused */
 
 typedef struct scratch {
-  float *x, *y, *v, *tmp; /* the window's unmasked pixels; median buffer */
-  size_t cap;
+  float *gx, *gy, *v, *tmp; /* the window's unmasked pixels (npt__refine_window); median buffer */
+  float *state[2];          /* two npt__refine_state: the current parameters' and a trial's */
+  unsigned char *mask;      /* the window's pixels inside a neighbour's box */
+  int *row;                 /* the window's rows (npt__refine_window) */
+  float *row_gy;
+  size_t cap; /* pixels */
 } scratch;
+
+static void scratch_free(scratch *s) {
+  free(s->gx), free(s->gy), free(s->v), free(s->tmp), free(s->state[0]), free(s->state[1]);
+  free(s->mask), free(s->row), free(s->row_gy);
+}
 
 static int scratch_reserve(scratch *s, size_t n) {
   if (n <= s->cap)
     return 0;
   size_t cap = n > 2 * s->cap ? n : 2 * s->cap;
-  float *b[4];
-  for (int k = 0; k < 4; k++)
-    if (!(b[k] = malloc(sizeof(float) * cap))) {
-      for (int j = 0; j < k; j++)
-        free(b[j]);
-      return npt_error_set(NPT_ENOMEM, "refine: out of memory for a window of %zu px", n);
-    }
-  free(s->x), free(s->y), free(s->v), free(s->tmp);
-  s->x = b[0], s->y = b[1], s->v = b[2], s->tmp = b[3], s->cap = cap;
+  if (cap > (size_t)1 << 28)
+    return npt_error_set(NPT_ENOMEM, "refine: a window of %zu px is too large", n);
+  size_t n4 = (size_t)npt__refine_padded((int)cap);
+  scratch t = {0};
+  t.gx = malloc(sizeof(float) * n4), t.gy = malloc(sizeof(float) * n4);
+  t.v = malloc(sizeof(float) * n4), t.tmp = malloc(sizeof(float) * n4);
+  t.state[0] = malloc(sizeof(float) * 10 * n4), t.state[1] = malloc(sizeof(float) * 10 * n4);
+  t.mask = malloc(cap), t.cap = cap;
+  t.row = malloc(sizeof(int) * (cap + 1)), t.row_gy = malloc(sizeof(float) * cap);
+  if (!t.gx || !t.gy || !t.v || !t.tmp || !t.state[0] || !t.state[1] || !t.mask || !t.row ||
+      !t.row_gy) {
+    scratch_free(&t);
+    return npt_error_set(NPT_ENOMEM, "refine: out of memory for a window of %zu px", n);
+  }
+  scratch_free(s);
+  *s = t;
   return 0;
 }
 
-static int cmp_float(const void *a, const void *b) {
-  float x = *(const float *)a, y = *(const float *)b;
-  return (x > y) - (x < y);
+/* The k-th smallest of v[0..n) (v reordered: v[0..k) <= v[k] <= v[k+1..n)).  Quickselect with
+ * the middle element as pivot: deterministic, and the value is the sorted array's v[k]. */
+static float select_kth(float *v, int n, int k) {
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    float pivot = v[lo + (hi - lo) / 2];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (v[i] < pivot)
+        i++;
+      while (v[j] > pivot)
+        j--;
+      if (i <= j) {
+        float t = v[i];
+        v[i] = v[j], v[j] = t;
+        i++, j--;
+      }
+    }
+    if (k <= j)
+      hi = j;
+    else if (k >= i)
+      lo = i;
+    else
+      break;
+  }
+  return v[k];
 }
 
 static double median(float *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_float);
-  return n % 2 ? v[n / 2] : 0.5 * ((double)v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Sum of squared residuals at p; with jtj/jtr, also J^T J (upper triangle) and J^T r. */
-static double evaluate(const double *p, const scratch *s, int n, double cx0, double cy0,
-                       double *jtj, double *jtr) {
-  double a = exp(p[P_LA]), b = exp(p[P_LB]), c = cos(p[P_TH]), sn = sin(p[P_TH]);
-  double e = exp(p[P_LP]), amp = p[P_AMP], ba = b / a - a / b, cost = 0;
-  if (jtj) {
-    memset(jtj, 0, sizeof(double) * NP * NP);
-    memset(jtr, 0, sizeof(double) * NP);
-  }
-  for (int i = 0; i < n; i++) {
-    double dx = s->x[i] - p[P_CX], dy = s->y[i] - p[P_CY];
-    double u = (dx * c + dy * sn) / a, v = (-dx * sn + dy * c) / b, q = 1 - u * u - v * v;
-    double prof = 0, lq = 0;
-    if (q > 0) {
-      lq = log(q);
-      prof = exp(e * lq);
-    }
-    double gx = s->x[i] - cx0, gy = s->y[i] - cy0;
-    double r = p[P_B0] + p[P_BX] * gx + p[P_BY] * gy + amp * prof - s->v[i];
-    cost += r * r;
-    if (!jtj)
-      continue;
-    double jac[NP];
-    /* d model / d rho^2 = -amp * e * q^(e-1); the rim's singularity is capped */
-    double g = q > 0 ? -amp * e * prof / (q > 1e-3 ? q : 1e-3) : 0;
-    jac[P_CX] = g * (2 * u * (-c / a) + 2 * v * (sn / b));
-    jac[P_CY] = g * (2 * u * (-sn / a) + 2 * v * (-c / b));
-    jac[P_LA] = g * (-2 * u * u);
-    jac[P_LB] = g * (-2 * v * v);
-    jac[P_TH] = g * (2 * u * v * ba);
-    jac[P_AMP] = prof;
-    jac[P_B0] = 1;
-    jac[P_BX] = gx;
-    jac[P_BY] = gy;
-    jac[P_LP] = amp * prof * lq * e;
-    for (int k = 0; k < NP; k++) {
-      jtr[k] += jac[k] * r;
-      for (int l = k; l < NP; l++)
-        jtj[k * NP + l] += jac[k] * jac[l];
-    }
-  }
-  return cost;
+  float hi = select_kth(v, n, n / 2);
+  if (n % 2)
+    return hi;
+  float lo = v[0];
+  for (int k = 1; k < n / 2; k++)
+    lo = v[k] > lo ? v[k] : lo;
+  return 0.5 * ((double)lo + hi);
 }
 
 /* Solves (J^T J + lambda diag) d = -J^T r by Cholesky; returns 0, or -1 when not positive. */
@@ -135,11 +134,18 @@ static void clamp_params(double *p, const double *lo, const double *hi) {
     p[k] = p[k] < lo[k] ? lo[k] : p[k] > hi[k] ? hi[k] : p[k];
 }
 
-/* Levenberg-Marquardt from p; returns the final cost (p updated). */
-static double fit(double *p, const scratch *s, int n, double cx0, double cy0, const double *lo,
+/* Levenberg-Marquardt from p; returns the final cost (p updated).  The evaluation at an
+ * accepted step leaves what the next iteration's Jacobian needs (npt__refine_eval's state), so
+ * the profile is computed once per trial and never again for the Jacobian. */
+static double fit(double *p, const npt__refine_window *win, scratch *s, const double *lo,
                   const double *hi) {
   double jtj[NP * NP], jtr[NP], d[NP], q[NP], lambda = 1e-3;
-  double cost = evaluate(p, s, n, cx0, cy0, jtj, jtr);
+  npt__refine_state st[2];
+  npt__refine_state_init(&st[0], s->state[0], win->n);
+  npt__refine_state_init(&st[1], s->state[1], win->n);
+  int cur = 0;
+  double cost = npt__refine_eval(p, win, &st[cur]);
+  npt__refine_jacobian(p, win, &st[cur], jtj, jtr);
   for (int it = 0; it < MAX_ITER; it++) {
     int improved = 0;
     while (lambda < 1e10) {
@@ -147,9 +153,10 @@ static double fit(double *p, const scratch *s, int n, double cx0, double cy0, co
         for (int k = 0; k < NP; k++)
           q[k] = p[k] + d[k];
         clamp_params(q, lo, hi);
-        double c2 = evaluate(q, s, n, cx0, cy0, NULL, NULL);
+        double c2 = npt__refine_eval(q, win, &st[1 - cur]);
         if (c2 < cost) {
           memcpy(p, q, sizeof q);
+          cur = 1 - cur;
           improved = cost - c2 > 1e-7 * cost ? 1 : 2;
           cost = c2;
           lambda = lambda * 0.3 > 1e-9 ? lambda * 0.3 : 1e-9;
@@ -160,7 +167,7 @@ static double fit(double *p, const scratch *s, int n, double cx0, double cy0, co
     }
     if (improved != 1)
       break;
-    cost = evaluate(p, s, n, cx0, cy0, jtj, jtr);
+    npt__refine_jacobian(p, win, &st[cur], jtj, jtr);
   }
   return cost;
 }
@@ -170,15 +177,27 @@ static inline double pixel(const void *f, int bits, int w, int y, int x) {
   return bits == 8 ? ((const uint8_t *)f)[i] : ((const uint16_t *)f)[i];
 }
 
-/* Whether pixel (x, y) lies in the inner 80 % of a masking neighbour's box. */
-static int masked(const npt_detection *det, const int *nb, int n_nb, double x, double y) {
+/* Marks in mask (nx x ny samples, x = x0 + step * ix, y likewise) the samples in the inner 80 %
+ * of a masking neighbour's box.  The box test is separable: columns and rows apart. */
+static void mask_neighbours(const npt_detection *det, const int *nb, int n_nb, int x0, int y0,
+                            int step, int nx, int ny, unsigned char *mask) {
+  memset(mask, 0, (size_t)nx * (size_t)ny);
   for (int k = 0; k < n_nb; k++) {
     const npt_detection *o = det + nb[k];
-    if (x > o->x + 0.1 * o->w && x < o->x + 0.9 * o->w && y > o->y + 0.1 * o->h &&
-        y < o->y + 0.9 * o->h)
-      return 1;
+    int ix0 = nx, ix1 = -1, iy0 = ny, iy1 = -1;
+    for (int ix = 0; ix < nx; ix++) {
+      double x = x0 + step * ix;
+      if (x > o->x + 0.1 * o->w && x < o->x + 0.9 * o->w)
+        ix0 = ix < ix0 ? ix : ix0, ix1 = ix;
+    }
+    for (int iy = 0; iy < ny; iy++) {
+      double y = y0 + step * iy;
+      if (y > o->y + 0.1 * o->h && y < o->y + 0.9 * o->h)
+        iy0 = iy < iy0 ? iy : iy0, iy1 = iy;
+    }
+    for (int iy = iy0; iy <= iy1; iy++)
+      memset(mask + (size_t)iy * nx + ix0, 1, ix1 >= ix0 ? (size_t)(ix1 - ix0 + 1) : 0);
   }
-  return 0;
 }
 
 /* One detection: 1 and its refined box in *out when the fit is accepted, else 0. */
@@ -202,20 +221,24 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
     if (j == i || o->score < pr->neighbour_score || o->x + 0.9 * o->w < x0 ||
         o->x + 0.1 * o->w > x1 || o->y + 0.9 * o->h < y0 || o->y + 0.1 * o->h > y1)
       continue;
-    double ux = (o->x + 0.5 * o->w - cx0) / (0.5 * d->w), uy = (o->y + 0.5 * o->h - cy0) / (0.5 * d->h);
+    double ux = (o->x + 0.5 * o->w - cx0) / (0.5 * d->w),
+           uy = (o->y + 0.5 * o->h - cy0) / (0.5 * d->h);
     if (ux * ux + uy * uy < 1) /* its centre inside this box: the same particle, not a neighbour */
       continue;
     nb[n_nb++] = (int)j;
   }
-  size_t cap = (size_t)((x1 - x0) / step + 1) * (size_t)((y1 - y0) / step + 1);
-  if (scratch_reserve(s, cap) < 0)
+  int nx = (x1 - x0) / step + 1, ny = (y1 - y0) / step + 1;
+  if (scratch_reserve(s, (size_t)nx * (size_t)ny) < 0)
     return -1;
+  mask_neighbours(det, nb, n_nb, x0, y0, step, nx, ny, s->mask);
   int np = 0, nring = 0;
-  for (int y = y0; y <= y1; y += step)
-    for (int x = x0; x <= x1; x += step) {
-      if (n_nb && masked(det, nb, n_nb, x, y))
+  for (int iy = 0; iy < ny; iy++)
+    for (int ix = 0; ix < nx; ix++) {
+      if (s->mask[(size_t)iy * nx + ix])
         continue;
-      s->x[np] = (float)x, s->y[np] = (float)y, s->v[np] = (float)pixel(frame, bits, w, y, x);
+      int x = x0 + step * ix, y = y0 + step * iy;
+      s->gx[np] = (float)(x - cx0), s->gy[np] = (float)(y - cy0);
+      s->v[np] = (float)pixel(frame, bits, w, y, x);
       double ux = (x - cx0) / (0.5 * d->w), uy = (y - cy0) / (0.5 * d->h);
       if (ux * ux + uy * uy > RING * RING)
         s->tmp[nring++] = s->v[np];
@@ -232,7 +255,7 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
   }
   int ncore = 0;
   for (int k = 0; k < np; k++) {
-    double ux = (s->x[k] - cx0) / (0.5 * d->w), uy = (s->y[k] - cy0) / (0.5 * d->h);
+    double ux = s->gx[k] / (0.5 * d->w), uy = s->gy[k] / (0.5 * d->h);
     if (ux * ux + uy * uy < CORE * CORE)
       s->tmp[ncore++] = s->v[k];
   }
@@ -246,9 +269,23 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
   double big = 1e30;
   double lo[NP] = {x0, y0, log(a0 / 4), log(b0 / 4), -big, -big, -big, -big, -big, log(0.05)};
   double hi[NP] = {x1, y1, log(a0 * 4), log(b0 * 4), big, big, big, big, big, log(3.0)};
-  fit(p, s, np, cx0, cy0, lo, hi);
+  /* grey levels relative to bg (exact in float: integers and halves below 2^17) */
+  for (int k = 0; k < np; k++)
+    s->v[k] -= (float)bg;
+  npt__refine_window win = {.gx = s->gx,
+                            .gy = s->gy,
+                            .v = s->v,
+                            .n = np,
+                            .cx0 = cx0,
+                            .cy0 = cy0,
+                            .vref = bg,
+                            .row = s->row,
+                            .row_gy = s->row_gy};
+  npt__refine_window_ready(&win);
+  fit(p, &win, s, lo, hi);
   double a = exp(p[P_LA]), b = exp(p[P_LB]), c = cos(p[P_TH]), sn = sin(p[P_TH]);
-  double fw = 2 * sqrt(a * a * c * c + b * b * sn * sn), fh = 2 * sqrt(a * a * sn * sn + b * b * c * c);
+  double fw = 2 * sqrt(a * a * c * c + b * b * sn * sn),
+         fh = 2 * sqrt(a * a * sn * sn + b * b * c * c);
   double shift = hypot(p[P_CX] - cx0, p[P_CY] - cy0);
   int ok = isfinite(fw) && isfinite(fh) && isfinite(shift) && (p[P_AMP] > 0) == (amp0 > 0) &&
            fw < MAX_RATIO * d->w && fw * MAX_RATIO > d->w && fh < MAX_RATIO * d->h &&
@@ -262,8 +299,8 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
   return 1;
 }
 
-int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detection *det,
-                     int64_t n, const npt_refine_params *p, npt_refine_stats *stats) {
+int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detection *det, int64_t n,
+                     const npt_refine_params *p, npt_refine_stats *stats) {
   if (!frame || (n > 0 && !det) || !p || h <= 0 || w <= 0 || n < 0 ||
       (bit_depth != 8 && bit_depth != 16))
     return npt_error_set(NPT_EINVAL, "refine: bad arguments (%lld detections, %dx%d px, %d bits)",
@@ -296,6 +333,6 @@ int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detecti
         stats->accepted++;
     }
   free(out), free(nb), free(done);
-  free(s.x), free(s.y), free(s.v), free(s.tmp);
+  scratch_free(&s);
   return rc;
 }
