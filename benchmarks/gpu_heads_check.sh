@@ -21,6 +21,7 @@
 #   cp tests/gpu/{gpu_backend.sh,run_gpu_vs_cpu.sh,compare_runs.py} $D/tests/gpu
 #   cp benchmarks/{bench_gpu_torch.py,gpu_summary.py,fp16_box_error.py} $D/benchmarks
 #   cp train/{export.py,nptrack_ops.py,input_norm.py} $D/train; cp models/nptrack.h5 $D/models
+#   mkdir -p $D/synth && cp config/synth/sparse.cfg $D/synth
 #   cp benchmarks/gpu_heads_check.sh $D/run_all.sh; du -sh $D
 # (device-bundle is run from a scratch folder with a .git/info of its own because it appends the
 # bundle's name to .git/info/exclude of the repository it is run in, and a worktree's .git is a
@@ -120,6 +121,21 @@ if ((BUDGET - SECONDS > 60)); then
     for p in "d32 dgpu" "d32 dgpu0" "dgpu0 dgpu"; do set -- $p; echo "-- $1 vs $2"
       python3 "$D/benchmarks/fp16_box_error.py" "/tmp/rg/$1.h5" "/tmp/rg/$2.h5"; done ) > "$O/detect.log" 2>&1
   rc $? ; tee -a "$L" < "$O/detect.log" | head -40
+fi
+# --- nptrack run on the GPU with and without box refinement (time permitting) -------------------
+# What the host's box fit (detect.refine = fit, the default; docs/decode.md rule 8) costs a GPU run
+# on this node's cores: the same 1024^2 8-bit video (256 frames of the sparse preset) run with
+# refine none and fit, batch 32; total seconds and the ranks line (busy/wait per stage).
+if ((BUDGET - SECONDS > 70)); then
+  step "run: cudnn, detect.refine none vs fit (1024^2, 256 frames)"
+  ( "$B/nptrack" synth -q -c "$D/synth/sparse.cfg" -s synth.frames=256 -s synth.width=1024 \
+      -s synth.height=1024 -s synth.seed=5000301 -o /tmp/rr &&
+    for r in none fit; do
+      timeout "$(tmo 40)" "$B/nptrack" run -q --force -s detect.model="$D/models/nptrack.h5" \
+        -s detect.backend=cudnn -s detect.batch=32 -s detect.refine=$r -o /tmp/rr/$r.h5 /tmp/rr/video.h5 &&
+        python3 -c "import sys, h5py; a = h5py.File(sys.argv[1], 'r').attrs; print(sys.argv[2], 'total', a['timing_total_s'], 's;', (lambda r: r.decode() if isinstance(r, bytes) else str(r))(a.get('ranks', b'')))" /tmp/rr/$r.h5 $r
+    done ) > "$O/run_refine.log" 2>&1
+  rc $? ; tee -a "$L" < "$O/run_refine.log" | tail -6
 fi
 step "done"
 grep -E "^== |^rc " "$L"
