@@ -31,6 +31,9 @@
 #   SIZE=1024  STORED=512  BATCH=32  CHUNK=2048   frame side, stored frames, detect.batch,
 #                   chunking.frames (overlap: the default, 48)
 #   EXTRA=""        more nptrack options, e.g. "-s detect.threads=1" for CPU ranks
+#   REFINE=none     detect.refine: none measures the GPU pipeline; fit, the default of nptrack,
+#                   adds the host's box fit (0.15-0.6 ms per detection per core,
+#                   docs/performance.md "Box refinement"), which the node's cores then limit
 #   RATE=3000       assumed frames/s per GPU for the estimate (an H100 at 1024², batch 32:
 #                   docs/performance.md), OVERHEAD_S=20 per run (start, model, cuDNN plans)
 #   BUDGET_S=540    refuse to start when the estimate is above it (the device's 10-minute limit
@@ -48,6 +51,7 @@ bin=$1 out=$2 py=${3:-python3} strong=${4:-360000} weak=${5:-60000}
 src=$(cd "$(dirname "$0")/.." && pwd)
 GPUS=${GPUS:-1 2 4 8} MODES=${MODES:-strong weak} BACKEND=${BACKEND:-cudnn}
 SIZE=${SIZE:-1024} STORED=${STORED:-512} BATCH=${BATCH:-32} CHUNK=${CHUNK:-2048} EXTRA=${EXTRA:-}
+REFINE=${REFINE:-none}
 RATE=${RATE:-3000} OVERHEAD_S=${OVERHEAD_S:-20} BUDGET_S=${BUDGET_S:-540} FORCE=${FORCE:-0}
 READ_FRAMES=${READ_FRAMES:-16384} WORK=${WORK:-/tmp/bench_multigpu}
 MPIRUN=${MPIRUN:-mpirun} MPI_ARGS=${MPI_ARGS:---bind-to none}
@@ -129,7 +133,7 @@ for mode in $MODES; do
     arc=$WORK/$mode-f$frames-n$n.h5 log=$out/$mode-n$n.log
     w0=$(date +%s.%N)
     if ! $MPIRUN -n "$n" --oversubscribe $MPI_ARGS "$bin" run --force -s detect.backend="$BACKEND" \
-      -s detect.batch="$BATCH" -s chunking.frames="$CHUNK" -s detect.replay_frames="$frames" $EXTRA \
+      -s detect.batch="$BATCH" -s chunking.frames="$CHUNK" -s detect.replay_frames="$frames" -s detect.refine="$REFINE" $EXTRA \
       -o "$arc" "$video" > "$log" 2>&1; then
       echo "$mode, $n ranks FAILED:"; tail -20 "$log"; exit 1
     fi

@@ -21,12 +21,14 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$out"
 echo "machine: $(nproc) cores; $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); NPT_CUDNN_FUSE=${NPT_CUDNN_FUSE:-1 (default)}"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); NPT_CUDNN_FUSE=${NPT_CUDNN_FUSE:-1 (default)}; detect.refine=${REFINE:-none}"
 t0=$SECONDS
 [ -e "$out/v/video.h5" ] || "$bin" synth -q -c "$src/config/synth/sparse.cfg" -s synth.frames="$frames" \
   -s synth.width=1024 -s synth.height=1024 -s synth.bit_depth=8 -s synth.seed=5000301 -o "$out/v"
 echo "synth: $((SECONDS - t0)) s, $(du -h "$out/v/video.h5" | cut -f1)"
-set_=(-s detect.backend=cudnn -s detect.batch=32 -s chunking.frames=256)
+# detect.refine: REFINE (default none, the GPU pipeline; fit adds the host's box fit, which the
+# node's cores then limit: docs/performance.md, "Box refinement")
+set_=(-s detect.backend=cudnn -s detect.batch=32 -s chunking.frames=256 -s detect.refine="${REFINE:-none}")
 attr() { # attr ARCHIVE times|ranks: "total stitch write chunks" seconds, or the ranks lines
   "$py" - "$1" "$2" <<'EOF'
 import sys, h5py
