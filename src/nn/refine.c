@@ -16,6 +16,8 @@
 #define CORE         0.5  /* the initial amplitude comes from pixels within this radius */
 #define MAX_RATIO    1.5  /* a fitted side more than this factor from the network's is refused */
 #define MAX_EXPONENT 0.7  /* a profile more peaked than this is no solid particle: refused */
+#define STEP_PX      0.01  /* the fit stops when a step moves the centre by less than this (px) */
+#define STEP_LOG     0.001 /* and the semi-axes by less than this factor (log) */
 
 typedef struct scratch {
   float *gx, *gy, *v, *tmp; /* the window's unmasked pixels (npt__refine_window); median buffer */
@@ -157,7 +159,13 @@ static double fit(double *p, const npt__refine_window *win, scratch *s, const do
         if (c2 < cost) {
           memcpy(p, q, sizeof q);
           cur = 1 - cur;
-          improved = cost - c2 > 1e-7 * cost ? 1 : 2;
+          /* done when the cost stops falling or the step no longer moves the box: the centre
+           * by less than STEP_PX, the semi-axes by less than STEP_LOG (relative) */
+          improved =
+              cost - c2 > 1e-7 * cost && (fabs(d[P_CX]) >= STEP_PX || fabs(d[P_CY]) >= STEP_PX ||
+                                          fabs(d[P_LA]) >= STEP_LOG || fabs(d[P_LB]) >= STEP_LOG)
+                  ? 1
+                  : 2;
           cost = c2;
           lambda = lambda * 0.3 > 1e-9 ? lambda * 0.3 : 1e-9;
           break;
