@@ -21,12 +21,15 @@ two_videos() {
   videos=("$tmp/long.h5" "$tmp/short.h5")
 }
 # same_tables A B: the archives' tables are equal value by value (h5py), or, without Python, the
-# tracks of each video exported as text are.
+# tracks of each video exported as text are (the videos named by the caller's `videos` array, by
+# file name without .h5, as nptrack names them in the archive).
 same_tables() {
   if [ -n "${NPTRACK_PYTHON:-}" ]; then
     "$NPTRACK_PYTHON" "$src/tests/mpi/compare_tables.py" "$1" "$2" || fail "$1 and $2 differ"
   else
-    for v in long short; do
+    local names=() p
+    for p in "${videos[@]}"; do names+=("$(basename "$p" .h5)"); done
+    for v in "${names[@]}"; do
       "$bin" export -q "$1" --video $v --tracks "$tmp/ta.txt" && "$bin" export -q "$2" --video $v \
         --tracks "$tmp/tb.txt" && cmp -s "$tmp/ta.txt" "$tmp/tb.txt" || fail "$1 and $2 differ ($v)"
     done
