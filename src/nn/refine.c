@@ -25,7 +25,8 @@ typedef struct scratch {
   unsigned char *mask;      /* the window's pixels inside a neighbour's box */
   int *row;                 /* the window's rows (npt__refine_window) */
   float *row_gy;
-  size_t cap; /* pixels */
+  size_t cap;      /* pixels */
+  int keep_centre; /* npt_refine_params.keep_centre */
 } scratch;
 
 static void scratch_free(scratch *s) {
@@ -208,10 +209,41 @@ static void mask_neighbours(const npt_detection *det, const int *nb, int n_nb, i
   }
 }
 
+/* The detections that mask their neighbours' windows (score >= neighbour_score), sorted by the
+ * left edge of their inner box, so that a window finds them by a binary search. */
+typedef struct nb_entry {
+  double xl; /* the left edge of the inner box */
+  int64_t j; /* the detection */
+} nb_entry;
+
+typedef struct nb_index {
+  nb_entry *e; /* m entries, by left inner edge, then detection */
+  int64_t m;
+  double wmax; /* the widest inner box */
+} nb_index;
+
+static int cmp_entry(const void *a, const void *b) {
+  const nb_entry *x = a, *y = b;
+  return x->xl < y->xl ? -1 : x->xl > y->xl ? 1 : (x->j > y->j) - (x->j < y->j);
+}
+
+static int nb_index_build(const npt_detection *det, int64_t n, float min_score, nb_index *x) {
+  x->e = malloc(sizeof *x->e * (size_t)(n ? n : 1));
+  if (!x->e)
+    return npt_error_set(NPT_ENOMEM, "refine: out of memory");
+  x->m = 0, x->wmax = 0;
+  for (int64_t j = 0; j < n; j++)
+    if (det[j].score >= min_score) {
+      x->e[x->m++] = (nb_entry){det[j].x + 0.1 * det[j].w, j};
+      x->wmax = 0.8 * det[j].w > x->wmax ? 0.8 * det[j].w : x->wmax;
+    }
+  qsort(x->e, (size_t)x->m, sizeof *x->e, cmp_entry);
+  return 0;
+}
+
 /* One detection: 1 and its refined box in *out when the fit is accepted, else 0. */
 static int refine_one(const void *frame, int bits, int h, int w, const npt_detection *det,
-                      int64_t n, int64_t i, const npt_refine_params *pr, scratch *s, int *nb,
-                      npt_detection *out) {
+                      const nb_index *nbi, int64_t i, scratch *s, int *nb, npt_detection *out) {
   const npt_detection *d = det + i;
   double cx0 = d->x + 0.5 * d->w, cy0 = d->y + 0.5 * d->h;
   double side = d->w > d->h ? d->w : d->h, reach = WINDOW * side + MARGIN;
@@ -224,10 +256,19 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
   int step = side > MAX_SIDE ? (int)lround(side / MAX_SIDE) : 1;
   /* neighbours whose inner box reaches into the window, other than duplicates of this one */
   int n_nb = 0;
-  for (int64_t j = 0; j < n; j++) {
+  int64_t first = 0, last = nbi->m; /* the first left inner edge >= x0 - wmax */
+  while (first < last) {
+    int64_t mid = first + (last - first) / 2;
+    if (nbi->e[mid].xl < x0 - nbi->wmax)
+      first = mid + 1;
+    else
+      last = mid;
+  }
+  for (int64_t k = first; k < nbi->m && nbi->e[k].xl <= x1; k++) {
+    int64_t j = nbi->e[k].j;
     const npt_detection *o = det + j;
-    if (j == i || o->score < pr->neighbour_score || o->x + 0.9 * o->w < x0 ||
-        o->x + 0.1 * o->w > x1 || o->y + 0.9 * o->h < y0 || o->y + 0.1 * o->h > y1)
+    if (j == i || o->x + 0.9 * o->w < x0 || o->x + 0.1 * o->w > x1 || o->y + 0.9 * o->h < y0 ||
+        o->y + 0.1 * o->h > y1)
       continue;
     double ux = (o->x + 0.5 * o->w - cx0) / (0.5 * d->w),
            uy = (o->y + 0.5 * o->h - cy0) / (0.5 * d->h);
@@ -300,7 +341,7 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
            fh * MAX_RATIO > d->h && shift <= 0.25 * side + 0.5 && exp(p[P_LP]) <= MAX_EXPONENT;
   if (!ok)
     return 0;
-  double cx = pr->keep_centre ? cx0 : p[P_CX], cy = pr->keep_centre ? cy0 : p[P_CY];
+  double cx = s->keep_centre ? cx0 : p[P_CX], cy = s->keep_centre ? cy0 : p[P_CY];
   *out = *d;
   out->x = (float)(cx - 0.5 * fw), out->y = (float)(cy - 0.5 * fh);
   out->w = (float)fw, out->h = (float)fh;
@@ -319,7 +360,11 @@ int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detecti
   npt_detection *out = malloc(sizeof *out * (size_t)n);
   int *nb = malloc(sizeof *nb * (size_t)n);
   unsigned char *done = calloc((size_t)n, 1);
+  nb_index ix = {0};
   int rc = out && nb && done ? 0 : npt_error_set(NPT_ENOMEM, "refine: out of memory");
+  if (rc == 0)
+    rc = nb_index_build(det, n, p->neighbour_score, &ix);
+  s.keep_centre = p->keep_centre;
   /* every fit sees the network's boxes, so the result does not depend on the order */
   for (int64_t i = 0; i < n && rc == 0; i++) {
     const npt_detection *d = det + i;
@@ -328,7 +373,7 @@ int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detecti
       continue;
     if (stats)
       stats->tried++;
-    int r = refine_one(frame, bit_depth, h, w, det, n, i, p, &s, nb, &out[i]);
+    int r = refine_one(frame, bit_depth, h, w, det, &ix, i, &s, nb, &out[i]);
     if (r < 0)
       rc = r;
     else
@@ -340,7 +385,7 @@ int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detecti
       if (stats)
         stats->accepted++;
     }
-  free(out), free(nb), free(done);
+  free(out), free(nb), free(done), free(ix.e);
   scratch_free(&s);
   return rc;
 }
