@@ -222,44 +222,42 @@ static double act_d(double v, int act) {
 
 /* The naive chain from the graph's layout, in double: F rounded to fp16 as cuDNN stores f2,
  * frame by frame with zero padding. */
+/* bias + the zero-padded 3x3 convolution of output channel co at (f, y, xx) over in, an NHWC
+ * [b, h, w, cin] map, with PyTorch's [cout][cin][3][3] weights; in double. */
+static double conv3x3_at(const float *wts, float bias, const float *in, int cin, int f, int y,
+                         int xx, int h, int w, int co) {
+  double acc = bias;
+  for (int ky = 0; ky < 3; ky++)
+    for (int kx = 0; kx < 3; kx++) {
+      int sy = y + ky - 1, sx = xx + kx - 1;
+      if (sy < 0 || sy >= h || sx < 0 || sx >= w)
+        continue;
+      for (int ci = 0; ci < cin; ci++)
+        acc += wts[((co * cin + ci) * 3 + ky) * 3 + kx] *
+               (double)in[(((size_t)f * h + sy) * w + sx) * cin + ci];
+    }
+  return acc;
+}
+
 static void reference(const tail_net *n, const uint16_t *x, int b, int h, int w, float *out[NH]) {
   size_t px = (size_t)b * h * w;
-  float *fmap = malloc(px * CF * sizeof *fmap);
+  float *xf = malloc(px * CI * sizeof *xf), *fmap = malloc(px * CF * sizeof *fmap);
+  assert_non_null(xf);
   assert_non_null(fmap);
+  for (size_t i = 0; i < px * CI; i++)
+    xf[i] = npt_tail_h2f(x[i]);
   for (int f = 0; f < b; f++)
     for (int y = 0; y < h; y++)
       for (int xx = 0; xx < w; xx++)
-        for (int co = 0; co < CF; co++) {
-          double acc = n->bf[co];
-          for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) {
-              int sy = y + ky - 1, sx = xx + kx - 1;
-              if (sy < 0 || sy >= h || sx < 0 || sx >= w)
-                continue;
-              for (int ci = 0; ci < CI; ci++)
-                acc += n->wf[((co * CI + ci) * 3 + ky) * 3 + kx] *
-                       (double)npt_tail_h2f(x[(((size_t)f * h + sy) * w + sx) * CI + ci]);
-            }
-          fmap[(((size_t)f * h + y) * w + xx) * CF + co] =
-              npt_tail_h2f(npt_tail_f2h((float)act_d(acc, n->act_f)));
-        }
+        for (int co = 0; co < CF; co++)
+          fmap[(((size_t)f * h + y) * w + xx) * CF + co] = npt_tail_h2f(npt_tail_f2h(
+              (float)act_d(conv3x3_at(n->wf, n->bf[co], xf, CI, f, y, xx, h, w, co), n->act_f)));
   for (int f = 0; f < b; f++)
     for (int y = 0; y < h; y++)
       for (int xx = 0; xx < w; xx++) {
         double t[CT];
-        for (int co = 0; co < CT; co++) {
-          double acc = n->bt[co];
-          for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) {
-              int sy = y + ky - 1, sx = xx + kx - 1;
-              if (sy < 0 || sy >= h || sx < 0 || sx >= w)
-                continue;
-              for (int ci = 0; ci < CF; ci++)
-                acc += n->wt[((co * CF + ci) * 3 + ky) * 3 + kx] *
-                       (double)fmap[(((size_t)f * h + sy) * w + sx) * CF + ci];
-            }
-          t[co] = act_d(acc, n->act_t);
-        }
+        for (int co = 0; co < CT; co++)
+          t[co] = act_d(conv3x3_at(n->wt, n->bt[co], fmap, CF, f, y, xx, h, w, co), n->act_t);
         size_t pix = ((size_t)f * h + y) * w + xx;
         for (int hd = 0; hd < NH; hd++)
           for (int co = 0; co < n->hc[hd]; co++) {
@@ -269,7 +267,7 @@ static void reference(const tail_net *n, const uint16_t *x, int b, int h, int w,
             out[hd][pix * n->hc[hd] + co] = (float)act_d(acc, n->hact[hd]);
           }
       }
-  free(fmap);
+  free(xf), free(fmap);
 }
 
 /* The largest |emulated - reference| over every head output, relative to max |reference|;
