@@ -80,6 +80,19 @@ static void pair_close(pair *p) {
   npt_tracklets_free(&p->tb);
 }
 
+/* Stitches the two chunks' rows and checks that exactly one link joins them: A's tracklet ida
+ * to B's idb, on shared detections. */
+static void expect_one_shared_link(const rows ch[2], int64_t ida, int64_t idb) {
+  pair p;
+  pair_open(&p, ch);
+  pair_stitch(&p);
+  assert_int_equal(p.nl, 1);
+  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
+  assert_int_equal(p.ta.t[p.l[0].a].id, ida);
+  assert_int_equal(p.tb.t[p.l[0].b].id, idb);
+  pair_close(&p);
+}
+
 /* Stitches the chunks' rows (plan p, one video) and returns each chunk's id map in *gid (per
  * chunk, per row: the row's global id). */
 static int64_t stitch_all(const npt_track_settings *ts, const npt_chunk_plan *p, rows *ch,
@@ -283,14 +296,7 @@ static void test_handover_wins(void **state) {
     add(&ch[0], f, f < 36 ? 1 : 2, 20, 20, 0, e);
   for (int64_t f = 28; f < 68; f++)
     add(&ch[1], f, 5, 20, 20, 0, e);
-  pair p;
-  pair_open(&p, ch);
-  pair_stitch(&p);
-  assert_int_equal(p.nl, 1);
-  assert_int_equal(p.ta.t[p.l[0].a].id, 2);
-  assert_int_equal(p.tb.t[p.l[0].b].id, 5);
-  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
-  pair_close(&p);
+  expect_one_shared_link(ch, 2, 5);
 }
 
 /* The ids of the written rows of particle `part` (chunks [0, 40) owned [0, 39) and [28, 68)
@@ -429,14 +435,7 @@ static void test_untracked_end_of_overlap(void **state) {
     add(&ch[0], f, f <= 35 ? 1 : -1, 10 + 0.5f * (float)f, 20, 0, e);
   for (int64_t f = 28; f < 68; f++)
     add(&ch[1], f, 5, 10 + 0.5f * (float)f, 20, 0, e);
-  pair p;
-  pair_open(&p, ch);
-  pair_stitch(&p);
-  assert_int_equal(p.nl, 1);
-  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
-  assert_int_equal(p.ta.t[p.l[0].a].id, 1);
-  assert_int_equal(p.tb.t[p.l[0].b].id, 5);
-  pair_close(&p);
+  expect_one_shared_link(ch, 1, 5);
 }
 
 /* Chunk A's track 1 follows particle P in frames 0-33 and no further (A's tracker left P's
@@ -457,14 +456,7 @@ static void test_handed_over(void **state) {
   for (int64_t f = 28; f < 68; f++)
     if (f <= 37 || f >= 41)
       add(&ch[1], f, f <= 37 ? 5 : 7, 20, 20, 0, e);
-  pair p;
-  pair_open(&p, ch);
-  pair_stitch(&p);
-  assert_int_equal(p.nl, 1);
-  assert_int_equal(p.l[0].kind, NPT_STITCH_SHARED);
-  assert_int_equal(p.ta.t[p.l[0].a].id, 1);
-  assert_int_equal(p.tb.t[p.l[0].b].id, 5);
-  pair_close(&p);
+  expect_one_shared_link(ch, 1, 5);
 }
 
 /* Chunk A's track 1 follows particle P through the overlap (frames 28-39, the hand-over at 39);
