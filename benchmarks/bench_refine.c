@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_refine: %s\n", npt_error_msg(rc));
     return 1;
   }
-  const npt_refine_params rp = {(float)thr, 3.0f, 1, 0};
+  const npt_refine_params rp = {(float)thr, 3.0f, 1};
   printf("# %s: %lld frames %dx%d, %lld detections (%.1f per frame), neighbour score %.3f\n",
          argv[1], (long long)nf, in->width, in->height, (long long)row0[nf],
          (double)row0[nf] / (double)nf, thr);

@@ -178,7 +178,7 @@ static int detect_batch(npt_engine *e, const void *frames, const npt_norm *norm,
  * the frames in parallel (OpenMP; each frame's fit depends on that frame alone). */
 static int refine_boxes(const npt_graph *g, const void *frames, int bit_depth, int n, int h, int w,
                         int64_t first_frame, npt_dets *dets, int64_t from) {
-  const npt_refine_params rp = {g->decode.score_threshold, 10.0f, 1, 0};
+  const npt_refine_params rp = {g->decode.score_threshold, 10.0f, 1};
   size_t frame_bytes = (size_t)h * w * (bit_depth / 8);
   int64_t *start = malloc(sizeof *start * (size_t)(n + 1));
   NPT_ALLOC_CHECK(start);

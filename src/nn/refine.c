@@ -25,8 +25,7 @@ typedef struct scratch {
   unsigned char *mask;      /* the window's pixels inside a neighbour's box */
   int *row;                 /* the window's rows (npt__refine_window) */
   float *row_gy;
-  size_t cap;      /* pixels */
-  int keep_centre; /* npt_refine_params.keep_centre */
+  size_t cap; /* pixels */
 } scratch;
 
 static void scratch_free(scratch *s) {
@@ -341,9 +340,8 @@ static int refine_one(const void *frame, int bits, int h, int w, const npt_detec
            fh * MAX_RATIO > d->h && shift <= 0.25 * side + 0.5 && exp(p[P_LP]) <= MAX_EXPONENT;
   if (!ok)
     return 0;
-  double cx = s->keep_centre ? cx0 : p[P_CX], cy = s->keep_centre ? cy0 : p[P_CY];
   *out = *d;
-  out->x = (float)(cx - 0.5 * fw), out->y = (float)(cy - 0.5 * fh);
+  out->x = (float)(p[P_CX] - 0.5 * fw), out->y = (float)(p[P_CY] - 0.5 * fh);
   out->w = (float)fw, out->h = (float)fh;
   return 1;
 }
@@ -364,7 +362,6 @@ int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detecti
   int rc = out && nb && done ? 0 : npt_error_set(NPT_ENOMEM, "refine: out of memory");
   if (rc == 0)
     rc = nb_index_build(det, n, p->neighbour_score, &ix);
-  s.keep_centre = p->keep_centre;
   /* every fit sees the network's boxes, so the result does not depend on the order */
   for (int64_t i = 0; i < n && rc == 0; i++) {
     const npt_detection *d = det + i;

@@ -19,10 +19,10 @@
 #include "nn/detections.h"
 
 typedef struct npt_refine_params {
-  float neighbour_score; /* detections scoring at least this mask their boxes from the others' fits */
-  float min_size;        /* px: boxes whose longer side is smaller are left as they are */
-  int classes;           /* bit mask of the classes refined (bit c-1 for class c) */
-  int keep_centre;       /* 1: the fit changes the size only, the network's centre stays */
+  float
+      neighbour_score; /* detections scoring at least this mask their boxes from the others' fits */
+  float min_size;      /* px: boxes whose longer side is smaller are left as they are */
+  int classes;         /* bit mask of the classes refined (bit c-1 for class c) */
 } npt_refine_params;
 
 /* Counts of one call, for the log. */
@@ -32,7 +32,7 @@ typedef struct npt_refine_stats {
 
 /* Refines det[0..n) in place, all detections of one frame of h x w pixels (8- or 16-bit,
  * row-major).  Returns 0, NPT_EINVAL for bad arguments or NPT_ENOMEM. */
-int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detection *det,
-                     int64_t n, const npt_refine_params *p, npt_refine_stats *stats);
+int npt_refine_frame(const void *frame, int bit_depth, int h, int w, npt_detection *det, int64_t n,
+                     const npt_refine_params *p, npt_refine_stats *stats);
 
 #endif

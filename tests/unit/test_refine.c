@@ -80,7 +80,7 @@ static npt_detection biased(const particle *p, double scale, double dx, double d
                          cls};
 }
 
-static const npt_refine_params PARAMS = {0.35f, 3.0f, 1, 0};
+static const npt_refine_params PARAMS = {0.35f, 3.0f, 1};
 
 /* Six separate particles: spheres and flat discs, round and elongated, 8 to 40 px. */
 static const particle SIX[] = {
